@@ -1,0 +1,1 @@
+"""A benchmarking suite for memory-efficient full-parameter LLM fine-tuning."""

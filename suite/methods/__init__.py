@@ -1,0 +1,53 @@
+"""Methods: one module each, ``build(model, **hparams) -> Method``.
+
+A method is any callable named by ``_target_`` in ``conf/method/<name>.yaml``. Hydra calls it with
+the model and the YAML's hyperparameters; it returns a :class:`Method`, which tells the training
+loop everything it must know. A method in the user's own package works the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+def _plain_backward(loss: torch.Tensor) -> None:
+    loss.backward()
+
+
+@dataclass
+class Method:
+    """What ``build`` hands the training loop.
+
+    Attributes:
+        model: the model to train (possibly wrapped, e.g. by peft).
+        optimizer: a ``torch.optim.Optimizer``; LR schedulers act on its ``param_groups`` and the
+            memory meter counts every tensor it holds that is not a model parameter.
+        backward: how to back-propagate a loss (LOMO's ``fused_backward`` differs from
+            ``loss.backward()``).
+        updates_in_backward: the optimizer updates parameters inside backward and frees each
+            gradient at once; the loop then never calls ``step``/``zero_grad`` and refuses
+            gradient accumulation.
+        grad_scaler: a ``torch.amp.GradScaler`` the optimizer owns (ABSignSGD's fp16 path); the
+            loop then scales the loss with it, calls ``optimizer.step()`` itself and
+            ``grad_scaler.update()`` after, as the reference code's loop does.
+        uses_lr_schedule: False for methods that set their own step size (ALIAS).
+        extra_state: anything else the method keeps that the memory meter must count (bytes are
+            counted from every tensor reachable from it).
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    backward: Callable[[torch.Tensor], None] = _plain_backward
+    updates_in_backward: bool = False
+    grad_scaler: torch.amp.GradScaler | None = None
+    uses_lr_schedule: bool = True
+    extra_state: list = field(default_factory=list)
+
+
+def trainable(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters of ``model`` that require gradients, in module order."""
+    return [p for p in model.parameters() if p.requires_grad]

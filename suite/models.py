@@ -1,0 +1,130 @@
+"""Build the model and tokenizer, and find a model's transformer blocks.
+
+``model=tiny`` is a Qwen3-architecture causal LM built from a ``transformers`` config with a
+byte-level (ByT5) tokenizer, so nothing is downloaded. Paper-scale configs load a local
+Hugging Face checkpoint with ``from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    ByT5Tokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+# Attribute paths of the block list, in the order the ABSignSGD reference tries them
+# (ALGORITHMS.md §1): Qwen and Llama match ``model.layers`` first.
+BLOCK_PATHS = (
+    "model.layers",
+    "transformer.h",
+    "gpt_neox.layers",
+    "h",
+    "decoder.layers",
+    "blocks",
+    "model.decoder.layers",
+    "transformer.blocks",
+    "transformer.layers",
+)
+
+
+def byte_tokenizer() -> PreTrainedTokenizerBase:
+    """A byte-level tokenizer that needs no files (ByT5: 256 bytes + 3 specials + 125 extras)."""
+    tok = ByT5Tokenizer()
+    tok.padding_side = "right"
+    return tok
+
+
+def tiny_qwen3(
+    tokenizer: PreTrainedTokenizerBase,
+    hidden_size: int = 128,
+    num_layers: int = 4,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    intermediate_size: int = 384,
+    max_position_embeddings: int = 512,
+    seed: int = 0,
+) -> PreTrainedModel:
+    """A small Qwen3 causal LM built from a config, initialised from ``seed``."""
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        head_dim=hidden_size // num_heads,
+        max_position_embeddings=max_position_embeddings,
+        tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return Qwen3ForCausalLM(config)
+
+
+def load_pretrained(path: str, dtype: str = "bfloat16") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a local Hugging Face checkpoint (model and tokenizer) in ``dtype``."""
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
+    return model, tokenizer
+
+
+def find_blocks(model: nn.Module) -> nn.ModuleList:
+    """The model's list of transformer blocks, found by the reference's attribute paths.
+
+    Wrappers (peft) are looked through via ``get_base_model``.
+    """
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    for path in BLOCK_PATHS:
+        obj = model
+        for attr in path.split("."):
+            obj = getattr(obj, attr, None)
+            if obj is None:
+                break
+        if isinstance(obj, nn.ModuleList) and len(obj) > 0:
+            return obj
+    raise ValueError(
+        f"cannot find the transformer blocks of {type(model).__name__}; "
+        f"looked for a non-empty ModuleList at: {', '.join(BLOCK_PATHS)}"
+    )
+
+
+def block_param_names(model: nn.Module) -> list[list[str]]:
+    """For each block, the names (as in ``model.named_parameters()``) of its parameters."""
+    blocks = find_blocks(model)
+    owner = {id(p): i for i, block in enumerate(blocks) for p in block.parameters()}
+    names: list[list[str]] = [[] for _ in blocks]
+    for name, p in model.named_parameters():
+        if id(p) in owner:
+            names[owner[id(p)]].append(name)
+    return names
+
+
+_LINEAR_GROUPS = re.compile(r"(attn|mlp)")
+
+
+def attn_mlp_linear_names(model: nn.Module) -> list[str]:
+    """Names of the ``nn.Linear`` modules inside attention and MLP blocks (GaLore's selection)."""
+    return [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and _LINEAR_GROUPS.search(name)
+    ]
