@@ -1,0 +1,5 @@
+"""Our optimizers, each a ``torch.optim.Optimizer`` with a functional core (see DESIGN.md)."""
+
+from suite.optim.signsgd import SignSGD, signsgd
+
+__all__ = ["SignSGD", "signsgd"]
