@@ -19,10 +19,17 @@ from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor
+from torch.optim.optimizer import _default_to_fused_or_foreach
 
 from suite.optim._fused import register_fused_updates
 
-__all__ = ["SignSGD", "signsgd"]
+__all__ = ["SignSGD", "default_foreach", "signsgd"]
+
+
+def default_foreach(params: list[Tensor]) -> bool:
+    """``torch.optim``'s own default: the foreach path for CUDA tensors, per-tensor otherwise."""
+    _, foreach = _default_to_fused_or_foreach(params, differentiable=False, use_fused=False)
+    return foreach
 
 
 class SignSGD(torch.optim.Optimizer):
@@ -33,7 +40,9 @@ class SignSGD(torch.optim.Optimizer):
         lr: step size η.
         momentum: β; 0 gives plain SignSGD with an empty ``optimizer.state``.
         weight_decay: decoupled λ (``x ← x − η λ x``).
-        foreach: use the ``torch._foreach_*`` path (default: True).
+        foreach: use the ``torch._foreach_*`` path; None picks it on CUDA and the per-tensor
+            path on CPU, where each tensor's pass stays in cache and measured faster
+            (``benchmarks/bench_optim.py``), as ``torch.optim`` itself decides.
         fused_backward: update each parameter inside backward (post-accumulate-grad hook) and
             free its gradient at once; ``step()`` then does nothing. No gradient accumulation.
     """
@@ -103,7 +112,9 @@ class SignSGD(torch.optim.Optimizer):
             self._init_group(group, params, grads, bufs)
             if not params:
                 continue
-            foreach = True if group["foreach"] is None else group["foreach"]
+            foreach = group["foreach"]
+            if foreach is None:
+                foreach = default_foreach(params)
             signsgd(
                 params,
                 grads,
