@@ -63,8 +63,8 @@ def test_matches_float64_reference(foreach, dtype, momentum, wd):
             p.grad = g.clone()
         opt.step()
     ref = _reference(x0, seq, 0.01, momentum, wd, dtype)
-    # one ulp of slack for double rounding (bf16: 2^-8 relative)
-    tol = dict(atol=1e-6, rtol=1e-6) if dtype == torch.float32 else dict(atol=1e-3, rtol=2**-8)
+    # one ulp of slack for double rounding (bf16: <= 2^-7 relative)
+    tol = dict(atol=1e-6, rtol=1e-6) if dtype == torch.float32 else dict(atol=1e-3, rtol=2**-7)
     for p, r in zip(params, ref, strict=True):
         torch.testing.assert_close(p.detach().double(), r, **tol)
     moved = torch.cat([(p.detach() - x).abs().flatten() for p, x in zip(params, x0, strict=True)])

@@ -1,0 +1,247 @@
+"""ABSignSGD / ABSignSGD-MV: schedule, block freezing, update rule, fp16 NaN skip, checkpoints."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from suite.models import byte_tokenizer, find_blocks, tiny_qwen3
+from suite.optim import ABSignSGD, ABSignSGDMV
+from suite.optim.absignsgd import DepthBiasedSchedule, nonfinite_flags, record_found_inf
+
+
+def _model(dtype=torch.float32, layers=2):
+    return tiny_qwen3(byte_tokenizer(), hidden_size=32, num_layers=layers, intermediate_size=64).to(
+        dtype
+    )
+
+
+def _batch(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, 259, (2, 12), generator=gen)
+    return dict(input_ids=ids, labels=ids)
+
+
+def _reference_schedule(n: int, c: float, steps: int) -> list[int]:
+    """The reference's numpy code: tau_i = N + c(N-i); s = argmin (first index); tau_s += ..."""
+    tau = np.array([n + c * (n - i) for i in range(n)], dtype=np.float64)
+    out = []
+    for _ in range(steps):
+        s = int(np.argmin(tau))
+        tau[s] += n + c * (n - s)
+        out.append(s)
+    return out
+
+
+def test_depth_biased_first_2n_choices_n4():
+    sched = DepthBiasedSchedule(4, 10.0)
+    picks = [sched.next() for _ in range(8)]
+    # by hand: tau = [44, 34, 24, 14] -> 14(3) 24(2) 28(3) 34(1) 42(3) 44(0) 48(2) 56(3)
+    assert picks == [3, 2, 3, 1, 3, 0, 2, 3]
+    assert picks == _reference_schedule(4, 10.0, 8)
+
+
+def test_depth_biased_first_2n_choices_n36_and_frequencies():
+    sched = DepthBiasedSchedule(36, 10.0)
+    picks = [sched.next() for _ in range(72)]
+    assert picks == _reference_schedule(36, 10.0, 72)
+    assert picks[0] == 35
+    long = picks + [sched.next() for _ in range(40000)]
+    counts = np.bincount(long, minlength=36)
+    # frequency ∝ 1/(N + c(N-i)): top/bottom = 396/46 = 8.6 (ALGORITHMS.md §1)
+    assert counts[35] / counts[0] == pytest.approx(396 / 46, rel=0.03)
+
+
+def test_optimizer_follows_depth_biased_schedule_and_cyclic():
+    model = _model(layers=4)
+    opt = ABSignSGD(model, lr=1e-3, fp16=False, weight_decay=0.0)
+    seen = [opt.active_block]
+    for _ in range(7):
+        opt.step()
+        seen.append(opt.active_block)
+    assert seen == [3, 2, 3, 1, 3, 0, 2, 3]
+    opt = ABSignSGD(model, fp16=False, selection_scheme="cyclic")
+    seen = [opt.active_block]
+    for _ in range(4):
+        opt.step()
+        seen.append(opt.active_block)
+    assert seen == [3, 2, 1, 0, 3]
+    opt = ABSignSGD(model, fp16=False, selection_scheme=lambda k, n: k % n)
+    assert opt.active_block == 0
+
+
+def test_only_active_block_gets_gradients():
+    model = _model(layers=2)
+    opt = ABSignSGD(model, lr=1e-3, fp16=False)
+    blocks = find_blocks(model)
+    for _ in range(3):
+        active = {id(p) for p in blocks[opt.active_block].parameters()}
+        model(**_batch()).loss.backward()
+        for p in model.parameters():
+            assert (p.grad is not None) == (id(p) in active)
+        opt.step()
+        opt.zero_grad()
+        assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_update_matches_float64_reference(dtype, foreach):
+    model = _model(dtype)
+    lr, wd = 1e-2, 0.1
+    opt = ABSignSGD(model, lr=lr, fp16=False, weight_decay=wd, foreach=foreach)
+    block = list(find_blocks(model)[opt.active_block].parameters())
+    others = {n: p.detach().clone() for n, p in model.named_parameters()}
+    before = [p.detach().clone() for p in block]
+    model(**_batch()).loss.backward()
+    grads = [p.grad.detach().double().clone() for p in block]
+    opt.step()
+    for p, x, g in zip(block, before, grads, strict=True):
+        x = x.double()
+        decayed = (x * (1 - lr * wd)).to(dtype).double()
+        ref = (decayed - lr * torch.sign(g)).to(dtype).double()
+        # bf16: torch's add_(alpha=) may round twice; allow one ulp (<= 2^-7 relative)
+        tol = dict(atol=1e-6, rtol=1e-6) if dtype == torch.float32 else dict(atol=1e-4, rtol=2**-7)
+        torch.testing.assert_close(p.detach().double(), ref, **tol)
+    block_ids = {id(p) for p in block}
+    for n, p in model.named_parameters():
+        if id(p) not in block_ids:
+            assert torch.equal(p.detach(), others[n]), n
+
+
+def test_lr_comes_from_param_groups_so_schedulers_work():
+    model = _model()
+    opt = ABSignSGD(model, lr=1.0, fp16=False, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.01)
+    block = list(find_blocks(model)[opt.active_block].parameters())
+    before = [p.detach().clone() for p in block]
+    model(**_batch()).loss.backward()
+    opt.step()
+    sched.step()
+    steps = torch.cat(
+        [(p.detach() - x).abs().flatten() for p, x in zip(block, before, strict=True)]
+    )
+    assert steps.max() == pytest.approx(0.01, rel=1e-4)
+
+
+def test_nonfinite_flags():
+    a, b = torch.randn(4), torch.randn(3)
+    assert nonfinite_flags([a, b]) == (False, False)
+    b[1] = float("inf")
+    assert nonfinite_flags([a, b]) == (False, True)
+    a[0] = float("nan")
+    assert nonfinite_flags([a, b]) == (True, True)
+
+
+def _fp16_step(poison: float):
+    model = _model()
+    opt = ABSignSGD(model, lr=1e-2, fp16=True, weight_decay=0.0)
+    assert opt.scaler is not None and opt.scaler.is_enabled()
+    block = list(find_blocks(model)[opt.active_block].parameters())
+    before = [p.detach().clone() for p in block]
+    scale0 = opt.scaler.get_scale()
+    opt.scaler.scale(model(**_batch()).loss).backward()
+    block[0].grad.view(-1)[0] = poison
+    opt.step()
+    opt.scaler.update()
+    changed = any(not torch.equal(p, x) for p, x in zip(block, before, strict=True))
+    return changed, opt.scaler.get_scale() / scale0
+
+
+def test_fp16_nan_skips_update_and_backs_off():
+    changed, ratio = _fp16_step(float("nan"))
+    assert not changed and ratio == 0.5
+
+
+def test_fp16_inf_still_updates_and_backs_off():
+    changed, ratio = _fp16_step(float("inf"))
+    assert changed and ratio == 0.5
+
+
+def test_fp16_finite_keeps_scale():
+    changed, ratio = _fp16_step(1.0)
+    assert changed and ratio == 1.0
+
+
+def test_record_found_inf_feeds_scaler_update():
+    scaler = torch.amp.GradScaler("cpu", init_scale=8.0)
+    scaler.scale(torch.ones(()))
+    record_found_inf(scaler, True, torch.device("cpu"))
+    scaler.update()
+    assert scaler.get_scale() == 4.0
+
+
+@pytest.mark.parametrize("scheme", ["depth_biased", "uniform"])
+def test_state_dict_round_trip_is_bit_identical(scheme):
+    def run(model, opt, seeds):
+        for s in seeds:
+            opt.scaler.scale(model(**_batch(s)).loss).backward()
+            opt.step()
+            opt.scaler.update()
+            opt.zero_grad()
+
+    model = _model(layers=3)
+    opt = ABSignSGD(model, lr=1e-2, selection_scheme=scheme, fp16=True, seed=3)
+    run(model, opt, range(4))
+    saved_model = copy.deepcopy(model.state_dict())
+    saved_opt = copy.deepcopy(opt.state_dict())
+    run(model, opt, range(4, 9))
+
+    model2 = _model(layers=3)
+    model2.load_state_dict(saved_model)
+    opt2 = ABSignSGD(model2, lr=1e-2, selection_scheme=scheme, fp16=True, seed=99)
+    opt2.load_state_dict(saved_opt)
+    run(model2, opt2, range(4, 9))
+    assert opt2.active_block == opt.active_block
+    for a, b in zip(model.parameters(), model2.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert opt.scaler.get_scale() == opt2.scaler.get_scale()
+
+
+def test_fused_backward_matches_step_and_frees_grads():
+    model, twin = _model(layers=3), _model(layers=3)
+    fused = ABSignSGD(model, lr=1e-2, fp16=False, fused_backward=True)
+    plain = ABSignSGD(twin, lr=1e-2, fp16=False)
+    for s in range(4):
+        model(**_batch(s)).loss.backward()
+        assert all(p.grad is None for p in model.parameters())
+        twin(**_batch(s)).loss.backward()
+        plain.step()
+        plain.zero_grad()
+        assert fused.active_block == plain.active_block
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_train_embeddings_and_head_flags():
+    model = _model()
+    opt = ABSignSGD(model, fp16=False, train_embeddings=True, train_head=True)
+    model(**_batch()).loss.backward()
+    assert model.model.embed_tokens.weight.grad is not None
+    assert model.lm_head.weight.grad is not None and model.model.norm.weight.grad is not None
+    opt.step()
+
+
+def test_majority_vote_single_process_equals_absignsgd():
+    model, twin = _model(), _model()
+    mv = ABSignSGDMV(model, lr=1e-2, weight_decay=0.0)
+    ref = ABSignSGD(twin, lr=1e-2, fp16=False, weight_decay=0.0)
+    for s in range(3):
+        model(**_batch(s)).loss.backward()
+        twin(**_batch(s)).loss.backward()
+        mv.step()
+        ref.step()
+        mv.zero_grad()
+        ref.zero_grad()
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_bad_config_raises():
+    with pytest.raises(ValueError, match="selection_scheme"):
+        ABSignSGD(_model(), selection_scheme="random")
+    with pytest.raises(ValueError, match="fp16"):
+        ABSignSGDMV(_model(), fp16=True)
