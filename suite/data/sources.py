@@ -72,10 +72,14 @@ def load_splits(
         train = _local(path)
         test = _local(test_path) if test_path is not None else None
     else:
-        hub = datasets.load_dataset(hub_name, hub_config)
-        _check_fields(hub_name, hub["train"].column_names, fields)
-        train = hub["train"]
-        test = _local(test_path) if test_path is not None else hub.get("test")
+        train = datasets.load_dataset(hub_name, hub_config, split="train")
+        _check_fields(hub_name, train.column_names, fields)
+        if test_path is not None:
+            test = _local(test_path)
+        elif "test" in datasets.get_dataset_split_names(hub_name, hub_config):
+            test = datasets.load_dataset(hub_name, hub_config, split="test")
+        else:
+            test = None
 
     if test is None:
         held = n_test or 0

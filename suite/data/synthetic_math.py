@@ -128,7 +128,7 @@ def build(
     wanted = n_train + n_test
     seen: set[str] = set()
     examples: list[Example] = []
-    for _ in range(100 * wanted + 1000):
+    for _ in range(20 * wanted + 1000):
         if len(examples) == wanted:
             break
         question, lines, answer = _problem(rng, max_steps_in_problem, max_operand)
@@ -181,6 +181,7 @@ def pretrain_texts(n: int, seed: int) -> list[str]:
             texts.append(_facts(rng, rng.randint(3, 8)))
             continue
         question, lines, answer = _problem(rng, 2, 20)
-        if _for_pretraining(question):
-            texts.append("\n".join([question, *lines, f"The answer is {answer}."]))
+        while not _for_pretraining(question):
+            question, lines, answer = _problem(rng, 2, 20)
+        texts.append("\n".join([question, *lines, f"The answer is {answer}."]))
     return texts
