@@ -1,0 +1,51 @@
+"""LoRA (peft): W = W0 + (alpha/r)·B·A on the chosen Linear layers, AdamW on A and B only.
+
+``peft.get_peft_model`` injects the adapters into the model in place and returns a
+``PeftModelForCausalLM`` wrapping it; that wrapper is ``Method.model``. The base weights are
+frozen (``requires_grad=False``), so AdamW state is 8 B per adapter parameter (fp32 ``exp_avg`` +
+``exp_avg_sq``) plus one 4-byte ``step`` scalar per adapter tensor: 8 B × r·(d_in + d_out) per
+adapted matrix (ALGORITHMS.md §8).
+
+Gradient checkpointing: the embeddings are frozen, so the loop's non-reentrant checkpointing is
+required (reentrant checkpointing fails with "element 0 of tensors does not require grad");
+nothing else is needed here.
+
+``save_merged`` writes a plain Hugging Face checkpoint with the adapters folded into the weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from suite.methods import Method, trainable
+
+
+def build(model: nn.Module, lr: float = 1e-3, r: int = 8, alpha: float = 16.0,
+          dropout: float = 0.0, target_modules: str | list[str] = "all-linear",
+          weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
+          eps: float = 1e-8) -> Method:
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
+                        target_modules=target_modules, bias="none", task_type="CAUSAL_LM")
+    peft_model = get_peft_model(model, config)
+    optimizer = torch.optim.AdamW(trainable(peft_model), lr=lr, betas=tuple(betas), eps=eps,
+                                  weight_decay=weight_decay, foreach=True)
+    return Method(model=peft_model, optimizer=optimizer)
+
+
+def save_merged(model: PeftModel, tokenizer: PreTrainedTokenizerBase | None,
+                path: str | Path) -> nn.Module:
+    """Fold the adapters into the base weights and save a plain checkpoint to ``path``.
+
+    ``merge_and_unload`` works in place: afterwards ``model`` has no adapters left and must not
+    be trained further. Returns the merged base model.
+    """
+    merged = model.merge_and_unload()
+    merged.save_pretrained(str(path))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(path))
+    return merged
