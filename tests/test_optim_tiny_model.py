@@ -45,6 +45,8 @@ CASES = [
     ("absignsgd", {}),
     ("absignsgd", {"fused_backward": True}),
     ("absignsgd_mv", {}),
+    ("stosignsgd", {}),
+    ("stosignsgd", {"fused_backward": True}),
 ]
 
 

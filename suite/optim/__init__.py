@@ -2,5 +2,14 @@
 
 from suite.optim.absignsgd import ABSignSGD, ABSignSGDMV
 from suite.optim.signsgd import SignSGD, signsgd
+from suite.optim.stosignsgd import SignConverted, StoSignAdaMax, StoSignSGD
 
-__all__ = ["ABSignSGD", "ABSignSGDMV", "SignSGD", "signsgd"]
+__all__ = [
+    "ABSignSGD",
+    "ABSignSGDMV",
+    "SignConverted",
+    "SignSGD",
+    "StoSignAdaMax",
+    "StoSignSGD",
+    "signsgd",
+]
