@@ -47,6 +47,8 @@ CASES = [
     ("absignsgd_mv", {}),
     ("stosignsgd", {}),
     ("stosignsgd", {"fused_backward": True}),
+    ("alias", {}),
+    ("alias", {"sign_only_memory": True, "momentum": 0.9}),
 ]
 
 
