@@ -1,0 +1,297 @@
+"""The wrapped baselines (AdamW, LoRA, GaLore, APOLLO, BAdam, LOMO, AdaLomo) on a tiny model.
+
+Each method is built from its YAML (``conf/method/<name>.yaml``) and trained on one fixed random
+batch with a plain loop; the memory facts are computed by hand from the tensors the packages hold.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from torch import nn
+
+from suite.methods import Method
+from suite.methods.galore import projector_matrices
+from suite.models import attn_mlp_linear_names, byte_tokenizer, find_blocks, tiny_qwen3
+from suite.preflight import CONF_DIR
+
+METHODS = ["adamw", "lora", "galore", "galore_layerwise", "apollo", "apollo_mini", "badam",
+           "lomo", "adalomo"]
+
+TOKENIZER = byte_tokenizer()
+
+
+def tiny(dtype: torch.dtype = torch.float32) -> nn.Module:
+    model = tiny_qwen3(TOKENIZER, hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1,
+                       intermediate_size=64)
+    return model.to(dtype)
+
+
+BATCH = torch.randint(0, 256, (4, 24), generator=torch.Generator().manual_seed(0))
+
+
+def method_from_yaml(name: str, model: nn.Module, **overrides) -> Method:
+    """What the training loop does with ``method=<name>``: compose, pop ``name``, instantiate."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"method={name}"])
+    kwargs = OmegaConf.to_container(cfg.method, resolve=True)
+    assert kwargs.pop("name") == name
+    kwargs.update(overrides)
+    method = instantiate(kwargs, model=model, _convert_="all")
+    assert isinstance(method, Method)
+    return method
+
+
+def loss_of(method: Method) -> torch.Tensor:
+    return method.model(input_ids=BATCH, labels=BATCH).loss
+
+
+def train(method: Method, steps: int = 10) -> list[float]:
+    losses = []
+    for _ in range(steps):
+        loss = loss_of(method)
+        method.backward(loss)
+        if not method.updates_in_backward:
+            method.optimizer.step()
+            method.optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    return losses
+
+
+def state_tensors(optimizer: torch.optim.Optimizer, key: str) -> list[torch.Tensor]:
+    return [s[key] for s in optimizer.state.values() if key in s]
+
+
+def nbytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+# ---------------------------------------------------------------- every method learns
+
+@pytest.mark.parametrize("name", METHODS)
+def test_loss_goes_down_with_the_yaml_defaults(name):
+    # Tiny-scale ranks where the YAML's (32) exceed the test model's smallest dimension (16).
+    small = {"rank": 4} if name in ("galore", "galore_layerwise", "apollo") else {}
+    if name == "badam":
+        small = {"switch_block_every": 4}
+    losses = train(method_from_yaml(name, tiny(), **small))
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < 0.99 * losses[0], losses
+
+
+# ---------------------------------------------------------------- LoRA
+
+def test_lora_state_is_8_bytes_per_adapter_parameter_and_base_is_frozen():
+    model = tiny()
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+    linears = {n: m for n, m in model.named_modules()
+               if isinstance(m, nn.Linear) and n != "lm_head"}  # "all-linear" skips the head
+    method = method_from_yaml("lora", model, r=4)
+    peft_model, opt = method.model, method.optimizer
+
+    adapters = [p for n, p in peft_model.named_parameters() if "lora_" in n]
+    assert {id(p) for p in adapters} == {id(p) for p in peft_model.parameters() if p.requires_grad}
+    n_adapter = sum(p.numel() for p in adapters)
+    assert n_adapter == sum(4 * (m.in_features + m.out_features) for m in linears.values())
+
+    train(method, steps=1)
+    moments = state_tensors(opt, "exp_avg") + state_tensors(opt, "exp_avg_sq")
+    assert nbytes(moments) == 8 * n_adapter
+    # torch's AdamW also keeps one 4-byte fp32 `step` scalar per adapter tensor, counted apart.
+    steps = state_tensors(opt, "step")
+    assert len(steps) == len(adapters) and nbytes(steps) == 4 * len(adapters)
+    assert len(opt.state) == len(adapters)
+    # Base weights: no gradient, no state, unchanged.
+    for name, p in peft_model.get_base_model().named_parameters():
+        if "lora_" not in name:
+            assert not p.requires_grad and p.grad is None and p not in opt.state
+            assert torch.equal(p, base[name.replace(".base_layer", "")])
+
+
+def test_lora_save_merged_reloads_the_same_function(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from suite.methods.lora import save_merged
+
+    method = method_from_yaml("lora", tiny(), r=4)
+    train(method, steps=3)  # B is zero at init: train so that the merge matters
+    with torch.no_grad():
+        before = loss_of(method).item()
+    save_merged(method.model, TOKENIZER, tmp_path)
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert not any("lora" in n for n, _ in reloaded.named_parameters())
+    with torch.no_grad():
+        assert reloaded(input_ids=BATCH, labels=BATCH).loss.item() == pytest.approx(before, 1e-5)
+
+
+# ---------------------------------------------------------------- GaLore / APOLLO
+
+RANK = 4
+
+
+def expected_lowrank_shapes(m: int, n: int, r: int) -> tuple[tuple, tuple]:
+    """('std' projection) the shape of Adam's moments and of the projector for an m×n weight."""
+    return ((m, r), (r, n)) if m >= n else ((r, n), (m, r))
+
+
+@pytest.mark.parametrize("name", ["galore", "galore_layerwise"])
+def test_galore_state_is_adam_on_the_projected_gradient_plus_the_projector(name):
+    model = tiny()
+    targets = {f"{n}.weight" for n in attn_mlp_linear_names(model)}
+    method = method_from_yaml(name, model, rank=RANK)
+    train(method, steps=1)
+    state = method.optimizer.state
+    shapes = set()
+    total = 0
+    for pname, p in model.named_parameters():
+        s = state[p]
+        if pname in targets:
+            m, n = p.shape
+            moment, proj = expected_lowrank_shapes(m, n, RANK)
+            assert s["exp_avg"].shape == s["exp_avg_sq"].shape == moment
+            assert s["projector"].ortho_matrix.shape == proj
+            # ALGORITHMS.md §6: 2·m·r + r·n (m ≥ n) or 2·r·n + m·r, instead of Adam's 2·m·n.
+            proj_numel = s["projector"].ortho_matrix.numel()
+            elements = s["exp_avg"].numel() + s["exp_avg_sq"].numel() + proj_numel
+            assert elements == (2 * m * RANK + RANK * n if m >= n else 2 * RANK * n + m * RANK)
+            # Trap (fp32 weights): the projector is a slice of the SVD factor, whose whole
+            # min(m,n)×n (or m×min(m,n)) storage stays alive.
+            k = min(m, n)
+            assert s["projector"].ortho_matrix.untyped_storage().nbytes() == 4 * (
+                k * n if m >= n else m * k)
+            shapes.add(m >= n)
+            total += 4 * elements
+        else:  # embeddings, norms, lm_head: full Adam
+            assert s["exp_avg"].shape == s["exp_avg_sq"].shape == p.shape
+            assert "projector" not in s
+    assert shapes == {True, False}  # both branches of the projection were exercised
+    assert len(projector_matrices(method.optimizer)) == len(targets)
+    assert total < 8 * sum(model.get_parameter(t).numel() for t in targets)
+
+
+def test_galore_layerwise_matches_galore_and_frees_each_gradient_in_backward():
+    ref = method_from_yaml("galore", tiny(), rank=RANK, lr=1e-2)
+    model = tiny()
+    alive, peak = set(), [0]
+
+    def watch(p):  # registered before the method's hooks: sees each gradient before it is freed
+        alive.intersection_update({id(q) for q in model.parameters() if q.grad is not None})
+        alive.add(id(p))
+        peak[0] = max(peak[0], len(alive))
+
+    for p in model.parameters():
+        p.register_post_accumulate_grad_hook(watch)
+    lw = method_from_yaml("galore_layerwise", model, rank=RANK, lr=1e-2)
+    assert lw.updates_in_backward
+    assert [len(g["params"]) for g in lw.optimizer.param_groups] == [len(list(model.parameters()))]
+
+    assert train(lw, steps=4) == pytest.approx(train(ref, steps=4), rel=1e-5)
+    assert peak[0] == 1
+    assert all(p.grad is None for p in model.parameters())
+
+    # The scheduler's knob: the container's group lr reaches every per-parameter optimizer.
+    lw.optimizer.param_groups[0]["lr"] = 0.0
+    before = [p.detach().clone() for p in model.parameters()]
+    lw.backward(loss_of(lw))
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+
+
+@pytest.mark.parametrize(("name", "rank"), [("apollo", RANK), ("apollo_mini", 1)])
+def test_apollo_state_is_low_rank(name, rank):
+    model = tiny()
+    targets = {f"{n}.weight" for n in attn_mlp_linear_names(model)}
+    method = method_from_yaml(name, model, rank=rank)
+    train(method, steps=1)
+    for pname, p in model.named_parameters():
+        s = method.optimizer.state[p]
+        if pname in targets:
+            m, n = p.shape
+            moment, proj = expected_lowrank_shapes(m, n, rank)
+            assert s["exp_avg"].shape == s["exp_avg_sq"].shape == moment
+            assert s["projector"].ortho_matrix.shape == proj  # random: its own storage
+            assert s["projector"].ortho_matrix.untyped_storage().nbytes() == 4 * rank * (
+                n if m >= n else m)
+            assert s["scaled_grad"].numel() == 1  # the norm-growth limiter's previous norm
+        else:
+            assert s["exp_avg"].shape == p.shape
+
+
+# ---------------------------------------------------------------- BAdam
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_badam_state_covers_only_the_active_block(dtype):
+    model = tiny(dtype)
+    blocks = find_blocks(model)
+    method = method_from_yaml("badam", model, switch_block_every=3, switch_mode="descending")
+    opt = method.optimizer
+    base = opt.base_optimizer
+    seen_blocks = []
+    for step in range(4):
+        active = [i for i, b in enumerate(blocks) if all(p.requires_grad for p in b.parameters())]
+        assert len(active) == 1
+        block = list(blocks[active[0]].parameters())
+        others = [p for p in model.parameters() if all(p is not q for q in block)]
+        assert all(not p.requires_grad for p in others)  # embeddings, head, other blocks
+        seen_blocks.append(active[0])
+        train(method, steps=1)
+        assert all(p.grad is None for p in model.parameters())
+        if step == 1:  # the first block gets K - 1 = 2 steps: after its 2nd step it switched
+            assert not base.state  # Adam state dropped at the switch
+            continue
+        masters = [p for g in base.param_groups for p in g["params"]]
+        n = sum(p.numel() for p in block)
+        # fp32 master copies of the active block only, not sharing the model's storage
+        assert sum(p.numel() for p in masters) == n and len(masters) == len(block)
+        assert all(p.dtype == torch.float32 for p in masters)
+        model_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+        assert all(p.untyped_storage().data_ptr() not in model_ptrs for p in masters)
+        # Adam state keyed by the masters: 8 B/param (fp32 m, v) + a 4-byte step per tensor
+        assert set(map(id, base.state)) == set(map(id, masters))
+        assert nbytes(state_tensors(base, "exp_avg") + state_tensors(base, "exp_avg_sq")) == 8 * n
+        assert nbytes(masters) == 4 * n  # so 12 B/param persist; the fp32 grad adds 4 in step()
+        assert not opt.state  # the wrapper's own state stays empty: the meter reads extra_state
+    assert seen_blocks == [1, 1, 0, 0]
+    # The scheduler drives the wrapper's groups, which hold every parameter.
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+
+
+# ---------------------------------------------------------------- LOMO / AdaLomo
+
+@pytest.mark.parametrize("name", ["lomo", "adalomo"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_lomo_keeps_at_most_one_gradient_and_no_optimizer_state(name, dtype):
+    model = tiny(dtype)
+    method = method_from_yaml(name, model)
+    assert method.updates_in_backward
+    peak = [0]
+
+    def count(_):  # after each accumulation: how many .grad are stored right now
+        peak[0] = max(peak[0], sum(q.grad is not None for q in model.parameters()))
+
+    for p in model.parameters():
+        p.register_post_accumulate_grad_hook(count)
+    before = [p.detach().clone() for p in model.parameters()]
+    losses = train(method, steps=3)
+    assert peak[0] == 1
+    assert all(p.grad is None for p in model.parameters())
+    assert not method.optimizer.state
+    assert all(p.dtype == dtype for p in model.parameters())
+    assert losses[-1] < losses[0]
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+
+    # AdaLomo's factored second moment: fp32 row + column per matrix, a vector per 1-D tensor.
+    state = [t for d in method.extra_state for t in d.values()]
+    expected = sum(sum(p.shape) for p in model.parameters()) if name == "adalomo" else 0
+    assert nbytes(state) == 4 * expected
+    assert all(t.dtype == torch.float32 for t in state)
+
+    # lr comes from param_groups[0]["lr"], where the LR scheduler writes it.
+    method.optimizer.param_groups[0]["lr"] = 0.0
+    frozen = [p.detach().clone() for p in model.parameters()]
+    method.backward(loss_of(method))
+    assert all(torch.equal(a, p) for a, p in zip(frozen, model.parameters(), strict=True))
