@@ -49,6 +49,8 @@ CASES = [
     ("stosignsgd", {"fused_backward": True}),
     ("alias", {}),
     ("alias", {"sign_only_memory": True, "momentum": 0.9}),
+    ("sqmeft", {"min_quant_numel": 1024}),
+    ("sqmeft", {"min_quant_numel": 1024, "stochastic_rounding": True}),
 ]
 
 

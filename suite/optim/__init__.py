@@ -3,6 +3,7 @@
 from suite.optim.absignsgd import ABSignSGD, ABSignSGDMV
 from suite.optim.alias import ALIAS
 from suite.optim.signsgd import SignSGD, signsgd
+from suite.optim.sqmeft import SQMEFT
 from suite.optim.stosignsgd import SignConverted, StoSignAdaMax, StoSignSGD
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "ABSignSGD",
     "ABSignSGDMV",
     "SignConverted",
+    "SQMEFT",
     "SignSGD",
     "StoSignAdaMax",
     "StoSignSGD",

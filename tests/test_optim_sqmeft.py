@@ -1,0 +1,150 @@
+"""SQ-MEFT: rule vs float64, 4-bit momentum error, real state bytes, in-backward, checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+from torchao.optim.subclass_4bit import OptimState4bit
+
+from suite.models import byte_tokenizer, tiny_qwen3
+from suite.optim import SQMEFT
+from suite.optim.sqmeft import round_to_bf16_stochastic_, state_nbytes
+
+SHAPES = [(64, 128), (32,), (256, 64)]  # two quantised tensors, one small fp32 one
+# largest gap of the signed 4-bit dynamic-exponent map is 0.225 (e.g. 0.2125 -> 0.4375):
+# rounding to nearest errs by at most half of it, times the block's absmax
+HALF_GAP = 0.1125
+
+
+def _params(dtype=torch.float32):
+    gen = torch.Generator().manual_seed(0)
+    return [torch.nn.Parameter(torch.randn(s, generator=gen).to(dtype)) for s in SHAPES]
+
+
+def _grads(step, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(100 + step)
+    return [torch.randn(s, generator=gen).to(dtype) for s in SHAPES]
+
+
+def _opt(params, **kw):
+    kw.setdefault("min_quant_numel", 1024)
+    return SQMEFT(params, fused_backward=False, **kw)
+
+
+def _momentum(opt, p):
+    m = opt.state[p]["exp_avg"]
+    return m.dequantize().double() if isinstance(m, OptimState4bit) else m.double()
+
+
+def test_rule_and_4bit_momentum_match_float64_reference():
+    params = _params()
+    lr, beta = 0.01, 0.9
+    opt = _opt(params, lr=lr, beta=beta)
+    prev_m = [torch.zeros(s, dtype=torch.float64) for s in SHAPES]
+    for t in range(4):
+        grads = _grads(t)
+        x_before = [p.detach().double().clone() for p in params]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
+        opt.step()
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            ref_m = beta * prev_m[i] + (1 - beta) * g.double()  # from the stored (dequantised) m
+            rms = x_before[i].pow(2).mean().sqrt().clamp(min=1e-3)
+            ref_x = x_before[i] - lr * rms * torch.sign(ref_m)
+            torch.testing.assert_close(p.detach().double(), ref_x, atol=1e-6, rtol=1e-6)
+            got = _momentum(opt, p)
+            if isinstance(opt.state[p]["exp_avg"], OptimState4bit):
+                blocks = ref_m.reshape(-1, 128)
+                bound = HALF_GAP * blocks.abs().amax(1, keepdim=True) + 1e-6
+                assert ((got.reshape(-1, 128) - blocks).abs() <= bound).all()
+                assert (got != ref_m).any()  # it is really quantised
+            else:
+                torch.testing.assert_close(got, ref_m, atol=1e-6, rtol=1e-6)
+            prev_m[i] = got
+
+
+def test_state_is_at_most_0_6_bytes_per_param_on_the_tiny_model():
+    model = tiny_qwen3(byte_tokenizer())  # default tiny: hidden 128, 4 layers
+    opt = SQMEFT(model.parameters(), lr=1e-3)
+    ids = torch.randint(3, 259, (1, 8))
+    model(input_ids=ids, labels=ids).loss.backward()
+    assert all(p.grad is None for p in model.parameters())
+    n = sum(p.numel() for p in model.parameters())
+    assert len(opt.state) == len(list(model.parameters()))
+    nbytes = sum(state_nbytes(st["exp_avg"]) for st in opt.state.values())
+    assert 0.5 * n < nbytes <= 0.6 * n, nbytes / n
+
+
+def test_fused_backward_equals_step_and_frees_each_grad():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Tanh(), torch.nn.Linear(64, 32))
+    twin = copy.deepcopy(model)
+    fused = SQMEFT(model.parameters(), lr=0.01, min_quant_numel=1024)
+    plain = SQMEFT(twin.parameters(), lr=0.01, min_quant_numel=1024, fused_backward=False)
+    live = []
+    for p in model.parameters():
+        p.register_post_accumulate_grad_hook(
+            lambda _: live.append(sum(q.grad is not None for q in model.parameters()))
+        )
+    x = torch.randn(8, 64)
+    for _ in range(3):
+        model(x).square().mean().backward()
+        twin(x).square().mean().backward()
+        plain.step()
+        plain.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    assert len(live) == 12 and max(live) == 0  # after each of our hooks no gradient is alive
+    assert len(fused.state) == 4
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_bf16_trap_and_stochastic_rounding():
+    p = torch.full((4096,), 1.0, dtype=torch.bfloat16)
+    u = 1e-3  # below half a bf16 ULP at 1.0 (2^-8 = 0.0039)
+    assert torch.equal(p - u, p)  # plain rounding loses the update
+    gen = torch.Generator().manual_seed(0)
+    out = torch.empty_like(p)
+    round_to_bf16_stochastic_(out, p.float() - u, gen)
+    assert out.double().mean().item() == pytest.approx(1 - u, abs=2e-4)
+    param = torch.nn.Parameter(torch.full((64, 64), 1.0, dtype=torch.bfloat16))
+    opt = _opt([param], lr=1e-3, stochastic_rounding=True)
+    param.grad = torch.ones_like(param)
+    opt.step()
+    assert (param.detach() != 1.0).any()
+
+
+@pytest.mark.parametrize("sr", [False, True])
+def test_state_dict_round_trip_is_bit_identical(sr):
+    dtype = torch.bfloat16 if sr else torch.float32
+
+    def run(params, opt, steps):
+        for t in steps:
+            for p, g in zip(params, _grads(t, dtype), strict=True):
+                p.grad = g
+            opt.step()
+
+    params = _params(dtype)
+    opt = _opt(params, lr=0.01, stochastic_rounding=sr)
+    run(params, opt, range(3))
+    saved_x, saved = [p.detach().clone() for p in params], copy.deepcopy(opt.state_dict())
+    run(params, opt, range(3, 6))
+    params2 = [torch.nn.Parameter(x) for x in saved_x]
+    opt2 = _opt(params2, lr=0.01, stochastic_rounding=sr, seed=123)
+    opt2.load_state_dict(saved)
+    run(params2, opt2, range(3, 6))
+    for a, b in zip(params, params2, strict=True):
+        assert torch.equal(a, b)
+    assert isinstance(opt2.state[params2[0]]["exp_avg"], OptimState4bit)
+
+
+def test_rms_floor_moves_zero_tensors():
+    p = torch.nn.Parameter(torch.zeros(8))
+    opt = _opt([p], lr=0.1)
+    p.grad = torch.ones(8)
+    opt.step()
+    torch.testing.assert_close(p.detach(), torch.full((8,), -0.1 * 1e-3))
+    assert math.isclose(opt.param_groups[0]["rms_floor"], 1e-3)
