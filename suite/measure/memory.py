@@ -1,0 +1,186 @@
+"""Exact memory accounting in bytes, on any device.
+
+Four categories, each counted from the tensors themselves, never from allocator statistics:
+
+* parameters: every parameter of the model, trainable or frozen (unique storages);
+* gradients: the peak of live ``.grad`` bytes, sampled after every gradient accumulation, so
+  methods that update inside backward and free each gradient at once show their true peak;
+* optimizer state: every tensor the optimizer holds that is not a model parameter: all of
+  ``optimizer.state`` (tensor subclasses such as torchao's 4-bit state counted by their inner
+  storages), plus parameters in its ``param_groups`` that the model does not own (fp32 master
+  copies) and their gradients;
+* activations: the peak bytes saved for backward during one forward, via
+  ``torch.autograd.graph.saved_tensors_hooks``, excluding tensors that are parameters.
+
+The CUDA allocator's peaks (``max_memory_reserved``/``max_memory_allocated``) and the process
+peak RSS are read separately in ``suite.measure.device``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+def storages(t: torch.Tensor) -> Iterator[torch.UntypedStorage]:
+    """The storages that really back ``t``: its own, or its inner tensors' for a subclass."""
+    if type(t) is not torch.Tensor and type(t) is not nn.Parameter and hasattr(t, "__tensor_flatten__"):
+        names, _ = t.__tensor_flatten__()
+        for name in names:
+            yield from storages(getattr(t, name))
+    else:
+        yield t.untyped_storage()
+
+
+def unique_bytes(tensors: Iterable[torch.Tensor], exclude: set[int] | None = None) -> int:
+    """Bytes of the distinct storages behind ``tensors``, skipping storage pointers in ``exclude``."""
+    seen = set(exclude or ())
+    total = 0
+    for t in tensors:
+        for s in storages(t):
+            key = s.data_ptr()
+            if key in seen or s.nbytes() == 0:
+                continue
+            seen.add(key)
+            total += s.nbytes()
+    return total
+
+
+def _tensors_in(obj) -> Iterator[torch.Tensor]:
+    """Every tensor reachable from nested dicts, lists and tuples."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors_in(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors_in(v)
+
+
+def param_storage_ptrs(model: nn.Module) -> set[int]:
+    return {s.data_ptr() for p in model.parameters() for s in storages(p)}
+
+
+def state_bytes(optimizer: torch.optim.Optimizer, model: nn.Module, extra=()) -> int:
+    """Bytes of everything ``optimizer`` (and ``extra``) holds beyond the model's parameters."""
+    own = param_storage_ptrs(model)
+    tensors = list(_tensors_in(list(optimizer.state.values())))
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if all(s.data_ptr() not in own for s in storages(p)):
+                tensors.append(p)
+                if p.grad is not None:
+                    tensors.append(p.grad)
+    tensors.extend(_tensors_in(list(extra)))
+    return unique_bytes(tensors, exclude=own)
+
+
+@dataclass
+class MemoryBreakdown:
+    params: int
+    grads: int
+    state: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return self.params + self.grads + self.state + self.activations
+
+    def as_dict(self) -> dict[str, int]:
+        return {f"mem_{k}_bytes": v for k, v in asdict(self).items()} | {
+            "mem_total_bytes": self.total
+        }
+
+
+class MemoryMeter:
+    """Counts the four categories for one run.
+
+    Create it *before* the method is built, so that its gradient hook runs before any hook the
+    method registers, then call :meth:`track` with the built method's optimizer. Wrap each
+    forward and backward in :meth:`measure_activations`.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.extra: list = []
+        self._live: dict[int, tuple[nn.Parameter, int]] = {}
+        self._live_bytes = 0
+        self.peak_grads = 0
+        self.peak_state = 0
+        self.peak_activations = 0
+        self._saved = 0
+        self._saved_ptrs: set[int] = set()
+        self._param_ptrs = param_storage_ptrs(model)
+        self._handles = [
+            p.register_post_accumulate_grad_hook(self._on_grad) for p in model.parameters()
+        ]
+
+    def track(self, optimizer: torch.optim.Optimizer, extra=()) -> None:
+        """Count ``optimizer`` (and anything in ``extra``) as optimizer state from now on."""
+        self.optimizer = optimizer
+        self.extra = list(extra)
+        self._param_ptrs = param_storage_ptrs(self.model)  # wrappers may have added parameters
+        # Hooks registered after the method's see the gradients it has already freed.
+        self._handles += [
+            p.register_post_accumulate_grad_hook(self._on_grad) for p in self.model.parameters()
+        ]
+
+    def _on_grad(self, p: nn.Parameter) -> None:
+        for key, (q, _) in list(self._live.items()):
+            if q.grad is None:
+                self._live_bytes -= self._live.pop(key)[1]
+        if p.grad is not None and id(p) not in self._live:
+            nbytes = p.grad.numel() * p.grad.element_size()
+            self._live[id(p)] = (p, nbytes)
+            self._live_bytes += nbytes
+        self.peak_grads = max(self.peak_grads, self._live_bytes)
+
+    def after_step(self) -> None:
+        """Resynchronise live gradients and sample optimizer state; call after each update."""
+        self._live = {
+            id(p): (p, p.grad.numel() * p.grad.element_size())
+            for p in self.model.parameters()
+            if p.grad is not None
+        }
+        self._live_bytes = sum(n for _, n in self._live.values())
+        self.peak_grads = max(self.peak_grads, self._live_bytes)
+        if self.optimizer is not None:
+            self.peak_state = max(
+                self.peak_state, state_bytes(self.optimizer, self.model, self.extra)
+            )
+
+    def _pack(self, t: torch.Tensor) -> torch.Tensor:
+        for s in storages(t):
+            ptr = s.data_ptr()
+            if ptr not in self._param_ptrs and ptr not in self._saved_ptrs:
+                self._saved_ptrs.add(ptr)
+                self._saved += s.nbytes()
+        return t
+
+    @contextlib.contextmanager
+    def measure_activations(self) -> Iterator[None]:
+        """Count bytes saved for backward by the forward run inside this block."""
+        self._saved, self._saved_ptrs = 0, set()
+        with torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t):
+            yield
+        self.peak_activations = max(self.peak_activations, self._saved)
+        self._saved_ptrs = set()
+
+    def breakdown(self) -> MemoryBreakdown:
+        return MemoryBreakdown(
+            params=unique_bytes(self.model.parameters()),
+            grads=self.peak_grads,
+            state=self.peak_state,
+            activations=self.peak_activations,
+        )
+
+    def close(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []

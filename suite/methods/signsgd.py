@@ -1,0 +1,15 @@
+"""SignSGD / Signum (StoSignSGD paper, Alg. 5) on every trainable parameter."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from suite.methods import Method, trainable
+from suite.optim import SignSGD
+
+
+def build(model: nn.Module, lr: float = 1e-3, momentum: float = 0.0, weight_decay: float = 0.0,
+          foreach: bool | None = None, fused_backward: bool = False) -> Method:
+    optimizer = SignSGD(trainable(model), lr=lr, momentum=momentum, weight_decay=weight_decay,
+                        foreach=foreach, fused_backward=fused_backward)
+    return Method(model=model, optimizer=optimizer, updates_in_backward=fused_backward)

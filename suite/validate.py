@@ -1,0 +1,92 @@
+"""Check a composed config before any work is done; every problem is one line that says what was
+wrong and what is allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from transformers import SchedulerType
+
+
+class ConfigError(ValueError):
+    """A bad config or command line; its message is the single line shown to the user."""
+
+
+def _int_at_least(low: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low,
+            f"an integer >= {low}")
+
+
+def _positive() -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+            "a number > 0")
+
+
+def _non_negative() -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
+            "a number >= 0")
+
+
+def _one_of(*choices) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in choices, "one of " + ", ".join(str(c) for c in choices))
+
+
+def _optional(rule):
+    check, text = rule
+    return (lambda v: v is None or check(v), f"null or {text}")
+
+
+_SCHEDULERS = tuple(s.value for s in SchedulerType)
+
+# (dotted key, rule); a key absent from the config is not checked.
+RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
+    ("seed", _int_at_least(0)),
+    ("device", _one_of("auto", "cpu", "cuda")),
+    ("train.max_steps", _int_at_least(1)),
+    ("train.epochs", _optional(_positive())),
+    ("train.batch_size", _int_at_least(1)),
+    ("train.grad_accum", _int_at_least(1)),
+    ("train.warmup_steps", _int_at_least(0)),
+    ("train.lr_scheduler", _one_of(*_SCHEDULERS)),
+    ("train.autocast", _one_of(None, "bf16", "fp16")),
+    ("train.gradient_checkpointing", _one_of(True, False)),
+    ("train.log_every", _int_at_least(1)),
+    ("train.eval_every", _optional(_int_at_least(1))),
+    ("train.target_loss", _optional(_positive())),
+    ("eval.n_examples", _int_at_least(0)),
+    ("eval.batch_size", _int_at_least(1)),
+    ("eval.max_new_tokens", _int_at_least(1)),
+    ("data.max_length", _int_at_least(8)),
+    ("method.lr", _optional(_positive())),
+    ("method.weight_decay", _non_negative()),
+    ("method.momentum", (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "a number in [0, 1)")),
+    ("logger.mode", _one_of("online", "offline", "disabled")),
+]
+
+
+def missing_values(cfg: DictConfig) -> list[str]:
+    return sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra"))
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` for the first missing value or out-of-range setting."""
+    missing = missing_values(cfg)
+    if missing:
+        raise ConfigError(
+            f"missing required value {missing[0]}: set it on the command line, "
+            f"e.g. {missing[0]}=<value>"
+        )
+    for key, (check, allowed) in RULES:
+        value = OmegaConf.select(cfg, key, default="__absent__")
+        if value == "__absent__":
+            continue
+        if not check(value):
+            raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
+    if cfg.train.autocast == "fp16" and cfg.device == "cpu":
+        raise ConfigError("train.autocast=fp16 needs CUDA (it uses a GradScaler); "
+                          "on CPU use train.autocast=bf16 or null")
+    if cfg.train.warmup_steps >= cfg.train.max_steps and cfg.train.epochs is None:
+        raise ConfigError(f"train.warmup_steps={cfg.train.warmup_steps} must be below "
+                          f"train.max_steps={cfg.train.max_steps}")

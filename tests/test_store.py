@@ -1,0 +1,50 @@
+"""The results store writes whole files or none."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from suite.track.store import RunRecord, read_summaries, write_atomic
+
+
+def test_interrupted_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):
+    record = RunRecord(tmp_path / "run")
+    record.write_summary({"status": "ok", "final_train_loss": 1.0})
+
+    def crash(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        record.write_summary({"status": "ok", "final_train_loss": 0.5, "big": "x" * 10**6})
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["final_train_loss"] == 1.0
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["summary.json"]
+
+
+def test_crash_while_writing_leaves_no_file(tmp_path, monkeypatch):
+    real_fsync = os.fsync
+
+    def crash(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "summary.json", "{}")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_metrics_and_summaries_read_back(tmp_path):
+    record = RunRecord(tmp_path / "exp" / "a")
+    record.log({"train/step": 1, "train/loss": 2.0})
+    record.log({"train/step": 2, "train/loss": 1.5})
+    record.flush_metrics()
+    record.write_summary({"method": "a"})
+    lines = (tmp_path / "exp" / "a" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["train/loss"] for line in lines] == [2.0, 1.5]
+    (row,) = read_summaries(tmp_path)
+    assert row["method"] == "a" and row["run_dir"].endswith("a")

@@ -1,0 +1,104 @@
+"""The training loop end to end: summaries, the memory breakdown by hand, sweeps, W&B."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import FAST, TINY, loss_fell, run_job
+
+from suite.train import run
+
+SUMMARY_KEYS = {
+    "method", "model", "data", "seed", "status", "final_train_loss", "eval_exact_match",
+    "mem_params_bytes", "mem_grads_bytes", "mem_state_bytes", "mem_activations_bytes",
+    "mem_total_bytes", "peak_reserved_bytes", "peak_allocated_bytes", "peak_rss_bytes",
+    "wall_clock_s", "step_time_median_s", "time_to_target_s", "device", "torch_version",
+    "git_commit",
+}
+
+
+@pytest.fixture(scope="module")
+def adamw(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("adamw")
+    return tmp, run_job(tmp, "method=adamw", "train.max_steps=12", "train.target_loss=100")
+
+
+def test_summary_is_complete_and_on_disk(adamw):
+    tmp, summary = adamw
+    assert SUMMARY_KEYS <= summary.keys()
+    assert summary["status"] == "ok"
+    on_disk = json.loads((tmp / "default" / "adamw-seed0" / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    assert (tmp / "default" / "adamw-seed0" / "config.yaml").exists()
+    assert summary["peak_reserved_bytes"] is None and summary["peak_rss_bytes"] > 0
+    assert 0 <= summary["eval_exact_match"] <= 1
+    assert summary["time_to_target_s"] is not None and summary["time_to_target_s"] > 0
+
+
+def test_adamw_loss_goes_down(adamw):
+    tmp, _ = adamw
+    assert loss_fell(tmp / "default" / "adamw-seed0")
+
+
+def test_adamw_memory_breakdown_by_hand(adamw):
+    from suite.pretrain import tiny_base
+
+    _, s = adamw
+    kw = {k.split(".")[1]: int(v) for k, v in (o.split("=") for o in TINY if o.startswith("model."))}
+    model, _ = tiny_base(**kw)
+    params = list(model.parameters())
+    n = sum(p.numel() for p in params)
+    assert s["n_trainable_params"] == n
+    assert s["mem_params_bytes"] == 4 * n
+    assert s["mem_grads_bytes"] == 4 * n  # every fp32 gradient is alive at the end of backward
+    # exp_avg and exp_avg_sq: 8 bytes per parameter, plus torch's 4-byte `step` tensor per tensor
+    assert s["mem_state_bytes"] == 8 * n + 4 * len(params)
+    assert s["mem_total_bytes"] == (s["mem_params_bytes"] + s["mem_grads_bytes"]
+                                    + s["mem_state_bytes"] + s["mem_activations_bytes"])
+
+
+def test_signsgd_has_no_state(tmp_path):
+    s = run_job(tmp_path, "method=signsgd", "method.lr=3e-3", "train.max_steps=12")
+    assert s["status"] == "ok"
+    assert s["mem_state_bytes"] == 0
+    assert s["mem_grads_bytes"] == s["mem_params_bytes"]
+    assert loss_fell(tmp_path / "default" / "signsgd-seed0")
+
+
+def test_activations_grow_with_batch_size(tmp_path):
+    small = run_job(tmp_path, "method=signsgd", "train.batch_size=4", "train.max_steps=2",
+                    "eval.n_examples=0", "run_name=b4")
+    large = run_job(tmp_path, "method=signsgd", "train.batch_size=8", "train.max_steps=2",
+                    "eval.n_examples=0", "run_name=b8")
+    assert small["mem_activations_bytes"] > 0
+    assert 1.5 < large["mem_activations_bytes"] / small["mem_activations_bytes"] < 2.5
+
+
+def test_failed_run_records_failed_status(tmp_path, job):
+    cfg = job("method=signsgd", "method.momentum=0.5", f"results_dir={tmp_path}")
+    cfg.method._target_ = "suite.methods.signsgd.no_such_builder"
+    with pytest.raises(Exception, match="no_such_builder"):  # noqa: B017 (Hydra wraps the error)
+        run(cfg)
+    summary = json.loads((tmp_path / "default" / "signsgd-seed0" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "no_such_builder" in summary["error"]
+
+
+def test_cli_multirun_two_methods_with_wandb_offline(tmp_path):
+    overrides = [o for o in FAST if not o.startswith("logger")]
+    proc = subprocess.run(
+        [sys.executable, "-c", "from suite.train import main; main()", "-m",
+         "method=adamw,signsgd", *TINY, *overrides, f"results_dir={tmp_path}",
+         "logger=wandb", "logger.mode=offline"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = {d.name: json.loads((d / "summary.json").read_text())
+            for d in (tmp_path / "default").iterdir() if (d / "summary.json").exists()}
+    assert set(runs) == {"adamw-seed0", "signsgd-seed0"}
+    assert runs["signsgd-seed0"]["mem_state_bytes"] == 0
+    assert runs["adamw-seed0"]["mem_state_bytes"] > 8 * runs["adamw-seed0"]["n_trainable_params"]
+    assert list((tmp_path / "default" / "adamw-seed0" / "wandb").glob("offline-run-*"))
+    assert "exact match" in proc.stdout
