@@ -225,6 +225,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             evaluate_and_log(cfg, method, tokenizer, splits.test, step, record, tracker)
             if summary["status"] == "ok" else None)
         meter.close()
+        if cfg.save_checkpoint:
+            save_checkpoint(method.model, tokenizer, record.folder / "checkpoint")
     except BaseException as err:
         summary["status"] = "failed"
         summary["error"] = f"{type(err).__name__}: {err}"
@@ -248,6 +250,15 @@ def evaluate_and_log(cfg, method, tokenizer, test, step, record, tracker) -> flo
     record.log(row)
     tracker.log(row)
     return acc
+
+
+def save_checkpoint(model: torch.nn.Module, tokenizer, folder: Path) -> None:
+    """An HF-format checkpoint that ``from_pretrained`` and ``lm_eval --model hf`` load as is
+    (adapters are merged first)."""
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
 
 
 def print_summary(s: dict[str, Any], folder: Path) -> None:
