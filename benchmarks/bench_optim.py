@@ -1,0 +1,167 @@
+"""Optimizer step cost against the memory-bandwidth floor, and whole training steps.
+
+Table 1: each optimizer's ``step()`` on the default tiny model (hidden 128, 4 layers) as a ratio
+to a plain ``torch._foreach_add_(params, grads)`` over the same tensors, both measured in this
+run (median of ``--iters`` steps; gradients are re-filled outside the timed region, since the
+sign optimizers use ``.grad`` as scratch). ABSignSGD updates one block per step: its floor is
+the same ``_foreach_add_`` over that block.
+
+Table 2: a whole training step (forward, backward, update) on a fixed batch, median wall-clock,
+for AdamW and the sign methods (in-backward variants included).
+
+Usage: ``python benchmarks/bench_optim.py [--iters 30] [--hidden 128] [--layers 4]``.
+A benchmark, not a test: it reports ratios measured in one run and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from suite.models import byte_tokenizer, find_blocks, tiny_qwen3
+from suite.optim import (
+    ALIAS,
+    SQMEFT,
+    ABSignSGD,
+    SignSGD,
+    StoSignAdaMax,
+    StoSignSGD,
+)
+
+
+def _round_robin(cases: dict[str, tuple[Callable[[], None], Callable[[], None]]], iters: int):
+    """Median seconds of each ``fn`` (after its untimed ``before``), the cases interleaved in
+    every round, so that load from other processes hits all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for i in range(iters + 3):
+        for name, (fn, before) in cases.items():
+            before()
+            start = time.perf_counter()
+            fn()
+            if i >= 3:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def _nothing() -> None:
+    pass
+
+
+def step_table(model: torch.nn.Module, iters: int) -> list[tuple[str, float, float]]:
+    """(name, step seconds, ratio to the foreach_add floor) for each optimizer."""
+    params = list(model.parameters())
+    gen = torch.Generator().manual_seed(0)
+    saved = {p: torch.randn(p.shape, generator=gen) for p in params}
+
+    def fill(ps: list[torch.Tensor]) -> Callable[[], None]:
+        def before() -> None:
+            for p in ps:
+                p.grad = saved[p].clone()
+
+        return before
+
+    def floor(ps: list[torch.Tensor]) -> Callable[[], None]:
+        data = [p.detach() for p in ps]
+        grads = [saved[p] for p in ps]
+        return lambda: torch._foreach_add_(data, grads, alpha=1e-12)
+
+    alias = ALIAS(params, lower_bound=0.0, L_inf=1e12, clamp_level=1e-9)
+    alias_lean = ALIAS(params, lower_bound=0.0, L_inf=1e12, clamp_level=1e-9, sign_only_memory=True)
+    for opt in (alias, alias_lean):
+        opt.set_initial_loss(1.0)
+    optimizers = {
+        "AdamW (torch, foreach)": torch.optim.AdamW(params, lr=1e-9, foreach=True),
+        "SignSGD per-tensor (CPU default)": SignSGD(params, lr=1e-9, foreach=False),
+        "SignSGD foreach": SignSGD(params, lr=1e-9, foreach=True),
+        "Signum β=0.9 per-tensor": SignSGD(params, lr=1e-9, momentum=0.9, foreach=False),
+        "Signum β=0.9 foreach": SignSGD(params, lr=1e-9, momentum=0.9, foreach=True),
+        "StoSignSGD per-tensor (CPU default)": StoSignSGD(params, lr=1e-9, foreach=False),
+        "StoSignSGD foreach": StoSignSGD(params, lr=1e-9, foreach=True),
+        "StoSignAdaMax (Alg. 9)": StoSignAdaMax(params, lr=1e-9),
+        "ALIAS full memory": alias,
+        "ALIAS sign-only memory": alias_lean,
+        "SQ-MEFT 4-bit (as step(), not in backward)": SQMEFT(params, lr=1e-9, fused_backward=False),
+    }
+    cases = {"floor (all)": (floor(params), _nothing)}
+    cases.update({name: (opt.step, fill(params)) for name, opt in optimizers.items()})
+    top = len(find_blocks(model)) - 1
+    ab = ABSignSGD(model, lr=1e-9, fp16=False, weight_decay=0.0, selection_scheme=lambda k, n: top)
+    block = ab.blocks[top]
+    cases["floor (one block)"] = (floor(block), _nothing)
+    cases["ABSignSGD (one block)"] = (ab.step, fill(block))
+    med = _round_robin(cases, iters)
+    rows = [("floor: torch._foreach_add_ (all params)", med["floor (all)"], 1.0)]
+    rows += [(name, med[name], med[name] / med["floor (all)"]) for name in optimizers]
+    rows.append(("floor: torch._foreach_add_ (one block)", med["floor (one block)"], 1.0))
+    rows.append(
+        (
+            "ABSignSGD (one block)",
+            med["ABSignSGD (one block)"],
+            med["ABSignSGD (one block)"] / med["floor (one block)"],
+        )
+    )
+    for p in model.parameters():
+        p.requires_grad_(True)
+        p.grad = None
+    return rows
+
+
+def train_step_table(iters: int, hidden: int, layers: int) -> list[tuple[str, float]]:
+    """(method, median seconds per forward+backward+update) on a fixed random batch."""
+    tok = byte_tokenizer()
+    ids = torch.randint(3, 259, (4, 128), generator=torch.Generator().manual_seed(0))
+    makers: dict[str, Callable[[torch.nn.Module], torch.optim.Optimizer]] = {
+        "AdamW (torch, foreach)": lambda m: torch.optim.AdamW(m.parameters(), lr=1e-5),
+        "SignSGD": lambda m: SignSGD(m.parameters(), lr=1e-5),
+        "SignSGD in backward": lambda m: SignSGD(m.parameters(), lr=1e-5, fused_backward=True),
+        "StoSignSGD": lambda m: StoSignSGD(m.parameters(), lr=1e-5),
+        "ABSignSGD depth-biased": lambda m: ABSignSGD(m, lr=1e-5, fp16=False),
+        "ABSignSGD in backward": lambda m: ABSignSGD(m, lr=1e-5, fp16=False, fused_backward=True),
+        "SQ-MEFT (in backward)": lambda m: SQMEFT(m.parameters(), lr=1e-5),
+    }
+    cases = {}
+    for name, make in makers.items():
+        model = tiny_qwen3(tok, hidden_size=hidden, num_layers=layers)
+        opt = make(model)
+        in_backward = getattr(opt, "fused_backward", False)
+
+        def one_step(model=model, opt=opt, in_backward=in_backward) -> None:
+            model(input_ids=ids, labels=ids).loss.backward()
+            if not in_backward:
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+
+        cases[name] = (one_step, _nothing)
+    return list(_round_robin(cases, iters).items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=30)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=4)
+    args = parser.parse_args()
+    model = tiny_qwen3(byte_tokenizer(), hidden_size=args.hidden, num_layers=args.layers)
+    n = sum(p.numel() for p in model.parameters())
+    print(
+        f"tiny Qwen3: hidden {args.hidden}, {args.layers} layers, {n / 1e6:.2f}M params, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}\n"
+    )
+    print("| optimizer step | median ms | × foreach_add_ floor |")
+    print("| --- | ---: | ---: |")
+    for name, t, ratio in step_table(model, args.iters):
+        print(f"| {name} | {t * 1e3:.3f} | {ratio:.2f} |")
+    print("\n| training step (batch 4×128) | median ms | × AdamW |")
+    print("| --- | ---: | ---: |")
+    rows = train_step_table(max(args.iters // 3, 5), args.hidden, args.layers)
+    base = rows[0][1]
+    for name, t in rows:
+        print(f"| {name} | {t * 1e3:.1f} | {t / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
