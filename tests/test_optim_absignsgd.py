@@ -14,9 +14,7 @@ from suite.optim.absignsgd import DepthBiasedSchedule, nonfinite_flags, record_f
 
 
 def _model(dtype=torch.float32, layers=2):
-    return tiny_qwen3(byte_tokenizer(), hidden_size=32, num_layers=layers, intermediate_size=64).to(
-        dtype
-    )
+    return tiny_qwen3(byte_tokenizer(), hidden_size=32, num_layers=layers, intermediate_size=64).to(dtype)
 
 
 def _batch(seed=0):
@@ -121,9 +119,7 @@ def test_lr_comes_from_param_groups_so_schedulers_work():
     model(**_batch()).loss.backward()
     opt.step()
     sched.step()
-    steps = torch.cat(
-        [(p.detach() - x).abs().flatten() for p, x in zip(block, before, strict=True)]
-    )
+    steps = torch.cat([(p.detach() - x).abs().flatten() for p, x in zip(block, before, strict=True)])
     assert steps.max() == pytest.approx(0.01, rel=1e-4)
 
 

@@ -37,16 +37,12 @@ def _reference(x0, grads_seq, lr, momentum, wd, dtype=torch.float64):
         gs = [g.double() for g in grads]
         if momentum > 0:
             ms = (
-                gs
-                if ms is None
-                else [momentum * m + (1 - momentum) * g for m, g in zip(ms, gs, strict=True)]
+                gs if ms is None else [momentum * m + (1 - momentum) * g for m, g in zip(ms, gs, strict=True)]
             )
             d = ms
         else:
             d = gs
-        xs = [
-            rnd(rnd(x * (1 - lr * wd)) - lr * torch.sign(di)) for x, di in zip(xs, d, strict=True)
-        ]
+        xs = [rnd(rnd(x * (1 - lr * wd)) - lr * torch.sign(di)) for x, di in zip(xs, d, strict=True)]
     return xs
 
 

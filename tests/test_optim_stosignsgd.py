@@ -79,9 +79,7 @@ def test_bf16_close_to_float64_reference(foreach):
     ref = _reference(x0, seq, 0.01, 0.9, 1.0, 0.0, 5, torch.bfloat16)
     # lerp rounds differently from the float64 formula in the last bit: rare sign flips where
     # |m + G n| is tiny, and one-ulp differences of x. Most coordinates agree exactly.
-    errs = torch.cat(
-        [(p.detach().double() - r).abs().flatten() for p, r in zip(params, ref, strict=True)]
-    )
+    errs = torch.cat([(p.detach().double() - r).abs().flatten() for p, r in zip(params, ref, strict=True)])
     assert (errs <= 2 * 0.01 + 6 * 2**-7 * 3).all()
     assert (errs == 0).float().mean() > 0.9
 
@@ -145,9 +143,7 @@ def test_state_dict_round_trip_is_bit_identical(foreach):
     saved = copy.deepcopy(opt.state_dict())
     _run(params, opt, range(3, 7))
     params2 = [torch.nn.Parameter(x) for x in saved_x]
-    opt2 = StoSignSGD(
-        params2, lr=0.5, betas=(0.9, 0.99), weight_decay=0.01, seed=77, foreach=foreach
-    )
+    opt2 = StoSignSGD(params2, lr=0.5, betas=(0.9, 0.99), weight_decay=0.01, seed=77, foreach=foreach)
     opt2.load_state_dict(saved)
     _run(params2, opt2, range(3, 7))
     for a, b in zip(params, params2, strict=True):

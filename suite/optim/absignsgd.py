@@ -128,9 +128,7 @@ class ABSignSGD(torch.optim.Optimizer):
         if lr < 0 or weight_decay < 0:
             raise ValueError(f"lr and weight_decay must be >= 0, got {lr}, {weight_decay}")
         if fp16 and fused_backward:
-            raise ValueError(
-                "fused_backward=True needs fp16=False (NaN skip needs the whole block)"
-            )
+            raise ValueError("fused_backward=True needs fp16=False (NaN skip needs the whole block)")
         self.model = model
         blocks = find_blocks(model)
         self.blocks: list[list[nn.Parameter]] = [list(b.parameters()) for b in blocks]
@@ -180,9 +178,7 @@ class ABSignSGD(torch.optim.Optimizer):
         else:
             i = self.num_blocks - 1 - k % self.num_blocks
         if not 0 <= i < self.num_blocks:
-            raise ValueError(
-                f"selection_scheme returned block {i}; allowed 0..{self.num_blocks - 1}"
-            )
+            raise ValueError(f"selection_scheme returned block {i}; allowed 0..{self.num_blocks - 1}")
         self.num_selections += 1
         return i
 

@@ -194,9 +194,7 @@ def _multi_tensor_signsgd(
             fresh = [j for j, b in enumerate(dev_bufs) if b is None]
             old = [j for j, b in enumerate(dev_bufs) if b is not None]
             if old:
-                torch._foreach_lerp_(
-                    [dev_bufs[j] for j in old], [dev_grads[j] for j in old], 1.0 - momentum
-                )
+                torch._foreach_lerp_([dev_bufs[j] for j in old], [dev_grads[j] for j in old], 1.0 - momentum)
             for j in fresh:
                 buf = dev_grads[j].detach().clone()
                 momentum_buffers[indices[j]] = buf

@@ -263,9 +263,7 @@ class SignConverted(_GeneratorMixin, torch.optim.Optimizer):
     Per-tensor only: this is the general framework, not a fast path.
     """
 
-    def __init__(
-        self, params: Iterable[Tensor] | Iterable[dict], defaults: dict, *, seed: int = 0
-    ) -> None:
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict, *, seed: int = 0) -> None:
         defaults.setdefault("weight_decay", 0.0)
         super().__init__(params, defaults)
         self.seed = seed
