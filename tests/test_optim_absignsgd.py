@@ -241,3 +241,35 @@ def test_bad_config_raises():
         ABSignSGD(_model(), selection_scheme="random")
     with pytest.raises(ValueError, match="fp16"):
         ABSignSGDMV(_model(), fp16=True)
+
+
+def _mv_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    model = _model()
+    opt = ABSignSGDMV(model, lr=0.01, weight_decay=0.0)
+    block = list(find_blocks(model)[opt.active_block].parameters())
+    before = [p.detach().clone() for p in block]
+    model(**_batch(seed=rank)).loss.backward()
+    grads = [p.grad.detach().clone() for p in block]
+    opt.step()
+    moves = [(x - p.detach()) / 0.01 for p, x in zip(block, before, strict=True)]
+    torch.save({"grads": grads, "moves": moves}, f"{out_file}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_majority_vote_two_gloo_ranks(tmp_path):
+    """Two ranks with different batches: each moves by sign(sign(g0) + sign(g1)) (ties: 0)."""
+    import torch.multiprocessing as mp
+
+    out = str(tmp_path / "mv")
+    mp.spawn(_mv_worker, args=(2, str(tmp_path / "init"), out), nprocs=2, join=True)
+    r0, r1 = torch.load(f"{out}.0"), torch.load(f"{out}.1")
+    for g0, g1, m0, m1 in zip(r0["grads"], r1["grads"], r0["moves"], r1["moves"], strict=True):
+        expected = torch.sign(torch.sign(g0) + torch.sign(g1))
+        torch.testing.assert_close(m0, expected, atol=1e-4, rtol=0)
+        assert torch.equal(m0, m1)
+    assert any(
+        (torch.sign(g0) != torch.sign(g1)).any() for g0, g1 in zip(r0["grads"], r1["grads"], strict=True)
+    )
