@@ -6,6 +6,8 @@ batch with a plain loop; the memory facts are computed by hand from the tensors 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -295,3 +297,91 @@ def test_lomo_keeps_at_most_one_gradient_and_no_optimizer_state(name, dtype):
     frozen = [p.detach().clone() for p in model.parameters()]
     method.backward(loss_of(method))
     assert all(torch.equal(a, p) for a, p in zip(frozen, model.parameters(), strict=True))
+
+
+# ---------------------------------------------------------------- through the app
+
+# Eight training examples and batch size 8: every step sees the same batch, so the loss must fall.
+APP = ["train.max_steps=10", "data.n_train=8", "eval.n_examples=2"]
+SUMMARY_KEYS = {"status", "final_train_loss", "eval_exact_match", "mem_params_bytes",
+                "mem_grads_bytes", "mem_state_bytes", "mem_activations_bytes", "mem_total_bytes",
+                "peak_rss_bytes", "wall_clock_s", "step_time_median_s", "n_trainable_params"}
+LOWRANK = {"galore": RANK, "galore_layerwise": RANK, "apollo": RANK, "apollo_mini": 1}
+
+
+def app_run(tmp_path, name: str) -> tuple[dict, list[float]]:
+    from conftest import run_job
+
+    rank = [f"method.rank={LOWRANK[name]}"] if name in LOWRANK else []
+    summary = run_job(tmp_path, f"method={name}", *APP, *rank)
+    rows = (tmp_path / "default" / f"{name}-seed0" / "metrics.jsonl").read_text().splitlines()
+    curve = [r["train/loss"] for r in map(json.loads, rows) if "train/loss" in r]
+    return summary, curve
+
+
+def lowrank_state_bytes(model: nn.Module, rank: int, svd: bool, per_matrix_scalars: int) -> int:
+    """Hand count of GaLore/APOLLO state: Adam on the projected gradient + the projector's real
+    storage (GaLore fp32: the whole SVD factor) for attn/mlp weights, full Adam elsewhere.
+    The packages' ``step`` is a Python int: no bytes."""
+    targets = {f"{n}.weight" for n in attn_mlp_linear_names(model)}
+    total = 0
+    for name, p in model.named_parameters():
+        if name not in targets:
+            total += 8 * p.numel()
+            continue
+        m, n = p.shape
+        moment = rank * (m if m >= n else n)
+        k = min(m, n) if svd else rank
+        proj = k * n if m >= n else m * k
+        total += 4 * (2 * moment + proj + per_matrix_scalars)
+    return total
+
+
+# MemoryMeter.track registers a gradient hook on every parameter, frozen ones included, which
+# torch refuses: methods that freeze parameters at build time (LoRA, BAdam) cannot run through
+# the app until track() skips parameters with requires_grad=False (suite/measure/memory.py).
+METER_FROZEN = pytest.mark.xfail(raises=RuntimeError, strict=False,
+                                 reason="MemoryMeter.track hooks frozen parameters")
+
+
+@pytest.mark.parametrize("name", [pytest.param(m, marks=METER_FROZEN) if m in ("lora", "badam")
+                                  else m for m in METHODS])
+def test_default_job_through_the_app(tmp_path, name):
+    s, curve = app_run(tmp_path, name)
+    assert s["status"] == "ok" and SUMMARY_KEYS <= s.keys()
+    assert len(curve) == 10 and curve[-1] < curve[0], curve
+    assert s["mem_total_bytes"] == sum(s[f"mem_{k}_bytes"] for k in
+                                       ("params", "grads", "state", "activations"))
+    model = tiny()
+    params = list(model.parameters())
+    n = sum(p.numel() for p in params)
+    if name != "lora":
+        assert s["n_params"] == n  # the app's tiny model has the shapes of tiny()
+    largest_grad = 4 * max(p.numel() for p in params)
+    if name == "adamw":
+        assert s["mem_state_bytes"] == 8 * n + 4 * len(params)
+    elif name == "lora":
+        linears = [m for k, m in model.named_modules() if isinstance(m, nn.Linear) and k != "lm_head"]
+        n_adapter = sum(8 * (m.in_features + m.out_features) for m in linears)  # r = 8
+        assert s["n_params"] == n + n_adapter
+        assert s["n_trainable_params"] == n_adapter
+        assert s["mem_grads_bytes"] == 4 * n_adapter
+        assert s["mem_state_bytes"] == 8 * n_adapter + 4 * 2 * len(linears)
+    elif name in ("galore", "galore_layerwise"):
+        assert s["mem_state_bytes"] == lowrank_state_bytes(model, RANK, svd=True,
+                                                           per_matrix_scalars=0)
+        full = 4 * n if name == "galore" else largest_grad  # layerwise: one gradient at a time
+        assert s["mem_grads_bytes"] == full
+    elif name in ("apollo", "apollo_mini"):
+        assert s["mem_state_bytes"] == lowrank_state_bytes(model, LOWRANK[name], svd=False,
+                                                           per_matrix_scalars=1)
+    elif name == "badam":  # K = 25 > 10 steps: one block, master + m + v, 4-byte step each
+        block = list(find_blocks(model)[0].parameters())
+        n_block = sum(p.numel() for p in block)
+        assert s["n_trainable_params"] == n_block
+        assert s["mem_grads_bytes"] == 4 * n_block
+        assert s["mem_state_bytes"] == 12 * n_block + 4 * len(block)
+    elif name in ("lomo", "adalomo"):
+        assert s["mem_grads_bytes"] == largest_grad
+        factored = 4 * sum(sum(p.shape) for p in params)
+        assert s["mem_state_bytes"] == (factored if name == "adalomo" else 0)

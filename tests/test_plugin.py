@@ -6,6 +6,8 @@ in ``_target_``, and ``hydra.searchpath`` adds the user's ``conf/`` to the suite
 
 from __future__ import annotations
 
+import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -83,3 +85,22 @@ def test_without_the_searchpath_the_method_is_unknown(user_package):
             MissingConfigException):
         compose("config", overrides=["method=my_sgd"])
 
+
+def test_the_documented_command_line(user_package, monkeypatch):
+    """``suite-train "hydra.searchpath=[file://<pkg>/conf]" method=my_sgd``: the console entry
+    point (preflight check, then the Hydra app), in-process."""
+    from conftest import FAST, TINY
+
+    from suite.train import main
+
+    results = user_package / "results"
+    argv = ["suite-train", searchpath(user_package), "method=my_sgd", *TINY, *FAST,
+            "train.max_steps=3", "eval.n_examples=0", f"results_dir={results}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    GlobalHydra.instance().clear()
+    try:
+        main()
+    finally:
+        GlobalHydra.instance().clear()
+    summary = json.loads((results / "default" / "my_sgd-seed0" / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["method"] == "my_sgd"
