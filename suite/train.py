@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler, set_seed
 
-from suite import preflight
+from suite import downstream, preflight
 from suite.data import CausalCollator
 from suite.evaluate import exact_match_accuracy
 from suite.measure import device as devmem
@@ -225,6 +225,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             evaluate_and_log(cfg, method, tokenizer, splits.test, step, record, tracker)
             if summary["status"] == "ok" else None)
         meter.close()
+        if cfg.lm_eval.tasks and summary["status"] == "ok":
+            summary.update(downstream.evaluate_and_log(cfg.lm_eval, method.model, tokenizer,
+                                                       splits.test, step, record, tracker))
         if cfg.save_checkpoint:
             save_checkpoint(method.model, tokenizer, record.folder / "checkpoint")
     except BaseException as err:
