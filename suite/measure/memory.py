@@ -101,7 +101,8 @@ class MemoryMeter:
     """Counts the four categories for one run.
 
     Create it *before* the method is built, so that its gradient hook runs before any hook the
-    method registers, then call :meth:`track` with the built method's optimizer. Wrap each
+    method registers (and while every parameter still requires grad), then call :meth:`track`
+    with the built method's optimizer. Wrap each
     forward and backward in :meth:`measure_activations`.
     """
 
@@ -117,21 +118,25 @@ class MemoryMeter:
         self._saved = 0
         self._saved_ptrs: set[int] = set()
         self._param_ptrs = param_storage_ptrs(model)
-        self._handles = [
-            p.register_post_accumulate_grad_hook(self._on_grad) for p in model.parameters()
-        ]
+        hooked = [p for p in model.parameters() if p.requires_grad]
+        self._hooked = {id(p) for p in hooked}
+        self._handles = [p.register_post_accumulate_grad_hook(self._on_grad) for p in hooked]
 
     def track(self, optimizer: torch.optim.Optimizer, extra=()) -> None:
         """Count ``optimizer`` (and anything in ``extra``) as optimizer state from now on."""
         self.optimizer = optimizer
         self.extra = list(extra)
         self._param_ptrs = param_storage_ptrs(self.model)  # wrappers may have added parameters
-        # Hooks registered after the method's see the gradients it has already freed.
+        # Parameters the method created (adapters) get the gradient hook too.
         self._handles += [
-            p.register_post_accumulate_grad_hook(self._on_grad) for p in self.model.parameters()
+            p.register_post_accumulate_grad_hook(self._on_grad)
+            for p in self.model.parameters()
+            if id(p) not in self._hooked and p.requires_grad
         ]
 
     def _on_grad(self, p: nn.Parameter) -> None:
+        # Gradients a method freed in its own hooks (which run after this one) are dropped at
+        # the next hook or at ``after_step``, so the peak is sampled at every accumulation.
         for key, (q, _) in list(self._live.items()):
             if q.grad is None:
                 self._live_bytes -= self._live.pop(key)[1]
