@@ -385,3 +385,20 @@ def test_default_job_through_the_app(tmp_path, name):
         assert s["mem_grads_bytes"] == largest_grad
         factored = 4 * sum(sum(p.shape) for p in params)
         assert s["mem_state_bytes"] == (factored if name == "adalomo" else 0)
+
+
+@pytest.mark.parametrize("name", [pytest.param("lora", marks=METER_FROZEN),
+                                  pytest.param("badam", marks=METER_FROZEN),
+                                  "galore_layerwise", "lomo"])
+def test_frozen_or_in_backward_methods_train_with_gradient_checkpointing(tmp_path, name):
+    """The loop's non-reentrant checkpointing works with frozen embeddings (LoRA, BAdam) and with
+    updates inside backward (per-layer GaLore, LOMO): recomputed blocks see unchanged weights."""
+    from conftest import run_job
+
+    rank = [f"method.rank={LOWRANK[name]}"] if name in LOWRANK else []
+    s = run_job(tmp_path / "ckpt", f"method={name}", *APP, *rank,
+                "train.gradient_checkpointing=true")
+    plain = run_job(tmp_path / "plain", f"method={name}", *APP, *rank)
+    assert s["status"] == "ok"
+    assert s["final_train_loss"] == pytest.approx(plain["final_train_loss"], rel=1e-4)
+    assert s["mem_activations_bytes"] < plain["mem_activations_bytes"]
