@@ -273,3 +273,17 @@ def test_majority_vote_two_gloo_ranks(tmp_path):
     assert any(
         (torch.sign(g0) != torch.sign(g1)).any() for g0, g1 in zip(r0["grads"], r1["grads"], strict=True)
     )
+
+
+def test_plain_gradient_ablation_matches_float64_reference():
+    model = _model()
+    lr, wd = 1e-2, 0.1
+    opt = ABSignSGD(model, lr=lr, fp16=False, weight_decay=wd, sign=False)
+    block = list(find_blocks(model)[opt.active_block].parameters())
+    before = [p.detach().double().clone() for p in block]
+    model(**_batch()).loss.backward()
+    grads = [p.grad.detach().double().clone() for p in block]
+    assert any(not torch.equal(g.sign(), g) for g in grads)  # a sign step would differ
+    opt.step()
+    for p, x, g in zip(block, before, grads, strict=True):
+        torch.testing.assert_close(p.detach().double(), x * (1 - lr * wd) - lr * g, atol=1e-6, rtol=1e-6)

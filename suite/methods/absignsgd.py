@@ -18,6 +18,7 @@ def build(
     train_embeddings: bool = False,
     train_head: bool = False,
     seed: int = 0,
+    sign: bool = True,
     fused_backward: bool = False,
 ) -> Method:
     """ABSignSGD on ``model``; with ``fp16`` the optimizer's GradScaler drives the loop."""
@@ -31,6 +32,7 @@ def build(
         train_embeddings=train_embeddings,
         train_head=train_head,
         seed=seed,
+        sign=sign,
         fused_backward=fused_backward,
     )
     return Method(

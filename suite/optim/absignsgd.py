@@ -97,6 +97,8 @@ class ABSignSGD(torch.optim.Optimizer):
             (updated every step). Both make backward reach the bottom every step.
         seed: seed of the generator of the "uniform" scheme (same on every rank for MV).
         foreach: as in :class:`suite.optim.SignSGD`.
+        sign: False replaces ``sign(g)`` by ``g`` (block-coordinate gradient descent), the
+            paper's ablation of the sign inside the block scheme.
         fused_backward: update each parameter of the active block inside backward and free its
             gradient at once; the next block is selected at the end of backward, ``step()`` does
             nothing. Not with fp16 (the NaN skip needs the whole block's gradient).
@@ -116,6 +118,7 @@ class ABSignSGD(torch.optim.Optimizer):
         train_head: bool = False,
         seed: int = 0,
         foreach: bool | None = None,
+        sign: bool = True,
         fused_backward: bool = False,
     ) -> None:
         if not callable(selection_scheme) and selection_scheme not in SCHEMES:
@@ -149,6 +152,7 @@ class ABSignSGD(torch.optim.Optimizer):
         self.depth_bias = depth_bias
         self.selection_scheme = selection_scheme
         self.gradient_clipping = gradient_clipping
+        self.sign = sign
         self.num_blocks = len(self.blocks)
         self.schedule = DepthBiasedSchedule(self.num_blocks, depth_bias)
         self.generator = torch.Generator().manual_seed(seed)
@@ -205,6 +209,11 @@ class ABSignSGD(torch.optim.Optimizer):
     def _update(self, params: list[Tensor], foreach: bool) -> None:
         group = self.param_groups[0]
         grads = [p.grad for p in params]
+        if not self.sign:
+            if group["weight_decay"] != 0:
+                torch._foreach_mul_(params, 1.0 - group["lr"] * group["weight_decay"])
+            torch._foreach_add_(params, grads, alpha=-group["lr"])
+            return
         self._aggregate(grads)
         signsgd(
             params,
