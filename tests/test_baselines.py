@@ -337,15 +337,7 @@ def lowrank_state_bytes(model: nn.Module, rank: int, svd: bool, per_matrix_scala
     return total
 
 
-# MemoryMeter.track registers a gradient hook on every parameter, frozen ones included, which
-# torch refuses: methods that freeze parameters at build time (LoRA, BAdam) cannot run through
-# the app until track() skips parameters with requires_grad=False (suite/measure/memory.py).
-METER_FROZEN = pytest.mark.xfail(raises=RuntimeError, strict=False,
-                                 reason="MemoryMeter.track hooks frozen parameters")
-
-
-@pytest.mark.parametrize("name", [pytest.param(m, marks=METER_FROZEN) if m in ("lora", "badam")
-                                  else m for m in METHODS])
+@pytest.mark.parametrize("name", METHODS)
 def test_default_job_through_the_app(tmp_path, name):
     s, curve = app_run(tmp_path, name)
     assert s["status"] == "ok" and SUMMARY_KEYS <= s.keys()
@@ -387,9 +379,7 @@ def test_default_job_through_the_app(tmp_path, name):
         assert s["mem_state_bytes"] == (factored if name == "adalomo" else 0)
 
 
-@pytest.mark.parametrize("name", [pytest.param("lora", marks=METER_FROZEN),
-                                  pytest.param("badam", marks=METER_FROZEN),
-                                  "galore_layerwise", "lomo"])
+@pytest.mark.parametrize("name", ["lora", "badam", "galore_layerwise", "lomo"])
 def test_frozen_or_in_backward_methods_train_with_gradient_checkpointing(tmp_path, name):
     """The loop's non-reentrant checkpointing works with frozen embeddings (LoRA, BAdam) and with
     updates inside backward (per-layer GaLore, LOMO): recomputed blocks see unchanged weights."""
