@@ -63,6 +63,9 @@ RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("method.weight_decay", _non_negative()),
     ("method.momentum", (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "a number in [0, 1)")),
     ("logger.mode", _one_of("online", "offline", "disabled")),
+    ("lm_eval.limit", _optional(_int_at_least(1))),
+    ("lm_eval.batch_size", _int_at_least(1)),
+    ("lm_eval.max_gen_toks", _int_at_least(1)),
 ]
 
 
