@@ -116,16 +116,16 @@ def test_lora_state_is_8_bytes_per_adapter_parameter_and_base_is_frozen():
             assert torch.equal(p, base[name.replace(".base_layer", "")])
 
 
-def test_lora_save_merged_reloads_the_same_function(tmp_path):
+def test_lora_checkpoint_is_merged_and_reloads_the_same_function(tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from suite.methods.lora import save_merged
+    from suite.train import save_checkpoint
 
     method = method_from_yaml("lora", tiny(), r=4)
     train(method, steps=3)  # B is zero at init: train so that the merge matters
     with torch.no_grad():
         before = loss_of(method).item()
-    save_merged(method.model, TOKENIZER, tmp_path)
+    save_checkpoint(method.model, TOKENIZER, tmp_path)
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path)
     assert not any("lora" in n for n, _ in reloaded.named_parameters())
     with torch.no_grad():

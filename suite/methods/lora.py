@@ -10,17 +10,15 @@ Gradient checkpointing: the embeddings are frozen, so the loop's non-reentrant c
 required (reentrant checkpointing fails with "element 0 of tensors does not require grad");
 nothing else is needed here.
 
-``save_merged`` writes a plain Hugging Face checkpoint with the adapters folded into the weights.
+``suite-train save_checkpoint=true`` saves a plain Hugging Face checkpoint with the adapters merged
+(``suite.train.save_checkpoint``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import LoraConfig, get_peft_model
 from torch import nn
-from transformers import PreTrainedTokenizerBase
 
 from suite.methods import Method, trainable
 
@@ -35,17 +33,3 @@ def build(model: nn.Module, lr: float = 1e-3, r: int = 8, alpha: float = 16.0,
     optimizer = torch.optim.AdamW(trainable(peft_model), lr=lr, betas=tuple(betas), eps=eps,
                                   weight_decay=weight_decay, foreach=True)
     return Method(model=peft_model, optimizer=optimizer)
-
-
-def save_merged(model: PeftModel, tokenizer: PreTrainedTokenizerBase | None,
-                path: str | Path) -> nn.Module:
-    """Fold the adapters into the base weights and save a plain checkpoint to ``path``.
-
-    ``merge_and_unload`` works in place: afterwards ``model`` has no adapters left and must not
-    be trained further. Returns the merged base model.
-    """
-    merged = model.merge_and_unload()
-    merged.save_pretrained(str(path))
-    if tokenizer is not None:
-        tokenizer.save_pretrained(str(path))
-    return merged
