@@ -1,0 +1,38 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # SQ-MEFT Table V: ablation of sign descent, EMA and RMS
+#
+# Reads `$SUITE_RESULTS/${SUITE_PREFIX}sqmeft_table5/` (defaults `results/` and no prefix;
+# `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
+#
+#     suite-train -m experiment=sqmeft_table5 logger=none
+#
+# and writes `table.md`, `table.tex` and `figure.png` there. The paper's numbers and their source
+# are in `suite.analysis.PAPER`; the functions used here are tested in `tests/test_analysis.py`.
+
+# %%
+from suite import analysis as A
+
+NAME = "sqmeft_table5"
+FOLDER = A.artefact_folder(NAME)
+
+# %%
+runs = A.load_runs(FOLDER)
+runs = runs.assign(variant=runs["cfg.variant"])
+table = A.table_sqmeft_table5(runs)
+print(A.write_table(table, FOLDER, A.ARTEFACTS[NAME].caption).read_text())
+
+# %%
+fig = A.figure_sqmeft_table5(A.load_curves(runs, ["variant", "seed"]))
+A.write_figure(fig, FOLDER)

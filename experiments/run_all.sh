@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Run every tiny (CPU) experiment, then every notebook, from the repository root:
+#   experiments/run_all.sh                       # results/<artefact>/: runs, table.md, table.tex, figure.png
+#   RESULTS=/tmp/res experiments/run_all.sh      # somewhere else
+#   GSM8K_PATH=/data/gsm8k/train.jsonl experiments/run_all.sh
+#   NOTEBOOKS_ONLY=1 experiments/run_all.sh      # rebuild the tables and figures only
+# Extra arguments are passed to every suite-train command (e.g. device=cpu).
+# ~20 minutes on 2 shared CPU cores, plus ~10 minutes once to pretrain the tiny base
+# (cached under $SUITE_CACHE, default ~/.cache/suite).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RESULTS=${RESULTS:-results}
+GSM8K_PATH=${GSM8K_PATH:-../shared/data/gsm8k/train.jsonl}
+common=(logger=none "results_dir=$RESULTS" "$@")
+
+if [[ -z "${NOTEBOOKS_ONLY:-}" ]]; then
+  for experiment in absignsgd_table2 absignsgd_convergence absignsgd_memory absignsgd_ablation \
+                    stosignsgd_finetune stosignsgd_finetune_signum alias_vs_tuned alias_vs_tuned_grid \
+                    sqmeft_table4 sqmeft_table4_sgdm sqmeft_table5; do
+    suite-train -m "experiment=$experiment" "${common[@]}"
+  done
+  if [[ -f "$GSM8K_PATH" ]]; then
+    suite-train -m experiment=absignsgd_convergence_gsm8k "data.path=$GSM8K_PATH" "${common[@]}"
+  else
+    echo "run_all: no GSM8K file at $GSM8K_PATH (set GSM8K_PATH): skipping the GSM8K half" >&2
+  fi
+  python -m suite.toy -m experiment=stosignsgd_fig1 "results_dir=$RESULTS"
+fi
+
+for notebook in analysis/*.py; do
+  echo "== $notebook"
+  SUITE_RESULTS="$RESULTS" MPLBACKEND=Agg python "$notebook"
+done

@@ -1,0 +1,19 @@
+"""SGD and SGD with momentum (``torch.optim.SGD``, foreach) on every trainable parameter.
+
+The SQ-MEFT paper's Table IV baselines: SGD keeps no state (``momentum_buffer`` is None when
+``momentum`` is 0), SGDM one buffer in the parameter dtype (4 B/param for fp32 weights).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from suite.methods import Method, trainable
+
+
+def build(model: nn.Module, lr: float = 1e-2, momentum: float = 0.0, dampening: float = 0.0,
+          nesterov: bool = False, weight_decay: float = 0.0, foreach: bool = True) -> Method:
+    optimizer = torch.optim.SGD(trainable(model), lr=lr, momentum=momentum, dampening=dampening,
+                                nesterov=nesterov, weight_decay=weight_decay, foreach=foreach)
+    return Method(model=model, optimizer=optimizer)

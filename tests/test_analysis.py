@@ -1,0 +1,281 @@
+"""The analysis: tables (rows, columns, order, values) from a small fake results store, every
+notebook executed against it, and the committed tables rebuilt from the committed results."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from suite import analysis as A
+from suite.toy import run_toy
+from suite.track.store import RunRecord
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "analysis").glob("*.py"))
+MIB = 2**20
+
+
+def fake_run(root: Path, experiment: str, run_name: str, method: str, *, seed: int = 0,
+             data: str = "synthetic_math", cfg: dict | None = None, losses=(3.0, 2.0, 1.0),
+             wall: float = 10.0, **summary) -> None:
+    """One run in the store format: config.yaml, metrics.jsonl and summary.json."""
+    record = RunRecord(root / experiment / run_name)
+    config = {"method": {"name": method}, "model": {"name": "tiny", "num_layers": 4,
+              "dtype": "float32"}, "data": {"name": data}, "seed": seed}
+    for key, value in (cfg or {}).items():
+        if isinstance(value, dict):
+            config.setdefault(key, {}).update(value)
+        else:
+            config[key] = value
+    record.write_config(OmegaConf.create(config))
+    for i, loss in enumerate(losses, start=1):
+        record.log({"train/step": 5 * i, "train/loss": loss,
+                    "train/wall_clock_s": wall * i / len(losses)})
+    record.flush_metrics()
+    base = {"method": method, "model": "tiny", "data": data, "seed": seed, "status": "ok",
+            "final_train_loss": losses[-1], "eval_exact_match": None, "mem_params_bytes": 4 * 1000,
+            "mem_grads_bytes": 4 * 1000, "mem_state_bytes": 8 * 1000, "mem_activations_bytes": 0,
+            "mem_total_bytes": 16 * 1000, "peak_reserved_bytes": None, "peak_allocated_bytes": None,
+            "peak_rss_bytes": 500 * MIB, "wall_clock_s": wall, "step_time_median_s": wall / 50,
+            "time_to_target_s": None, "n_params": 1000, "n_trainable_params": 1000}
+    record.write_summary({**base, **summary})
+
+
+def make_store(root: Path) -> Path:
+    """A few fake runs per artefact (methods written in a scrambled order)."""
+    for arm, mem, wall in [("adamw", 400, 30), ("badam", 150, 12), ("absignsgd", 100, 10),
+                           ("apollo", 300, 25), ("galore", 320, 40), ("lora", 200, 20)]:
+        fake_run(root, "absignsgd_table2", f"{arm}-seed0", arm, wall=wall, mem_total_bytes=mem * MIB)
+    for data in ("gsm8k", "synthetic_math"):
+        for arm, losses, wall in [("adamw", (3.0, 2.0, 1.0, 0.5, 0.4), 20),
+                                  ("absignsgd", (3.0, 2.5, 2.0, 1.5, 1.0), 10),
+                                  ("lora", (3.0, 2.8, 2.6, 2.4, 2.2), 15)]:
+            fake_run(root, "absignsgd_convergence", f"{data}-{arm}-seed0", arm, data=data,
+                     losses=losses, wall=wall)
+    for arm in ("adamw", "absignsgd"):
+        for dtype, width in (("float32", 4), ("bfloat16", 2)):
+            for n in (4, 2):
+                grads = width * 1000 if arm == "adamw" else width * 1000 // n
+                state = 2 * width * 1000 if arm == "adamw" else 0
+                fake_run(root, "absignsgd_memory", f"{arm}-{dtype}-L{n}", arm,
+                         cfg={"model": {"num_layers": n, "dtype": dtype}},
+                         mem_params_bytes=width * 1000, mem_grads_bytes=grads, mem_state_bytes=state)
+    for scheme, wall in [("uniform", 10.0), ("cyclic", 9.0), ("depth_biased", 8.0)]:
+        for seed in (0, 1):
+            fake_run(root, "absignsgd_ablation", f"{scheme}-seed{seed}", "absignsgd", seed=seed,
+                     cfg={"method": {"selection_scheme": scheme}}, wall=wall,
+                     losses=(3.0, 2.0, 1.0 + seed))
+    for optimizer in ("stosignsgd", "signsgd"):
+        for seed in (0, 1):
+            run_toy(root / "stosignsgd_fig1" / f"{optimizer}-seed{seed}", optimizer=optimizer,
+                    steps=400, seed=seed)
+    for arm, method, momentum, em in [("stosignsgd", "stosignsgd", None, 0.3), ("adamw", "adamw", None, 0.2),
+                                      ("signum", "signsgd", 0.9, 0.1), ("signsgd", "signsgd", 0.0, 0.05)]:
+        for seed in (0, 1):
+            cfg = {"method": {"momentum": momentum}} if momentum is not None else {}
+            fake_run(root, "stosignsgd_finetune", f"{arm}-seed{seed}", method, seed=seed, cfg=cfg,
+                     eval_exact_match=em + 0.02 * seed)
+    fake_run(root, "alias_vs_tuned", "alias-seed0", "alias", losses=(3.0, 1.2), wall=10)
+    for lr, loss in [(1e-2, 2.0), (1e-4, 1.5), (1e-3, 1.0)]:
+        fake_run(root, "alias_vs_tuned", f"signsgd-lr{lr}-seed0", "signsgd", losses=(3.0, loss),
+                 wall=8, cfg={"method": {"lr": lr, "momentum": 0.0}})
+    table4 = [("sqmeft", "sqmeft", None, 40, 600), ("lomo", "lomo", None, 40, 0),
+              ("adamw", "adamw", None, 4000, 8000), ("sgdm", "sgd", 0.9, 4000, 4000),
+              ("sgd", "sgd", 0.0, 4000, 0)]
+    for arm, method, momentum, grads, state in table4:
+        cfg = {"method": {"momentum": momentum}} if momentum is not None else {}
+        fake_run(root, "sqmeft_table4", f"{arm}-seed0", method, cfg=cfg, mem_params_bytes=4000,
+                 mem_grads_bytes=grads, mem_state_bytes=state, mem_activations_bytes=1000,
+                 mem_total_bytes=4000 + grads + state + 1000)
+    for variant, beta in [("no_rms", 0.95), ("full", 0.95), ("no_ema", 0.0)]:
+        for seed in (0, 1):
+            fake_run(root, "sqmeft_table5", f"{variant}-seed{seed}", "sqmeft", seed=seed,
+                     cfg={"variant": variant, "method": {"beta": beta}}, eval_exact_match=0.1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    return make_store(tmp_path_factory.mktemp("results"))
+
+
+def runs(store: Path, name: str) -> pd.DataFrame:
+    return A.load_runs(store / name)
+
+
+def test_load_runs_flattens_config_and_names_arms(store):
+    df = runs(store, "stosignsgd_finetune")
+    assert {"cfg.method.name", "cfg.method.momentum", "arm", "final_loss", "run_dir"} <= set(df.columns)
+    assert sorted(df["arm"].unique()) == ["adamw", "signsgd", "signum", "stosignsgd"]
+    assert df["final_loss"].tolist() == [2.0] * len(df)  # mean of the last 5 of (3, 2, 1)
+
+
+def test_load_runs_on_an_empty_folder_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the experiment first"):
+        A.load_runs(tmp_path)
+
+
+def test_table2_rows_in_paper_order_with_ratios(store):
+    t = A.table_absignsgd_table2(runs(store, "absignsgd_table2"))
+    assert t["method"].tolist() == ["ABSignSGD", "LoRA", "GaLore", "BAdam", "APOLLO", "AdamW"]
+    assert t.columns[0] == "method" and "paper: peak reserved (GB)" in t.columns
+    row = t.set_index("method")
+    assert row.loc["LoRA", "ours: memory / ABSignSGD"] == 2.0
+    assert row.loc["GaLore", "ours: runtime / ABSignSGD"] == 4.0
+    assert row.loc["GaLore", "paper: runtime / ABSignSGD"] == round(12.77 / 2.66, 2)
+    assert row.loc["BAdam", "paper: peak reserved (GB)"] == 23.19
+    assert pd.isna(row.loc["AdamW", "paper: runtime (h)"])
+    assert A.ordering(t, "paper: runtime / ABSignSGD") == ["ABSignSGD", "BAdam", "LoRA", "APOLLO", "GaLore"]
+
+
+def test_convergence_time_to_the_worst_final_loss(store):
+    r = runs(store, "absignsgd_convergence")
+    t = A.table_absignsgd_convergence(r, A.load_curves(r))
+    assert t["data"].tolist() == ["synthetic math"] * 3 + ["GSM8K"] * 3
+    assert t["method"].tolist()[:3] == ["ABSignSGD", "LoRA", "AdamW"]
+    row = t[t["data"] == "GSM8K"].set_index("method")
+    # LoRA ends worst; its final loss (mean of its 5 logs) is the target every method reaches
+    assert row.loc["LoRA", "target loss"] == 2.6
+    assert row.loc["AdamW", "ours: time to target (s)"] == 8.0  # smoothed (3 + 2) / 2 at log 2 of 5
+    assert row.loc["AdamW", "ours: runtime / ABSignSGD"] == 2.0
+
+
+def test_memory_bytes_per_param_and_formulas(store):
+    t = A.table_absignsgd_memory(runs(store, "absignsgd_memory"))
+    assert t["method"].tolist() == ["ABSignSGD"] * 4 + ["AdamW"] * 4
+    assert t["weights"].tolist()[:4] == ["bfloat16", "bfloat16", "float32", "float32"]
+    assert t["N (layers)"].tolist()[:4] == [2, 4, 2, 4]
+    first = t.iloc[1]  # ABSignSGD, bf16, N = 4
+    assert (first["ours: weights B/param"], first["ours: grads B/param"]) == (2.0, 0.5)
+    assert first["ours: total B/param"] == 2.5 and first["paper: B/param"] == round(2 + 1 / 32, 3)
+    assert first["reference code: B/param"] == 2.5
+    assert first["ours: total / AdamW"] == round(2.5 / 8, 3)
+    assert t.iloc[-1]["paper: B/param"] == 18.0 and t.iloc[-1]["ours: total B/param"] == 16.0
+
+
+def test_ablation_schemes_in_order_with_runtime_vs_uniform(store):
+    t = A.table_absignsgd_ablation(runs(store, "absignsgd_ablation"))
+    assert t["selection"].tolist() == ["depth-biased", "uniform", "cyclic"]
+    assert set(t["update"]) == {"sign"} and t["seeds"].tolist() == [2, 2, 2]
+    assert t["ours: runtime / uniform"].tolist() == [0.8, 1.0, 0.9]
+    assert t["paper: runtime / uniform"].tolist()[:2] == [0.8, 1.0]
+    assert t["ours: final loss"].tolist() == [2.167] * 3  # means of (3, 2, 1) and (3, 2, 2)
+
+
+def test_fig1_signsgd_stalls_stosignsgd_converges(store):
+    t = A.table_stosignsgd_fig1(runs(store, "stosignsgd_fig1"))
+    assert t["optimizer"].tolist() == ["SignSGD", "StoSignSGD"]
+    assert t["f(x0)"].tolist() == [2.7, 2.7]
+    stall, conv = t["ours: final f (mean)"].tolist()
+    assert stall > 1.3 > 0.5 > conv
+    assert t["paper (Fig. 1)"].tolist() == ["does not converge", "converges"]
+
+
+def test_finetune_exact_match_with_paper_beside(store):
+    t = A.table_stosignsgd_finetune(runs(store, "stosignsgd_finetune"))
+    assert t["method"].tolist() == ["AdamW", "SignSGD (beta 0)", "SignSGD (Signum, beta 0.9)", "StoSignSGD"]
+    assert t["ours: exact match (%)"].tolist() == [21.0, 6.0, 11.0, 31.0]
+    assert t["paper: GSM8k (%)"].tolist()[2:] == [71.95, 77.33]
+    assert pd.isna(t["paper: GSM8k (%)"].iloc[1])
+
+
+def test_alias_vs_tuned_search_compute(store):
+    t = A.table_alias_vs_tuned(runs(store, "alias_vs_tuned"))
+    assert t["method"].tolist() == ["ALIAS"] + ["SignSGD"] * 3 + ["SignSGD tuned (best of grid)"]
+    assert t["lr"].tolist()[1:] == ["0.0001", "0.001", "0.01", "0.001"]
+    tuned = t.iloc[-1]
+    assert tuned["ours: compute incl. search (s)"] == 24.0 and tuned["ours: compute / ALIAS"] == 2.4
+    assert tuned["ours: final loss"] == 2.0 and t.iloc[0]["ours: final loss"] == 2.1
+
+
+def test_table4_breakdown_rows_and_ratios(store):
+    t = A.table_sqmeft_table4(runs(store, "sqmeft_table4"))
+    assert t["method"].tolist() == ["AdamW", "SGD", "SGDM", "LOMO", "SQ-MEFT"]
+    assert list(t.columns[:7]) == ["method", "ours: params (MiB)", "ours: grads (MiB)",
+                                   "ours: states (MiB)", "ours: activations (MiB)", "ours: total (MiB)",
+                                   "ours: total / AdamW"]
+    row = t.set_index("method")
+    assert row.loc["SGDM", "ours: states B/param"] == 4.0
+    assert row.loc["SQ-MEFT", "ours: total / AdamW"] == round(5640 / 17000, 3)
+    assert row.loc["SQ-MEFT", "paper: total (GB)"] == 18.1
+    assert row.loc["AdamW", "paper: states B/param"] == round(75.5 * 2**30 / 6.738e9, 2)
+
+
+def test_table5_variants_in_order(store):
+    t = A.table_sqmeft_table5(runs(store, "sqmeft_table5"))
+    assert t["variant"].tolist() == ["SQ-MEFT (full)", "no EMA", "no RMS"]
+    assert t[["sign", "EMA", "RMS"]].values.tolist() == [["yes"] * 3, ["yes", "no", "yes"],
+                                                         ["yes", "yes", "no"]]
+    assert t["paper: accuracy (%)"].tolist()[0] == 87.2 and t["ours: exact match (%)"].tolist() == [10.0] * 3
+
+
+def test_write_table_markdown_and_latex(tmp_path):
+    t = pd.DataFrame({"method": ["A_b", "C"], "x (%)": [1.5, None]})
+    A.write_table(t, tmp_path, "Caption.")
+    md = (tmp_path / "table.md").read_text()
+    assert md.startswith("Caption.\n\n|") and "| —" in md
+    tex = (tmp_path / "table.tex").read_text()
+    assert "A\\_b" in tex and "x (\\%)" in tex and "\\caption{Caption.}" in tex
+
+
+def _run_notebook(path: Path, results: Path) -> None:
+    env = {**os.environ, "SUITE_RESULTS": str(results), "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, str(path)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_writes_its_table_and_figure(notebook, store):
+    _run_notebook(notebook, store)
+    folder = store / notebook.stem
+    assert (folder / "figure.png").stat().st_size > 1000
+    table, _ = A.ARTEFACTS[notebook.stem].build(folder)
+    expected = A._cells(table).to_markdown(index=False, disable_numparse=True)
+    assert expected in (folder / "table.md").read_text()
+    assert (folder / "table.tex").read_text().startswith("\\begin{table}")
+
+
+def test_every_artefact_has_a_notebook_and_an_experiment():
+    assert {p.stem for p in NOTEBOOKS} == set(A.ARTEFACTS)
+    for name in A.ARTEFACTS:
+        assert (REPO / "experiments" / f"{name}.yaml").exists()
+
+
+def test_notebook_runs_as_a_notebook(store, tmp_path):
+    """jupytext -> nbclient: the percent script is a real notebook."""
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = jupytext.read(REPO / "analysis" / "sqmeft_table4.py")
+    results = tmp_path / "results"
+    shutil.copytree(store / "sqmeft_table4", results / "sqmeft_table4")
+    os.environ["SUITE_RESULTS"] = str(results)
+    try:
+        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(REPO)}}).execute()
+    finally:
+        del os.environ["SUITE_RESULTS"]
+    assert (results / "sqmeft_table4" / "table.md").exists()
+
+
+COMMITTED = REPO / "results"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_tables_equal_what_the_notebooks_build(notebook, tmp_path):
+    """The notebook run on a copy of the committed results rewrites the committed tables exactly."""
+    source = COMMITTED / notebook.stem
+    if not (source / "table.md").exists():
+        pytest.skip(f"no committed results/{notebook.stem}/ yet (experiments/run_all.sh makes them)")
+    shutil.copytree(source, tmp_path / notebook.stem)
+    _run_notebook(notebook, tmp_path)
+    for name in ("table.md", "table.tex"):
+        assert (tmp_path / notebook.stem / name).read_text() == (source / name).read_text(), name

@@ -1,0 +1,132 @@
+"""Every experiment file composes, validates every job of its sweep, and runs one step on CPU.
+
+Tiny experiments run in-process with the TINY/FAST overrides of conftest, ``train.max_steps=1``
+and no eval: every method of a ``method`` sweep, the first value of every other sweep
+parameter. Paper-scale experiments (``paper_*``) compose and validate with placeholder paths.
+One sweep goes through the real ``suite-train -m`` command line, and the toy through its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FAST, SHARED_DATA, TINY
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from suite import preflight
+from suite.preflight import CONF_DIR
+from suite.toy import run_toy
+from suite.train import run
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
+TINY_EXPERIMENTS = [e for e in EXPERIMENTS if not e.startswith("paper_")]
+PAPER_EXPERIMENTS = [e for e in EXPERIMENTS if e.startswith("paper_")]
+GSM8K = SHARED_DATA / "gsm8k" / "train.jsonl"
+ONE_STEP = ["train.max_steps=1", "eval.n_examples=0"]
+
+
+def needed(name: str) -> list[str]:
+    """Values the user must give on the command line (placeholders here)."""
+    extra = []
+    if name.startswith("paper_"):
+        extra += ["model.path=/nonexistent/checkpoint", "data.path=/nonexistent/train.jsonl"]
+    if name.endswith("_gsm8k"):
+        extra += [f"data.path={GSM8K}"]
+    return extra
+
+
+def composed(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+def sweep_params(name: str) -> dict[str, str]:
+    cfg = composed(f"experiment={name}", *needed(name))
+    return {k: str(v) for k, v in OmegaConf.to_container(cfg.hydra.sweeper.params).items()}
+
+
+def one_step_jobs(name: str) -> list[list[str]]:
+    """Overrides of the jobs to run: every method of the sweep, the first value of the rest."""
+    params = sweep_params(name)
+    firsts = [f"{k}={v.split(',')[0]}" for k, v in params.items() if k != "method"]
+    methods = params["method"].split(",") if "method" in params else [None]
+    return [[*firsts, *([f"method={m}"] if m else [])] for m in methods]
+
+
+def test_every_experiment_names_its_results_folder_and_sweep():
+    for name in EXPERIMENTS:
+        cfg = composed(f"experiment={name}", *needed(name))
+        assert name.startswith(cfg.experiment_name), name  # companions share the artefact's folder
+        assert cfg.hydra.sweeper.params, f"{name} has no hydra.sweeper.params"
+        assert cfg.hydra.sweep.dir == f"results/{cfg.experiment_name}"
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_job_of_the_sweep_validates(name):
+    """The command ``suite-train -m experiment=<name>`` would check: every job of the sweep."""
+    sweep = [f"{k}={v}" for k, v in sweep_params(name).items()]
+    if name == "stosignsgd_fig1":  # not an LLM job; its own app reads the `toy` section
+        assert composed(f"experiment={name}").toy.optimizer in ("signsgd", "stosignsgd")
+        return
+    preflight.check([f"experiment={name}", *needed(name), *sweep])
+
+
+@pytest.mark.parametrize("name", [e for e in TINY_EXPERIMENTS if e != "stosignsgd_fig1"])
+def test_tiny_experiment_runs_one_step(name, tmp_path):
+    if name.endswith("_gsm8k") and not GSM8K.exists():
+        pytest.skip(f"no local GSM8K copy at {GSM8K}")
+    for job in one_step_jobs(name):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=[*TINY, *FAST, f"experiment={name}", *needed(name),
+                                               *job, *ONE_STEP, f"results_dir={tmp_path}"])
+        summary = run(cfg)
+        assert summary["status"] == "ok", (name, job, summary.get("error"))
+        assert (tmp_path / cfg.experiment_name / cfg.run_name / "summary.json").exists()
+
+
+def test_paper_experiments_are_paper_scale():
+    for name in PAPER_EXPERIMENTS:
+        cfg = composed(f"experiment={name}", *needed(name))
+        assert cfg.model.name != "tiny" and cfg.data.name != "synthetic_math", name
+        assert cfg.experiment_name.startswith("paper_"), name
+        assert cfg.model.dtype == "bfloat16", name
+        assert TINY_EXPERIMENTS.count(name.removeprefix("paper_")) == 1, f"{name} has no tiny twin"
+
+
+def test_toy_experiment_runs(tmp_path):
+    t = composed("experiment=stosignsgd_fig1").toy
+    s = run_toy(tmp_path / "run", optimizer="signsgd", lr=t.lr, steps=50, x0=tuple(t.x0), beta1=t.beta1)
+    assert s["status"] == "ok" and (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def _cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
+    proc = subprocess.run([sys.executable, *args, f"results_dir={tmp_path}"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_multirun_command_line_runs_the_whole_sweep(tmp_path):
+    """``suite-train -m experiment=absignsgd_ablation`` launches the file's own sweep."""
+    _cli(["-c", "from suite.train import main; main()", "-m", "experiment=absignsgd_ablation",
+          *TINY, *FAST, *ONE_STEP], tmp_path)
+    runs = sorted(p.parent.name for p in (tmp_path / "absignsgd_ablation").glob("*/summary.json"))
+    assert runs == [f"{s}-seed{k}" for s in ("cyclic", "depth_biased", "uniform") for k in (0, 1)]
+
+
+def test_toy_command_line_runs_the_whole_sweep(tmp_path):
+    _cli(["-m", "suite.toy", "-m", "experiment=stosignsgd_fig1", "toy.steps=30"], tmp_path)
+    runs = sorted((tmp_path / "stosignsgd_fig1").glob("*/summary.json"))
+    assert len(runs) == 6
+    assert {json.loads(p.read_text())["method"] for p in runs} == {"signsgd", "stosignsgd"}
