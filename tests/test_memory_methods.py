@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TINY, run_job
+from conftest import TINY, loss_fell, run_job
 
 from suite.models import find_blocks
 from suite.pretrain import tiny_base
@@ -50,3 +50,17 @@ def test_fused_backward_refuses_gradient_accumulation(tmp_path):
 
     with pytest.raises(ConfigError, match="cannot accumulate gradients; set train.grad_accum=1"):
         run_job(tmp_path, "method=signsgd", "method.fused_backward=true", "train.grad_accum=2")
+
+
+# Eight training examples and batch size 8: every step sees the same batch, so the loss must fall.
+SAME_BATCH = ["train.max_steps=10", "data.n_train=8", "eval.n_examples=0"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("method", ["absignsgd", "absignsgd_mv", "stosignsgd", "alias", "sqmeft"])
+def test_seed_methods_train_through_the_app(tmp_path, method, dtype):
+    extra = ["method.stochastic_rounding=true"] if method == "sqmeft" and dtype == "bfloat16" else []
+    s = run_job(tmp_path, f"method={method}", f"model.dtype={dtype}", *SAME_BATCH, *extra)
+    assert s["status"] == "ok"
+    assert s["mem_params_bytes"] == (4 if dtype == "float32" else 2) * s["n_params"]
+    assert loss_fell(tmp_path / "default" / f"{method}-seed0")
