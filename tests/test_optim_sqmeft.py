@@ -148,3 +148,22 @@ def test_rms_floor_moves_zero_tensors():
     opt.step()
     torch.testing.assert_close(p.detach(), torch.full((8,), -0.1 * 1e-3))
     assert math.isclose(opt.param_groups[0]["rms_floor"], 1e-3)
+
+
+@pytest.mark.parametrize("sign, rms_scaled", [(False, True), (True, False), (False, False)])
+def test_ablations_match_float64_reference(sign, rms_scaled):
+    params = _params()
+    lr, beta = 0.01, 0.9
+    opt = _opt(params, lr=lr, beta=beta, quantize=False, sign=sign, rms_scaled=rms_scaled)
+    m = [torch.zeros(s, dtype=torch.float64) for s in SHAPES]
+    for t in range(3):
+        grads = _grads(t)
+        x_before = [p.detach().double().clone() for p in params]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
+        opt.step()
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            m[i] = beta * m[i] + (1 - beta) * g.double()
+            u = lr * x_before[i].pow(2).mean().sqrt().clamp(min=1e-3) if rms_scaled else lr
+            ref = x_before[i] - u * (torch.sign(m[i]) if sign else m[i])
+            torch.testing.assert_close(p.detach().double(), ref, atol=1e-6, rtol=1e-6)

@@ -17,6 +17,8 @@ def build(
     min_quant_numel: int = 4096,
     stochastic_rounding: bool = False,
     seed: int = 0,
+    sign: bool = True,
+    rms_scaled: bool = True,
 ) -> Method:
     """SQ-MEFT; the updates run inside backward, so the loop refuses gradient accumulation."""
     optimizer = SQMEFT(
@@ -28,6 +30,8 @@ def build(
         min_quant_numel=min_quant_numel,
         stochastic_rounding=stochastic_rounding,
         seed=seed,
+        sign=sign,
+        rms_scaled=rms_scaled,
         fused_backward=True,
     )
     return Method(model=model, optimizer=optimizer, updates_in_backward=True)

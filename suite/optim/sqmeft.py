@@ -64,6 +64,8 @@ class SQMEFT(torch.optim.Optimizer):
         min_quant_numel: tensors smaller than this keep m in fp32 (torchao/bnb: 4096).
         quantize: False keeps every m in fp32 (for ablations).
         stochastic_rounding: stochastic rounding of bf16 parameters (see module docstring).
+        sign: False steps along m instead of sign(m) (the paper's Table V ablation).
+        rms_scaled: False makes the step u = η instead of η·RMS(θ) (Table V ablation).
         seed: seed of the stochastic-rounding generator.
         fused_backward: False makes ``step()`` do the update instead (per tensor, same rule).
     """
@@ -80,6 +82,8 @@ class SQMEFT(torch.optim.Optimizer):
         quantize: bool = True,
         stochastic_rounding: bool = False,
         seed: int = 0,
+        sign: bool = True,
+        rms_scaled: bool = True,
         fused_backward: bool = True,
     ) -> None:
         if lr < 0 or rms_floor < 0:
@@ -94,6 +98,8 @@ class SQMEFT(torch.optim.Optimizer):
         self.quantize = quantize
         self.stochastic_rounding = stochastic_rounding
         self.seed = seed
+        self.sign = sign
+        self.rms_scaled = rms_scaled
         self.generators: dict[str, torch.Generator] = {}
         self.fused_backward = fused_backward
         self._handles = register_fused_updates(self, self._update_one) if fused_backward else []
@@ -118,9 +124,12 @@ class SQMEFT(torch.optim.Optimizer):
         stored = state["exp_avg"]
         m = stored.dequantize() if isinstance(stored, OptimState4bit) else stored
         m.lerp_(p.grad.float(), 1.0 - group["beta"])
-        rms = torch.linalg.vector_norm(p, dtype=torch.float32) / math.sqrt(p.numel())
-        u = group["lr"] * torch.clamp(rms, min=group["rms_floor"])
-        direction = torch.sign(m)
+        if self.rms_scaled:
+            rms = torch.linalg.vector_norm(p, dtype=torch.float32) / math.sqrt(p.numel())
+            u = group["lr"] * torch.clamp(rms, min=group["rms_floor"])
+        else:
+            u = torch.tensor(group["lr"], dtype=torch.float32, device=p.device)
+        direction = torch.sign(m) if self.sign else m
         if self.stochastic_rounding and p.dtype == torch.bfloat16:
             new = p.float().addcmul_(direction, u, value=-1.0)
             round_to_bf16_stochastic_(p, new, self._generator(p.device))
