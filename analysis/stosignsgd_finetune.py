@@ -38,5 +38,5 @@ fig = A.figure_stosignsgd_finetune(A.load_curves(runs), table)
 A.write_figure(fig, FOLDER)
 
 # %%
-print("exact match order, ours: ", A.ordering(table, "ours: exact match (%)"))
-print("exact match order, paper:", A.ordering(table, "paper: GSM8k (%)"))
+print("best first, ours: ", A.ordering(table, "ours: exact match (%)", descending=True))
+print("best first, paper:", A.ordering(table, "paper: GSM8k (%)", descending=True))

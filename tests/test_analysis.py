@@ -129,6 +129,7 @@ def test_table2_rows_in_paper_order_with_ratios(store):
     row = t.set_index("method")
     assert row.loc["LoRA", "ours: memory / ABSignSGD"] == 2.0
     assert row.loc["GaLore", "ours: runtime / ABSignSGD"] == 4.0
+    assert "ours: peak RSS (MiB)" not in t.columns  # process-lifetime peak in a multirun
     assert row.loc["GaLore", "paper: runtime / ABSignSGD"] == round(12.77 / 2.66, 2)
     assert row.loc["BAdam", "paper: peak reserved (GB)"] == 23.19
     assert pd.isna(row.loc["AdamW", "paper: runtime (h)"])
