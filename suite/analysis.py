@@ -443,22 +443,28 @@ def table_sqmeft_table4(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-SQMEFT_PARTS = {"full": (True, True, True), "no_ema": (True, False, True),
-                "no_rms": (True, True, False), "no_sign": (False, True, True)}
+SQMEFT_VARIANTS = ["full", "no_ema", "no_rms", "no_sign"]
+
+
+def _flag(runs: pd.DataFrame, column: str, default: Any) -> pd.Series:
+    return runs[column].fillna(default) if column in runs else pd.Series(default, index=runs.index)
 
 
 def table_sqmeft_table5(runs: pd.DataFrame) -> pd.DataFrame:
     """SQ-MEFT Table V: which of sign descent, EMA and RMS-scaled steps are on; final loss and
     exact match (mean over seeds) beside the paper's accuracy."""
     paper = PAPER["sqmeft_table5"]["accuracy"]
-    runs = runs.assign(variant=runs["cfg.variant"])
+    runs = runs.assign(variant=runs["cfg.variant"], sign=_flag(runs, "cfg.method.sign", True),
+                       rms=_flag(runs, "cfg.method.rms_scaled", True))
     rows = []
-    for variant in _ordered(runs["variant"], list(SQMEFT_PARTS)):
+    for variant in _ordered(runs["variant"], SQMEFT_VARIANTS):
         s = runs[runs["variant"] == variant]
-        sign, ema, rms = SQMEFT_PARTS.get(variant, (None, None, None))
+        first = s.iloc[0]
         rows.append({
-            "variant": label(variant), "sign": tick(sign), "EMA": tick(ema), "RMS": tick(rms),
-            "beta": float(s["cfg.method.beta"].iloc[0]), "seeds": len(s),
+            "variant": label(variant), "sign": tick(bool(first["sign"])),
+            "EMA": tick(float(first["cfg.method.beta"]) > 0), "RMS": tick(bool(first["rms"])),
+            "beta": float(first["cfg.method.beta"]), "lr": f"{first['cfg.method.lr']:g}",
+            "seeds": len(s),
             "ours: final loss": round(s["final_loss"].mean(), 3),
             "ours: final loss sd": round(_sd(s["final_loss"]), 3),
             "ours: exact match (%)": round(100 * s["eval_exact_match"].mean(), 1),
@@ -619,7 +625,7 @@ def figure_sqmeft_table4(table: pd.DataFrame) -> plt.Figure:
 def figure_sqmeft_table5(curves: pd.DataFrame) -> plt.Figure:
     """Training loss per ablation variant (seed mean)."""
     fig, (ax,) = _new(1, 6.0)
-    for variant in _ordered(curves["variant"], list(SQMEFT_PARTS)):
+    for variant in _ordered(curves["variant"], SQMEFT_VARIANTS):
         mc = _mean_curve(curves[curves["variant"] == variant], "step")
         ax.plot(mc.index, mc["loss"], label=label(variant))
     ax.set(xlabel="step", ylabel="training loss")

@@ -94,10 +94,12 @@ def make_store(root: Path) -> Path:
         fake_run(root, "sqmeft_table4", f"{arm}-seed0", method, cfg=cfg, mem_params_bytes=4000,
                  mem_grads_bytes=grads, mem_state_bytes=state, mem_activations_bytes=1000,
                  mem_total_bytes=4000 + grads + state + 1000)
-    for variant, beta in [("no_rms", 0.95), ("full", 0.95), ("no_ema", 0.0)]:
+    for variant, beta, sign, rms in [("no_rms", 0.95, True, False), ("full", 0.95, True, True),
+                                     ("no_sign", 0.95, False, True), ("no_ema", 0.0, True, True)]:
         for seed in (0, 1):
+            method = {"beta": beta, "sign": sign, "rms_scaled": rms, "lr": 0.01}
             fake_run(root, "sqmeft_table5", f"{variant}-seed{seed}", "sqmeft", seed=seed,
-                     cfg={"variant": variant, "method": {"beta": beta}}, eval_exact_match=0.1)
+                     cfg={"variant": variant, "method": method}, eval_exact_match=0.1)
     return root
 
 
@@ -211,10 +213,10 @@ def test_table4_breakdown_rows_and_ratios(store):
 
 def test_table5_variants_in_order(store):
     t = A.table_sqmeft_table5(runs(store, "sqmeft_table5"))
-    assert t["variant"].tolist() == ["SQ-MEFT (full)", "no EMA", "no RMS"]
+    assert t["variant"].tolist() == ["SQ-MEFT (full)", "no EMA", "no RMS", "no sign"]
     assert t[["sign", "EMA", "RMS"]].values.tolist() == [["yes"] * 3, ["yes", "no", "yes"],
-                                                         ["yes", "yes", "no"]]
-    assert t["paper: accuracy (%)"].tolist()[0] == 87.2 and t["ours: exact match (%)"].tolist() == [10.0] * 3
+                                                         ["yes", "yes", "no"], ["no", "yes", "yes"]]
+    assert t["paper: accuracy (%)"].tolist()[0] == 87.2 and t["ours: exact match (%)"].tolist() == [10.0] * 4
 
 
 def test_write_table_markdown_and_latex(tmp_path):
