@@ -5,7 +5,7 @@
 #   GSM8K_PATH=/data/gsm8k/train.jsonl experiments/run_all.sh
 #   NOTEBOOKS_ONLY=1 experiments/run_all.sh      # rebuild the tables and figures only
 # Extra arguments are passed to every suite-train command (e.g. device=cpu).
-# ~20 minutes on 2 shared CPU cores, plus ~10 minutes once to pretrain the tiny base
+# ~25 minutes on 2 shared CPU cores, plus ~10 minutes once to pretrain the tiny base
 # (cached under $SUITE_CACHE, default ~/.cache/suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
