@@ -322,9 +322,9 @@ def table_absignsgd_memory(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _update_rule(runs: pd.DataFrame) -> pd.Series:
-    """``cfg.method.update`` where the optimizer has that option, else "sign"."""
-    if "cfg.method.update" in runs:
-        return runs["cfg.method.update"].fillna("sign")
+    """"gradient" for runs with ``method.sign=false`` (a plain step in the block scheme), else "sign"."""
+    if "cfg.method.sign" in runs:
+        return runs["cfg.method.sign"].map({False: "gradient"}).fillna("sign")
     return pd.Series("sign", index=runs.index)
 
 
