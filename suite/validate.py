@@ -75,6 +75,9 @@ def missing_values(cfg: DictConfig) -> list[str]:
 
 def validate(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` for the first missing value or out-of-range setting."""
+    if "toy" in cfg:
+        raise ConfigError(f"experiment {cfg.experiment_name} is not an LLM job; run it with "
+                          f"python -m suite.toy experiment={cfg.experiment_name}")
     missing = missing_values(cfg)
     if missing:
         raise ConfigError(

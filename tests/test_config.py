@@ -41,6 +41,7 @@ def test_every_option_composes(group):
         (["train.autocast=fp8"], "train.autocast='fp8' is out of range; allowed: one of None, bf16, fp16"),
         (["train.lr_scheduler=wobbly"], "train.lr_scheduler='wobbly' is out of range"),
         (["lm_eval.limit=0"], "lm_eval.limit=0 is out of range; allowed: null or an integer >= 1"),
+        (["experiment=stosignsgd_fig1"], "is not an LLM job; run it with python -m suite.toy"),
         (["train.nonsense=1"], "Could not override 'train.nonsense'"),
         (["-m", "method=adamw,nope"], "unknown method 'nope'"),
         (["-m", "method=signsgd", "train.batch_size=1,0"], "train.batch_size=0 is out of range"),
