@@ -122,7 +122,8 @@ def test_multirun_command_line_runs_the_whole_sweep(tmp_path):
     _cli(["-c", "from suite.train import main; main()", "-m", "experiment=absignsgd_ablation",
           *TINY, *FAST, *ONE_STEP], tmp_path)
     runs = sorted(p.parent.name for p in (tmp_path / "absignsgd_ablation").glob("*/summary.json"))
-    assert runs == [f"{s}-seed{k}" for s in ("cyclic", "depth_biased", "uniform") for k in (0, 1)]
+    assert runs == [f"{s}-{u}-seed{k}" for s in ("cyclic", "depth_biased", "uniform")
+                    for u in ("gradient", "sign") for k in (0, 1)]
 
 
 def test_toy_command_line_runs_the_whole_sweep(tmp_path):
