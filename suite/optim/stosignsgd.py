@@ -58,11 +58,18 @@ class _GeneratorMixin:
             self.generators[key] = torch.Generator(device=device).manual_seed(self.seed)
         return self.generators[key]
 
-    def _generator_states(self) -> dict[str, Tensor]:
-        return {k: g.get_state() for k, g in self.generators.items()}
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state plus the generators' states."""
+        sd = super().state_dict()
+        sd["generators"] = {k: g.get_state() for k, g in self.generators.items()}
+        return sd
 
-    def _load_generator_states(self, states: dict[str, Tensor]) -> None:
-        for key, state in states.items():
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the optimizer's state and the generators."""
+        state_dict = dict(state_dict)
+        gens = state_dict.pop("generators")
+        super().load_state_dict(state_dict)
+        for key, state in gens.items():
             self.generator_for(torch.device(key)).set_state(state)
 
 
@@ -158,18 +165,6 @@ class StoSignSGD(_GeneratorMixin, torch.optim.Optimizer):
                 )
         return loss
 
-    def state_dict(self) -> dict[str, Any]:
-        """Base state (m, G) plus the generators' states."""
-        sd = super().state_dict()
-        sd["generators"] = self._generator_states()
-        return sd
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore m, G and the generators."""
-        state_dict = dict(state_dict)
-        gens = state_dict.pop("generators")
-        super().load_state_dict(state_dict)
-        self._load_generator_states(gens)
 
 
 def stosignsgd(
@@ -291,18 +286,6 @@ class SignConverted(_GeneratorMixin, torch.optim.Optimizer):
                 p.add_(p.grad, alpha=-lr)
         return loss
 
-    def state_dict(self) -> dict[str, Any]:
-        """Base state plus the generators' states."""
-        sd = super().state_dict()
-        sd["generators"] = self._generator_states()
-        return sd
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the state and the generators."""
-        state_dict = dict(state_dict)
-        gens = state_dict.pop("generators")
-        super().load_state_dict(state_dict)
-        self._load_generator_states(gens)
 
 
 class StoSignAdaMax(SignConverted):
