@@ -146,6 +146,7 @@ class ABSignSGD(torch.optim.Optimizer):
             if (is_embed and train_embeddings) or (not is_embed and train_head):
                 always.append(p)
         self.always_trained = always
+        self._updated = [b + always for b in self.blocks]
         params = [p for b in self.blocks for p in b] + always
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay, foreach=foreach))
 
@@ -187,12 +188,22 @@ class ABSignSGD(torch.optim.Optimizer):
         return i
 
     def _prepare(self, i: int) -> None:
-        """Make block ``i`` (plus the always-trained parameters) the only ones requiring grad."""
-        trainable = {id(p) for p in self.blocks[i]} | {id(p) for p in self.always_trained}
-        for p in self.model.parameters():
-            p.requires_grad_(id(p) in trainable)
-            if id(p) not in trainable:
+        """Make block ``i`` (plus the always-trained parameters) the only ones requiring grad.
+
+        The first call sets every model parameter; later ones only switch the previous block off
+        and block ``i`` on (per-parameter Python is the step's main overhead on small models)."""
+        if self.active_block < 0:
+            trainable = {id(p) for p in self._updated[i]}
+            for p in self.model.parameters():
+                p.requires_grad_(id(p) in trainable)
+                if id(p) not in trainable:
+                    p.grad = None
+        elif i != self.active_block:
+            for p in self.blocks[self.active_block]:
+                p.requires_grad_(False)
                 p.grad = None
+            for p in self.blocks[i]:
+                p.requires_grad_(True)
         self.active_block = i
 
     def _advance(self) -> None:
@@ -200,7 +211,7 @@ class ABSignSGD(torch.optim.Optimizer):
 
     def active_params(self) -> list[nn.Parameter]:
         """The parameters updated at this step: the active block and the always-trained ones."""
-        return self.blocks[self.active_block] + self.always_trained
+        return self._updated[self.active_block]
 
     # --- update ----------------------------------------------------------------------------
     def _aggregate(self, grads: list[Tensor]) -> None:
@@ -238,7 +249,7 @@ class ABSignSGD(torch.optim.Optimizer):
                 loss = closure()
         if self.fused_backward:
             return loss
-        params = [p for p in self.active_params() if p.grad is not None]
+        params = [p for p in self._updated[self.active_block] if p.grad is not None]
         skip = False
         if self.scaler is not None and self.scaler.is_enabled():
             has_nan, has_inf = nonfinite_flags([p.grad for p in params])
@@ -283,6 +294,7 @@ class ABSignSGD(torch.optim.Optimizer):
         self.generator.set_state(sel["generator"])
         if self.scaler is not None and sel["scaler"] is not None:
             self.scaler.load_state_dict(sel["scaler"])
+        self.active_block = -1
         self._prepare(sel["active_block"])
 
 

@@ -129,24 +129,33 @@ class ALIAS(torch.optim.Optimizer):
         return [p for g in self.param_groups for p in g["params"] if p.grad is not None]
 
     def _update_statistics(self, params: list[Tensor]) -> None:
-        """S += ‖Δg‖₁/‖Δx‖_∞ and d̃ += γ_prev⟨g, sign(g_prev)⟩ against the stored state."""
+        """S += ‖Δg‖₁/‖Δx‖_∞ and d̃ += γ_prev⟨g, sign(g_prev)⟩ against the stored state.
+
+        Each tensor's terms are reduced (in float64) on its device into one scratch tensor and
+        read back with a single host transfer, not one sync per tensor."""
         st = self.stats
-        inner = 0.0
-        diff_l1 = 0.0
-        step_inf = 0.0
+        terms = []
         for p in params:
             state = self.state[p]
             g = p.grad
             if self.sign_only_memory:
-                inner += float(torch.sum(g * state["prev_sign"], dtype=torch.float64))
-            else:
-                prev = state["prev_grad"]
-                inner += float(torch.sum(g * torch.sign(prev), dtype=torch.float64))
-                diff_l1 += float(torch.sum((g - prev).abs(), dtype=torch.float64))
-                step_inf = max(step_inf, float((p - state["prev_param"]).abs().max()))
+                scratch = torch.mul(g, state["prev_sign"])
+                terms.append(scratch.sum(dtype=torch.float64).view(1))
+                continue
+            prev = state["prev_grad"]
+            scratch = torch.sign(prev).mul_(g)
+            inner = scratch.sum(dtype=torch.float64)
+            diff_l1 = torch.linalg.vector_norm(torch.sub(g, prev, out=scratch), 1, dtype=torch.float64)
+            step = torch.sub(p, state["prev_param"], out=scratch).abs_().amax().double()
+            terms.append(torch.stack([inner, diff_l1, step]))
         if self.sign_only_memory:
+            inner = float(torch.cat(terms).sum())
             diff_l1 = abs(inner - st["prev_l1"])
             step_inf = st["gamma_prev"]
+        else:
+            per_tensor = torch.stack(terms)
+            inner, diff_l1 = per_tensor[:, :2].sum(0).tolist()
+            step_inf = float(per_tensor[:, 2].max())
         if step_inf > 0:
             st["S"] += diff_l1 / step_inf
         st["d_tilde"] += st["gamma_prev"] * inner
@@ -166,21 +175,21 @@ class ALIAS(torch.optim.Optimizer):
         return gamma if self.clamp_level is None else min(gamma, self.clamp_level)
 
     def _store_previous(self, params: list[Tensor]) -> None:
-        l1 = 0.0
+        l1 = []
         for p in params:
             state = self.state[p]
             if self.sign_only_memory:
                 if "prev_sign" not in state:
                     state["prev_sign"] = torch.empty_like(p, dtype=torch.int8)
                 state["prev_sign"].copy_(torch.sign(p.grad))
-                l1 += float(torch.sum(p.grad.abs(), dtype=torch.float64))
+                l1.append(torch.linalg.vector_norm(p.grad, 1, dtype=torch.float64).view(1))
             elif "prev_grad" not in state:
                 state["prev_grad"] = p.grad.detach().clone()
                 state["prev_param"] = p.detach().clone()
             else:
                 state["prev_grad"].copy_(p.grad)
                 state["prev_param"].copy_(p)
-        self.stats["prev_l1"] = l1
+        self.stats["prev_l1"] = float(torch.cat(l1).sum()) if l1 else 0.0
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:

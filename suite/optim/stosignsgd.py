@@ -42,7 +42,10 @@ def stochastic_sign_(
 ) -> Tensor:
     """Write ``sign(m_scale·m + σ ⊙ n)``, ``n ~ U[−1, 1]``, into ``out`` (Eq. 2's S_σ)."""
     out.uniform_(-1.0, 1.0, generator=generator)
-    out.mul_(sigma).add_(m, alpha=m_scale)
+    if m_scale == 1.0:
+        torch.addcmul(m, sigma, out, out=out)
+    else:
+        out.mul_(sigma).add_(m, alpha=m_scale)
     return out.sign_()
 
 
