@@ -85,8 +85,13 @@ def step_table(model: torch.nn.Module, iters: int) -> list[tuple[str, float, flo
         "ALIAS full memory": alias,
         "ALIAS sign-only memory": alias_lean,
         "SQ-MEFT 4-bit (as step(), not in backward)": SQMEFT(params, lr=1e-9, fused_backward=False),
+        "SQ-MEFT 4-bit, compiled quantiser": SQMEFT(params, lr=1e-9, fused_backward=False, compile=True),
     }
-    cases = {"floor (all)": (floor(params), _nothing)}
+    noise = [torch.empty_like(p) for p in params]
+    cases = {
+        "floor (all)": (floor(params), _nothing),
+        "uniform draws (all)": (lambda: [n.uniform_(-1.0, 1.0, generator=gen) for n in noise], _nothing),
+    }
     cases.update({name: (opt.step, fill(params)) for name, opt in optimizers.items()})
     top = len(find_blocks(model)) - 1
     ab = ABSignSGD(model, lr=1e-9, fp16=False, weight_decay=0.0, selection_scheme=lambda k, n: top)
@@ -95,6 +100,8 @@ def step_table(model: torch.nn.Module, iters: int) -> list[tuple[str, float, flo
     cases["ABSignSGD (one block)"] = (ab.step, fill(block))
     med = _round_robin(cases, iters)
     rows = [("floor: torch._foreach_add_ (all params)", med["floor (all)"], 1.0)]
+    draws = "StoSignSGD's noise alone: uniform_ of one float per parameter"
+    rows.append((draws, med["uniform draws (all)"], med["uniform draws (all)"] / med["floor (all)"]))
     rows += [(name, med[name], med[name] / med["floor (all)"]) for name in optimizers]
     rows.append(("floor: torch._foreach_add_ (one block)", med["floor (one block)"], 1.0))
     rows.append(
@@ -122,6 +129,7 @@ def train_step_table(iters: int, hidden: int, layers: int) -> list[tuple[str, fl
         "ABSignSGD depth-biased": lambda m: ABSignSGD(m, lr=1e-5, fp16=False),
         "ABSignSGD in backward": lambda m: ABSignSGD(m, lr=1e-5, fp16=False, fused_backward=True),
         "SQ-MEFT (in backward)": lambda m: SQMEFT(m.parameters(), lr=1e-5),
+        "SQ-MEFT (in backward), compiled quantiser": lambda m: SQMEFT(m.parameters(), lr=1e-5, compile=True),
     }
     cases = {}
     for name, make in makers.items():

@@ -167,3 +167,19 @@ def test_ablations_match_float64_reference(sign, rms_scaled):
             u = lr * x_before[i].pow(2).mean().sqrt().clamp(min=1e-3) if rms_scaled else lr
             ref = x_before[i] - u * (torch.sign(m[i]) if sign else m[i])
             torch.testing.assert_close(p.detach().double(), ref, atol=1e-6, rtol=1e-6)
+
+
+def test_compiled_quantiser_gives_the_same_state_and_parameters_bit_for_bit():
+    params = _params()
+    twin = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    eager, compiled = _opt(params, lr=0.01), _opt(twin, lr=0.01, compile=True)
+    for step in range(3):
+        for ps, opt in ((params, eager), (twin, compiled)):
+            for p, g in zip(ps, _grads(step), strict=True):
+                p.grad = g
+            opt.step()
+    for a, b in zip(params, twin, strict=True):
+        assert torch.equal(a, b)
+        ma, mb = eager.state[a]["exp_avg"], compiled.state[b]["exp_avg"]
+        if isinstance(ma, OptimState4bit):
+            assert torch.equal(ma.codes, mb.codes) and torch.equal(ma.scale, mb.scale)

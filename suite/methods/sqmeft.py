@@ -19,6 +19,7 @@ def build(
     seed: int = 0,
     sign: bool = True,
     rms_scaled: bool = True,
+    compile: bool = False,
 ) -> Method:
     """SQ-MEFT; the updates run inside backward, so the loop refuses gradient accumulation."""
     optimizer = SQMEFT(
@@ -32,6 +33,7 @@ def build(
         seed=seed,
         sign=sign,
         rms_scaled=rms_scaled,
+        compile=compile,
         fused_backward=True,
     )
     return Method(model=model, optimizer=optimizer, updates_in_backward=True)

@@ -145,7 +145,7 @@ class ALIAS(torch.optim.Optimizer):
             prev = state["prev_grad"]
             scratch = torch.sign(prev).mul_(g)
             inner = scratch.sum(dtype=torch.float64)
-            diff_l1 = torch.linalg.vector_norm(torch.sub(g, prev, out=scratch), 1, dtype=torch.float64)
+            diff_l1 = torch.sub(g, prev, out=scratch).abs_().sum(dtype=torch.float64)
             step = torch.sub(p, state["prev_param"], out=scratch).abs_().amax().double()
             terms.append(torch.stack([inner, diff_l1, step]))
         if self.sign_only_memory:
@@ -182,7 +182,7 @@ class ALIAS(torch.optim.Optimizer):
                 if "prev_sign" not in state:
                     state["prev_sign"] = torch.empty_like(p, dtype=torch.int8)
                 state["prev_sign"].copy_(torch.sign(p.grad))
-                l1.append(torch.linalg.vector_norm(p.grad, 1, dtype=torch.float64).view(1))
+                l1.append(p.grad.abs().sum(dtype=torch.float64).view(1))
             elif "prev_grad" not in state:
                 state["prev_grad"] = p.grad.detach().clone()
                 state["prev_param"] = p.detach().clone()
