@@ -1,16 +1,20 @@
 """Optimizer step cost against the memory-bandwidth floor, and whole training steps.
 
-Table 1: each optimizer's ``step()`` on the default tiny model (hidden 128, 4 layers) as a ratio
+Table 1: each optimizer's ``step()`` on the tiny model (default hidden 128, 4 layers) as a ratio
 to a plain ``torch._foreach_add_(params, grads)`` over the same tensors, both measured in this
 run (median of ``--iters`` steps; gradients are re-filled outside the timed region, since the
 sign optimizers use ``.grad`` as scratch). ABSignSGD updates one block per step: its floor is
-the same ``_foreach_add_`` over that block.
+the same ``_foreach_add_`` over that block. A row times StoSignSGD's noise alone (one
+``uniform_`` draw per parameter from a CPU generator), which no exact implementation avoids.
 
 Table 2: a whole training step (forward, backward, update) on a fixed batch, median wall-clock,
-for AdamW and the sign methods (in-backward variants included).
+for AdamW and the sign methods (in-backward variants included), and the forward alone.
 
-Usage: ``python benchmarks/bench_optim.py [--iters 30] [--hidden 128] [--layers 4]``.
-A benchmark, not a test: it reports ratios measured in one run and asserts nothing.
+Table 3: ABSignSGD's training step against AdamW's as the model gets deeper (``--depths``).
+
+Usage: ``python benchmarks/bench_optim.py [--iters 30] [--hidden 128] [--layers 4]
+[--depths 4,16,36]``. A benchmark, not a test: it reports ratios measured in one run and
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -117,20 +121,18 @@ def step_table(model: torch.nn.Module, iters: int) -> list[tuple[str, float, flo
     return rows
 
 
-def train_step_table(iters: int, hidden: int, layers: int) -> list[tuple[str, float]]:
-    """(method, median seconds per forward+backward+update) on a fixed random batch."""
-    tok = byte_tokenizer()
-    ids = torch.randint(3, 259, (4, 128), generator=torch.Generator().manual_seed(0))
-    makers: dict[str, Callable[[torch.nn.Module], torch.optim.Optimizer]] = {
-        "AdamW (torch, foreach)": lambda m: torch.optim.AdamW(m.parameters(), lr=1e-5),
-        "SignSGD": lambda m: SignSGD(m.parameters(), lr=1e-5),
-        "SignSGD in backward": lambda m: SignSGD(m.parameters(), lr=1e-5, fused_backward=True),
-        "StoSignSGD": lambda m: StoSignSGD(m.parameters(), lr=1e-5),
-        "ABSignSGD depth-biased": lambda m: ABSignSGD(m, lr=1e-5, fp16=False),
-        "ABSignSGD in backward": lambda m: ABSignSGD(m, lr=1e-5, fp16=False, fused_backward=True),
-        "SQ-MEFT (in backward)": lambda m: SQMEFT(m.parameters(), lr=1e-5),
-        "SQ-MEFT (in backward), compiled quantiser": lambda m: SQMEFT(m.parameters(), lr=1e-5, compile=True),
-    }
+def _batch() -> torch.Tensor:
+    return torch.randint(3, 259, (4, 128), generator=torch.Generator().manual_seed(0))
+
+
+def _timed_training_steps(
+    makers: dict[str, Callable[[torch.nn.Module], torch.optim.Optimizer]],
+    iters: int,
+    hidden: int,
+    layers: int,
+) -> dict[str, float]:
+    """Median seconds of forward + backward + update for each optimizer, each on its own model."""
+    tok, ids = byte_tokenizer(), _batch()
     cases = {}
     for name, make in makers.items():
         model = tiny_qwen3(tok, hidden_size=hidden, num_layers=layers)
@@ -144,7 +146,55 @@ def train_step_table(iters: int, hidden: int, layers: int) -> list[tuple[str, fl
                 opt.zero_grad(set_to_none=True)
 
         cases[name] = (one_step, _nothing)
-    return list(_round_robin(cases, iters).items())
+    model = tiny_qwen3(tok, hidden_size=hidden, num_layers=layers)
+
+    def forward_alone() -> None:
+        with torch.no_grad():
+            model(input_ids=ids, labels=ids)
+
+    cases[FORWARD] = (forward_alone, _nothing)
+    return _round_robin(cases, iters)
+
+
+FORWARD = "forward alone, no grad (a floor for any method that runs the whole forward)"
+
+
+def _adamw(m: torch.nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(m.parameters(), lr=1e-5, foreach=True)
+
+
+def train_step_table(iters: int, hidden: int, layers: int) -> dict[str, float]:
+    """Method -> median seconds per forward+backward+update on a fixed random batch."""
+    makers: dict[str, Callable[[torch.nn.Module], torch.optim.Optimizer]] = {
+        "AdamW (torch, foreach)": _adamw,
+        "SignSGD": lambda m: SignSGD(m.parameters(), lr=1e-5),
+        "SignSGD in backward": lambda m: SignSGD(m.parameters(), lr=1e-5, fused_backward=True),
+        "StoSignSGD": lambda m: StoSignSGD(m.parameters(), lr=1e-5),
+        "ABSignSGD depth-biased": lambda m: ABSignSGD(m, lr=1e-5, fp16=False),
+        "ABSignSGD uniform": lambda m: ABSignSGD(m, lr=1e-5, fp16=False, selection_scheme="uniform"),
+        "ABSignSGD depth-biased, in backward": lambda m: ABSignSGD(
+            m, lr=1e-5, fp16=False, fused_backward=True
+        ),
+        "SQ-MEFT (in backward)": lambda m: SQMEFT(m.parameters(), lr=1e-5),
+        "SQ-MEFT (in backward), compiled quantiser": lambda m: SQMEFT(m.parameters(), lr=1e-5, compile=True),
+    }
+    return _timed_training_steps(makers, iters, hidden, layers)
+
+
+def depth_table(iters: int, hidden: int, depths: list[int]) -> list[tuple[int, float, float, float, float]]:
+    """(layers, AdamW seconds, and as × AdamW: forward alone, ABSignSGD depth-biased, uniform):
+    block-coordinate backprop saves more the deeper the model."""
+    makers = {
+        "adamw": _adamw,
+        "depth": lambda m: ABSignSGD(m, lr=1e-5, fp16=False),
+        "uniform": lambda m: ABSignSGD(m, lr=1e-5, fp16=False, selection_scheme="uniform"),
+    }
+    rows = []
+    for layers in depths:
+        med = _timed_training_steps(makers, iters, hidden, layers)
+        base = med["adamw"]
+        rows.append((layers, base, med[FORWARD] / base, med["depth"] / base, med["uniform"] / base))
+    return rows
 
 
 def main() -> None:
@@ -152,6 +202,9 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=30)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument(
+        "--depths", default="4,16,36", help="layer counts of the ABSignSGD-vs-AdamW depth table ('' skips it)"
+    )
     args = parser.parse_args()
     model = tiny_qwen3(byte_tokenizer(), hidden_size=args.hidden, num_layers=args.layers)
     n = sum(p.numel() for p in model.parameters())
@@ -165,10 +218,16 @@ def main() -> None:
         print(f"| {name} | {t * 1e3:.3f} | {ratio:.2f} |")
     print("\n| training step (batch 4×128) | median ms | × AdamW |")
     print("| --- | ---: | ---: |")
-    rows = train_step_table(max(args.iters // 3, 5), args.hidden, args.layers)
-    base = rows[0][1]
-    for name, t in rows:
+    med = train_step_table(max(args.iters // 3, 5), args.hidden, args.layers)
+    base = med["AdamW (torch, foreach)"]
+    for name, t in med.items():
         print(f"| {name} | {t * 1e3:.1f} | {t / base:.2f} |")
+    if args.depths:
+        print("\n| layers | AdamW step ms | × AdamW: forward alone | ABSignSGD depth-biased | uniform |")
+        print("| ---: | ---: | ---: | ---: | ---: |")
+        depths = [int(d) for d in args.depths.split(",")]
+        for layers, base, fwd, depth, uniform in depth_table(max(args.iters // 3, 5), args.hidden, depths):
+            print(f"| {layers} | {base * 1e3:.1f} | {fwd:.2f} | {depth:.2f} | {uniform:.2f} |")
 
 
 if __name__ == "__main__":
