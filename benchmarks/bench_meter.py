@@ -53,8 +53,10 @@ def main() -> None:
     args = parser.parse_args()
     ids = torch.randint(3, 259, (args.batch, args.seq), generator=torch.Generator().manual_seed(0))
     batch = {"input_ids": ids, "labels": ids}
-    builds = {"adamw": lambda m: adamw.build(m, lr=1e-9),
-              "signsgd (in backward)": lambda m: signsgd.build(m, lr=1e-9, fused_backward=True)}
+    builds = {
+        "adamw": lambda m: adamw.build(m, lr=1e-9),
+        "signsgd (in backward)": lambda m: signsgd.build(m, lr=1e-9, fused_backward=True),
+    }
     print("| method | step without meter (ms) | with meter (ms) | ratio |\n|---|---:|---:|---:|")
     for name, build in builds.items():
         runs = {metered: case(build, metered, batch) for metered in (False, True)}
