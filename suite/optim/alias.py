@@ -131,31 +131,30 @@ class ALIAS(torch.optim.Optimizer):
     def _update_statistics(self, params: list[Tensor]) -> None:
         """S += ‖Δg‖₁/‖Δx‖_∞ and d̃ += γ_prev⟨g, sign(g_prev)⟩ against the stored state.
 
-        Each tensor's terms are reduced (in float64) on its device into one scratch tensor and
-        read back with a single host transfer, not one sync per tensor."""
+        Each tensor's terms are reduced (sums in float64) on its device, using one scratch tensor,
+        and read back in one host transfer per kind, not one sync per tensor; they are summed in
+        Python in parameter order, as one ``float()`` per tensor would."""
         st = self.stats
-        terms = []
+        sums, steps = [], []
         for p in params:
             state = self.state[p]
             g = p.grad
             if self.sign_only_memory:
-                scratch = torch.mul(g, state["prev_sign"])
-                terms.append(scratch.sum(dtype=torch.float64).view(1))
+                sums.append(torch.mul(g, state["prev_sign"]).sum(dtype=torch.float64))
                 continue
             prev = state["prev_grad"]
             scratch = torch.sign(prev).mul_(g)
-            inner = scratch.sum(dtype=torch.float64)
-            diff_l1 = torch.sub(g, prev, out=scratch).abs_().sum(dtype=torch.float64)
-            step = torch.sub(p, state["prev_param"], out=scratch).abs_().amax().double()
-            terms.append(torch.stack([inner, diff_l1, step]))
+            sums.append(scratch.sum(dtype=torch.float64))
+            sums.append(torch.sub(g, prev, out=scratch).abs_().sum(dtype=torch.float64))
+            steps.append(torch.sub(p, state["prev_param"], out=scratch).abs_().amax())
+        values = torch.stack(sums).tolist()
         if self.sign_only_memory:
-            inner = float(torch.cat(terms).sum())
+            inner = sum(values)
             diff_l1 = abs(inner - st["prev_l1"])
             step_inf = st["gamma_prev"]
         else:
-            per_tensor = torch.stack(terms)
-            inner, diff_l1 = per_tensor[:, :2].sum(0).tolist()
-            step_inf = float(per_tensor[:, 2].max())
+            inner, diff_l1 = sum(values[0::2]), sum(values[1::2])
+            step_inf = max(torch.stack(steps).tolist())
         if step_inf > 0:
             st["S"] += diff_l1 / step_inf
         st["d_tilde"] += st["gamma_prev"] * inner
@@ -182,14 +181,14 @@ class ALIAS(torch.optim.Optimizer):
                 if "prev_sign" not in state:
                     state["prev_sign"] = torch.empty_like(p, dtype=torch.int8)
                 state["prev_sign"].copy_(torch.sign(p.grad))
-                l1.append(p.grad.abs().sum(dtype=torch.float64).view(1))
+                l1.append(p.grad.abs().sum(dtype=torch.float64))
             elif "prev_grad" not in state:
                 state["prev_grad"] = p.grad.detach().clone()
                 state["prev_param"] = p.detach().clone()
             else:
                 state["prev_grad"].copy_(p.grad)
                 state["prev_param"].copy_(p)
-        self.stats["prev_l1"] = float(torch.cat(l1).sum()) if l1 else 0.0
+        self.stats["prev_l1"] = sum(torch.stack(l1).tolist()) if l1 else 0.0
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
