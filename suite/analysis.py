@@ -39,70 +39,97 @@ LLAMA_7B_PARAMS = 6.738e9  # LLaMA-7B parameter count, to turn SQ-MEFT's GB into
 PAPER: dict[str, dict[str, Any]] = {
     "absignsgd_table2": {
         "source": "ABSignSGD (Zhou & Pu, ICLR'26) Table 2 and README: Qwen3-8B, 50K "
-                  "OpenMathInstruct-2 samples, 3 epochs, peak reserved GPU memory "
-                  "(ALGORITHMS.md §1)",
-        "peak_reserved_gb": {"absignsgd": 20.29, "lora": 22.54, "galore": 23.47, "badam": 23.19,
-                             "apollo": 22.58},
-        "runtime_h": {"absignsgd": 2.66, "lora": 5.51, "galore": 12.77, "badam": 3.32,
-                      "apollo": 6.64},
+        "OpenMathInstruct-2 samples, 3 epochs, peak reserved GPU memory "
+        "(ALGORITHMS.md §1)",
+        "peak_reserved_gb": {
+            "absignsgd": 20.29,
+            "lora": 22.54,
+            "galore": 23.47,
+            "badam": 23.19,
+            "apollo": 22.58,
+        },
+        "runtime_h": {"absignsgd": 2.66, "lora": 5.51, "galore": 12.77, "badam": 3.32, "apollo": 6.64},
     },
     "absignsgd_memory": {
         "source": "ABSignSGD README: 2M + M/(8N) GB vs 18M for mixed-precision AdamW, activations "
-                  "excluded; the reference code keeps the active block's gradient in bf16, "
-                  "~2M + 2M/N (ALGORITHMS.md §1)",
+        "excluded; the reference code keeps the active block's gradient in bf16, "
+        "~2M + 2M/N (ALGORITHMS.md §1)",
         "absignsgd": lambda n: 2 + 1 / (8 * n),
         "reference_code": lambda n: 2 + 2 / n,
         "adamw": lambda n: 18.0,
     },
     "absignsgd_ablation": {
         "source": "ABSignSGD via papernotes (ALGORITHMS.md §1): depth-biased selection saves "
-                  "~20% runtime over uniform",
+        "~20% runtime over uniform",
         "runtime_vs_uniform": {"depth_biased": 0.8, "uniform": 1.0},
     },
     "stosignsgd_fig1": {
         "source": "StoSignSGD (arXiv 2604.15416) Fig. 1: f = |x1+x2| + 2|x1-x2|; SignSGD fails to "
-                  "converge, StoSignSGD converges (ALGORITHMS.md §2; no numbers given)",
+        "converge, StoSignSGD converges (ALGORITHMS.md §2; no numbers given)",
         "outcome": {"signsgd": "does not converge", "stosignsgd": "converges"},
     },
     "stosignsgd_finetune": {
         "source": "StoSignSGD (arXiv 2604.15416) 7B math fine-tuning table (model unnamed in the "
-                  "snippet), AdamW / SignSGD / StoSignSGD (ALGORITHMS.md §2); the paper's "
-                  "SignSGD is Alg. 5 with beta1 shared with StoSignSGD, our Signum row",
+        "snippet), AdamW / SignSGD / StoSignSGD (ALGORITHMS.md §2); the paper's "
+        "SignSGD is Alg. 5 with beta1 shared with StoSignSGD, our Signum row",
         "gsm8k": {"adamw": 74.37, "signum": 71.95, "stosignsgd": 77.33},
         "math": {"adamw": 48.86, "signum": 47.66, "stosignsgd": 48.88},
     },
     "alias_vs_tuned": {
         "source": "ALIAS (Medyakov et al., ICLR'26; arXiv 2506.03725): matches grid-searched "
-                  "Sign-SGD and gives ~1.5x end-to-end speedup by skipping the lr search "
-                  "(ALGORITHMS.md §3; grid size not given)",
+        "Sign-SGD and gives ~1.5x end-to-end speedup by skipping the lr search "
+        "(ALGORITHMS.md §3; grid size not given)",
         "search_speedup": 1.5,
     },
     "sqmeft_table4": {
         "source": "SQ-MEFT Table IV: LLaMA-7B, SST-2, seq 512, batch 8, activation "
-                  "checkpointing, mixed precision, GB (ALGORITHMS.md §4)",
+        "checkpointing, mixed precision, GB (ALGORITHMS.md §4)",
         # params, grads, states, activations, total (GB)
-        "gb": {"adamw": (12.6, 12.6, 75.5, 1.8, 102.5), "sgd": (12.6, 12.6, 25.1, 1.8, 52.1),
-               "sgdm": (12.6, 12.6, 50.1, 1.8, 77.1), "lomo": (12.6, 0.3, 0.0, 1.8, 14.7),
-               "sqmeft": (12.6, 0.3, 3.4, 1.8, 18.1)},
+        "gb": {
+            "adamw": (12.6, 12.6, 75.5, 1.8, 102.5),
+            "sgd": (12.6, 12.6, 25.1, 1.8, 52.1),
+            "sgdm": (12.6, 12.6, 50.1, 1.8, 77.1),
+            "lomo": (12.6, 0.3, 0.0, 1.8, 14.7),
+            "sqmeft": (12.6, 0.3, 3.4, 1.8, 18.1),
+        },
     },
     "sqmeft_table5": {
         "source": "SQ-MEFT Table V (LLaMA-7B, mean accuracy on QNLI, CoLA, RTE; seed 004 text): "
-                  "the full method (sign, EMA, RMS) scores 87.2, the table's highest; the other "
-                  "values (85.7, 86.1, 86.3, 86.8) cannot be assigned to rows from the extracted "
-                  "text",
+        "the full method (sign, EMA, RMS) scores 87.2, the table's highest; the other "
+        "values (85.7, 86.1, 86.3, 86.8) cannot be assigned to rows from the extracted "
+        "text",
         "accuracy": {"full": 87.2},
     },
 }
 
 LABELS = {
-    "absignsgd": "ABSignSGD", "absignsgd_mv": "ABSignSGD-MV", "lora": "LoRA", "galore": "GaLore",
-    "galore_layerwise": "GaLore (layerwise)", "badam": "BAdam", "apollo": "APOLLO",
-    "apollo_mini": "APOLLO-Mini", "adamw": "AdamW", "signsgd": "SignSGD", "signum": "Signum",
-    "stosignsgd": "StoSignSGD", "alias": "ALIAS", "sqmeft": "SQ-MEFT", "sgd": "SGD",
-    "sgdm": "SGDM", "lomo": "LOMO", "adalomo": "AdaLomo",
-    "synthetic_math": "synthetic math", "gsm8k": "GSM8K",
-    "depth_biased": "depth-biased", "uniform": "uniform", "cyclic": "cyclic",
-    "full": "SQ-MEFT (full)", "no_ema": "no EMA", "no_rms": "no RMS", "no_sign": "no sign",
+    "absignsgd": "ABSignSGD",
+    "absignsgd_mv": "ABSignSGD-MV",
+    "lora": "LoRA",
+    "galore": "GaLore",
+    "galore_layerwise": "GaLore (layerwise)",
+    "badam": "BAdam",
+    "apollo": "APOLLO",
+    "apollo_mini": "APOLLO-Mini",
+    "adamw": "AdamW",
+    "signsgd": "SignSGD",
+    "signum": "Signum",
+    "stosignsgd": "StoSignSGD",
+    "alias": "ALIAS",
+    "sqmeft": "SQ-MEFT",
+    "sgd": "SGD",
+    "sgdm": "SGDM",
+    "lomo": "LOMO",
+    "adalomo": "AdaLomo",
+    "synthetic_math": "synthetic math",
+    "gsm8k": "GSM8K",
+    "depth_biased": "depth-biased",
+    "uniform": "uniform",
+    "cyclic": "cyclic",
+    "full": "SQ-MEFT (full)",
+    "no_ema": "no EMA",
+    "no_rms": "no RMS",
+    "no_sign": "no sign",
 }
 
 TABLE2_ORDER = ["absignsgd", "lora", "galore", "badam", "apollo", "adamw"]
@@ -127,6 +154,7 @@ def artefact_folder(name: str) -> Path:
 
 
 # ---------------------------------------------------------------- loading
+
 
 def _flat_config(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "config.yaml"
@@ -160,8 +188,7 @@ def load_runs(folder: str | Path) -> pd.DataFrame:
         row = {**summary, **_flat_config(run_dir)}
         row["arm"] = arm_of(row)
         losses = [m["train/loss"] for m in read_metrics(run_dir) if "train/loss" in m]
-        row["final_loss"] = (sum(losses[-FINAL_LOGS:]) / len(losses[-FINAL_LOGS:])
-                             if losses else math.nan)
+        row["final_loss"] = sum(losses[-FINAL_LOGS:]) / len(losses[-FINAL_LOGS:]) if losses else math.nan
         rows.append(row)
     if not rows:
         raise FileNotFoundError(f"no runs (summary.json) below {folder}: run the experiment first")
@@ -173,8 +200,9 @@ def load_curves(runs: pd.DataFrame, keys: Iterable[str] = ("arm", "data", "seed"
     frames = []
     for _, run in runs.iterrows():
         rows = [m for m in read_metrics(run["run_dir"]) if "train/loss" in m]
-        frame = pd.DataFrame(rows).rename(columns={"train/step": "step", "train/loss": "loss",
-                                                   "train/wall_clock_s": "wall_clock_s"})
+        frame = pd.DataFrame(rows).rename(
+            columns={"train/step": "step", "train/loss": "loss", "train/wall_clock_s": "wall_clock_s"}
+        )
         frame["run_dir"] = run["run_dir"]
         for key in keys:
             frame[key] = run.get(key)
@@ -183,6 +211,7 @@ def load_curves(runs: pd.DataFrame, keys: Iterable[str] = ("arm", "data", "seed"
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def _ordered(keys: Iterable[str], order: list[str]) -> list[str]:
     present = list(dict.fromkeys(keys))
@@ -201,8 +230,7 @@ def _sd(values: pd.Series) -> float:
     return float(values.std(ddof=1)) if len(values) > 1 else math.nan
 
 
-def ordering(table: pd.DataFrame, column: str, name: str = "method",
-             descending: bool = False) -> list[str]:
+def ordering(table: pd.DataFrame, column: str, name: str = "method", descending: bool = False) -> list[str]:
     """Rows' names sorted by ``column`` (ascending unless ``descending``), missing values dropped."""
     rows = table.dropna(subset=[column])
     return rows.sort_values(column, kind="stable", ascending=not descending)[name].tolist()
@@ -213,6 +241,7 @@ def tick(flag: bool) -> str:
 
 
 # ---------------------------------------------------------------- tables
+
 
 def table_absignsgd_table2(runs: pd.DataFrame) -> pd.DataFrame:
     """ABSignSGD Table 2: memory and runtime per method, ours (mean over seeds) beside the paper's.
@@ -230,24 +259,31 @@ def table_absignsgd_table2(runs: pd.DataFrame) -> pd.DataFrame:
     for arm in _ordered(mean.index, TABLE2_ORDER):
         m = mean.loc[arm]
         gb, hours = paper["peak_reserved_gb"].get(arm), paper["runtime_h"].get(arm)
-        rows.append({
-            "method": label(arm),
-            "ours: exact memory (MiB)": round(m.mem_total_bytes / MIB, 2),
-            "ours: peak reserved (GiB)": (round(m.peak_reserved_bytes / GIB, 2)
-                                          if pd.notna(m.peak_reserved_bytes) else None),
-            "ours: wall-clock, best seed (s)": round(best_wall[arm], 1),
-            "ours: median step (ms)": round(1e3 * m.step_time_median_s, 1),
-            "ours: memory / ABSignSGD": (round(m.mem_total_bytes / base.mem_total_bytes, 2)
-                                         if base is not None else None),
-            "paper: memory / ABSignSGD": (round(gb / paper["peak_reserved_gb"]["absignsgd"], 2)
-                                          if gb else None),
-            "ours: runtime / ABSignSGD": (round(m.step_time_median_s / base.step_time_median_s, 2)
-                                          if base is not None else None),
-            "paper: runtime / ABSignSGD": (round(hours / paper["runtime_h"]["absignsgd"], 2)
-                                           if hours else None),
-            "paper: peak reserved (GB)": gb,
-            "paper: runtime (h)": hours,
-        })
+        rows.append(
+            {
+                "method": label(arm),
+                "ours: exact memory (MiB)": round(m.mem_total_bytes / MIB, 2),
+                "ours: peak reserved (GiB)": (
+                    round(m.peak_reserved_bytes / GIB, 2) if pd.notna(m.peak_reserved_bytes) else None
+                ),
+                "ours: wall-clock, best seed (s)": round(best_wall[arm], 1),
+                "ours: median step (ms)": round(1e3 * m.step_time_median_s, 1),
+                "ours: memory / ABSignSGD": (
+                    round(m.mem_total_bytes / base.mem_total_bytes, 2) if base is not None else None
+                ),
+                "paper: memory / ABSignSGD": (
+                    round(gb / paper["peak_reserved_gb"]["absignsgd"], 2) if gb else None
+                ),
+                "ours: runtime / ABSignSGD": (
+                    round(m.step_time_median_s / base.step_time_median_s, 2) if base is not None else None
+                ),
+                "paper: runtime / ABSignSGD": (
+                    round(hours / paper["runtime_h"]["absignsgd"], 2) if hours else None
+                ),
+                "paper: peak reserved (GB)": gb,
+                "paper: runtime (h)": hours,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -275,17 +311,21 @@ def table_absignsgd_convergence(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.
             hits = [time_to_loss(curves[curves["run_dir"] == d], target) for d in arm_runs["run_dir"]]
             wall = arm_runs["wall_clock_s"].mean()
             step = arm_runs["step_time_median_s"].mean()
-            rows.append({
-                "data": label(data), "method": label(arm),
-                "ours: final loss": round(arm_runs["final_loss"].mean(), 3),
-                "ours: wall-clock (s)": round(wall, 1),
-                "ours: time to target (s)": round(sum(hits) / len(hits), 1),
-                "target loss": round(target, 3),
-                "ours: median step (ms)": round(1e3 * step, 1),
-                "ours: runtime / ABSignSGD": round(step / base, 2) if pd.notna(base) else None,
-                "paper: runtime / ABSignSGD (Table 2)": (round(paper[arm] / paper["absignsgd"], 2)
-                                                         if arm in paper else None),
-            })
+            rows.append(
+                {
+                    "data": label(data),
+                    "method": label(arm),
+                    "ours: final loss": round(arm_runs["final_loss"].mean(), 3),
+                    "ours: wall-clock (s)": round(wall, 1),
+                    "ours: time to target (s)": round(sum(hits) / len(hits), 1),
+                    "target loss": round(target, 3),
+                    "ours: median step (ms)": round(1e3 * step, 1),
+                    "ours: runtime / ABSignSGD": round(step / base, 2) if pd.notna(base) else None,
+                    "paper: runtime / ABSignSGD (Table 2)": (
+                        round(paper[arm] / paper["absignsgd"], 2) if arm in paper else None
+                    ),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -293,11 +333,12 @@ def table_absignsgd_memory(runs: pd.DataFrame) -> pd.DataFrame:
     """Bytes per parameter (weights, peak gradients, optimizer state; activations excluded) against
     the README's 2 + 1/(8N) for ABSignSGD and 18 for mixed-precision AdamW."""
     paper = PAPER["absignsgd_memory"]
-    runs = runs.assign(layers=runs["cfg.model.num_layers"].astype(int),
-                       dtype=runs["cfg.model.dtype"])
+    runs = runs.assign(layers=runs["cfg.model.num_layers"].astype(int), dtype=runs["cfg.model.dtype"])
     runs = runs.assign(
-        w=runs["mem_params_bytes"] / runs["n_params"], g=runs["mem_grads_bytes"] / runs["n_params"],
-        s=runs["mem_state_bytes"] / runs["n_params"])
+        w=runs["mem_params_bytes"] / runs["n_params"],
+        g=runs["mem_grads_bytes"] / runs["n_params"],
+        s=runs["mem_state_bytes"] / runs["n_params"],
+    )
     runs = runs.assign(total=runs["w"] + runs["g"] + runs["s"])
     adamw = runs[runs["arm"] == "adamw"].set_index(["dtype", "layers"])["total"]
     rows = []
@@ -307,22 +348,29 @@ def table_absignsgd_memory(runs: pd.DataFrame) -> pd.DataFrame:
             n = r["layers"]
             ref = adamw.get((r["dtype"], n))
             formula = paper["absignsgd"](n) if arm == "absignsgd" else paper["adamw"](n)
-            rows.append({
-                "method": label(arm), "weights": r["dtype"], "N (layers)": n,
-                "params": int(r["n_params"]),
-                "ours: weights B/param": round(r["w"], 3), "ours: grads B/param": round(r["g"], 3),
-                "ours: state B/param": round(r["s"], 3), "ours: total B/param": round(r["total"], 3),
-                "paper: B/param": round(formula, 3),
-                "reference code: B/param": (round(paper["reference_code"](n), 3)
-                                            if arm == "absignsgd" else None),
-                "ours: total / AdamW": round(r["total"] / ref, 3) if ref else None,
-                "paper: total / AdamW": round(formula / paper["adamw"](n), 3),
-            })
+            rows.append(
+                {
+                    "method": label(arm),
+                    "weights": r["dtype"],
+                    "N (layers)": n,
+                    "params": int(r["n_params"]),
+                    "ours: weights B/param": round(r["w"], 3),
+                    "ours: grads B/param": round(r["g"], 3),
+                    "ours: state B/param": round(r["s"], 3),
+                    "ours: total B/param": round(r["total"], 3),
+                    "paper: B/param": round(formula, 3),
+                    "reference code: B/param": (
+                        round(paper["reference_code"](n), 3) if arm == "absignsgd" else None
+                    ),
+                    "ours: total / AdamW": round(r["total"] / ref, 3) if ref else None,
+                    "paper: total / AdamW": round(formula / paper["adamw"](n), 3),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _update_rule(runs: pd.DataFrame) -> pd.Series:
-    """"gradient" for runs with ``method.sign=false`` (a plain step in the block scheme), else "sign"."""
+    """ "gradient" for runs with ``method.sign=false`` (a plain step in the block scheme), else "sign"."""
     if "cfg.method.sign" in runs:
         return runs["cfg.method.sign"].map({False: "gradient"}).fillna("sign")
     return pd.Series("sign", index=runs.index)
@@ -340,16 +388,21 @@ def table_absignsgd_ablation(runs: pd.DataFrame) -> pd.DataFrame:
         uniform = sub[sub["scheme"] == "uniform"]["step_time_median_s"].mean()
         for scheme in _ordered(sub["scheme"], ["depth_biased", "uniform", "cyclic"]):
             s = sub[sub["scheme"] == scheme]
-            rows.append({
-                "selection": label(scheme), "update": update, "seeds": len(s),
-                "ours: final loss": round(s["final_loss"].mean(), 3),
-                "ours: final loss sd": round(_sd(s["final_loss"]), 3),
-                "ours: wall-clock (s)": round(s["wall_clock_s"].mean(), 1),
-                "ours: median step (ms)": round(1e3 * s["step_time_median_s"].mean(), 1),
-                "ours: runtime / uniform": (round(s["step_time_median_s"].mean() / uniform, 2)
-                                            if pd.notna(uniform) else None),
-                "paper: runtime / uniform": paper.get(scheme) if update == "sign" else None,
-            })
+            rows.append(
+                {
+                    "selection": label(scheme),
+                    "update": update,
+                    "seeds": len(s),
+                    "ours: final loss": round(s["final_loss"].mean(), 3),
+                    "ours: final loss sd": round(_sd(s["final_loss"]), 3),
+                    "ours: wall-clock (s)": round(s["wall_clock_s"].mean(), 1),
+                    "ours: median step (ms)": round(1e3 * s["step_time_median_s"].mean(), 1),
+                    "ours: runtime / uniform": (
+                        round(s["step_time_median_s"].mean() / uniform, 2) if pd.notna(uniform) else None
+                    ),
+                    "paper: runtime / uniform": paper.get(scheme) if update == "sign" else None,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -359,13 +412,17 @@ def table_stosignsgd_fig1(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for arm in _ordered(runs["arm"], ["signsgd", "stosignsgd"]):
         s = runs[runs["arm"] == arm]
-        rows.append({
-            "optimizer": label(arm), "beta1": float(s["beta1"].iloc[0]), "seeds": len(s),
-            "f(x0)": round(s["initial_value"].mean(), 3),
-            "ours: final f (mean)": round(s["final_train_loss"].mean(), 4),
-            "ours: final f (worst seed)": round(s["final_train_loss"].max(), 4),
-            "paper (Fig. 1)": outcome.get(arm),
-        })
+        rows.append(
+            {
+                "optimizer": label(arm),
+                "beta1": float(s["beta1"].iloc[0]),
+                "seeds": len(s),
+                "f(x0)": round(s["initial_value"].mean(), 3),
+                "ours: final f (mean)": round(s["final_train_loss"].mean(), 4),
+                "ours: final f (worst seed)": round(s["final_train_loss"].max(), 4),
+                "paper (Fig. 1)": outcome.get(arm),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -377,14 +434,17 @@ def table_stosignsgd_finetune(runs: pd.DataFrame) -> pd.DataFrame:
     for arm in _ordered(runs["arm"], ["adamw", "signsgd", "signum", "stosignsgd"]):
         s = runs[runs["arm"] == arm]
         name = {"signsgd": "SignSGD (beta 0)", "signum": "SignSGD (Signum, beta 0.9)"}.get(arm, label(arm))
-        rows.append({
-            "method": name, "seeds": len(s),
-            "ours: exact match (%)": round(100 * s["eval_exact_match"].mean(), 1),
-            "ours: exact match sd": round(100 * _sd(s["eval_exact_match"]), 1),
-            "ours: final loss": round(s["final_loss"].mean(), 3),
-            "paper: GSM8k (%)": paper["gsm8k"].get(arm),
-            "paper: MATH (%)": paper["math"].get(arm),
-        })
+        rows.append(
+            {
+                "method": name,
+                "seeds": len(s),
+                "ours: exact match (%)": round(100 * s["eval_exact_match"].mean(), 1),
+                "ours: exact match sd": round(100 * _sd(s["eval_exact_match"]), 1),
+                "ours: final loss": round(s["final_loss"].mean(), 3),
+                "paper: GSM8k (%)": paper["gsm8k"].get(arm),
+                "paper: MATH (%)": paper["math"].get(arm),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -396,26 +456,43 @@ def table_alias_vs_tuned(runs: pd.DataFrame) -> pd.DataFrame:
     alias_wall = alias["wall_clock_s"].mean()
     rows = []
     if len(alias):
-        rows.append({"method": "ALIAS", "lr": "none (parameter-free)",
-                     "ours: final loss": round(alias["final_loss"].mean(), 3),
-                     "ours: wall-clock (s)": round(alias_wall, 1),
-                     "ours: compute incl. search (s)": round(alias_wall, 1),
-                     "ours: compute / ALIAS": 1.0, "paper: compute / ALIAS": 1.0})
+        rows.append(
+            {
+                "method": "ALIAS",
+                "lr": "none (parameter-free)",
+                "ours: final loss": round(alias["final_loss"].mean(), 3),
+                "ours: wall-clock (s)": round(alias_wall, 1),
+                "ours: compute incl. search (s)": round(alias_wall, 1),
+                "ours: compute / ALIAS": 1.0,
+                "paper: compute / ALIAS": 1.0,
+            }
+        )
     for _, r in grid.iterrows():
-        rows.append({"method": "SignSGD", "lr": f"{r['cfg.method.lr']:g}",
-                     "ours: final loss": round(r["final_loss"], 3),
-                     "ours: wall-clock (s)": round(r["wall_clock_s"], 1),
-                     "ours: compute incl. search (s)": None, "ours: compute / ALIAS": None,
-                     "paper: compute / ALIAS": None})
+        rows.append(
+            {
+                "method": "SignSGD",
+                "lr": f"{r['cfg.method.lr']:g}",
+                "ours: final loss": round(r["final_loss"], 3),
+                "ours: wall-clock (s)": round(r["wall_clock_s"], 1),
+                "ours: compute incl. search (s)": None,
+                "ours: compute / ALIAS": None,
+                "paper: compute / ALIAS": None,
+            }
+        )
     if len(grid):
         best = grid.loc[grid["final_loss"].idxmin()]
         search = grid["wall_clock_s"].sum()
-        rows.append({"method": "SignSGD tuned (best of grid)", "lr": f"{best['cfg.method.lr']:g}",
-                     "ours: final loss": round(best["final_loss"], 3),
-                     "ours: wall-clock (s)": round(best["wall_clock_s"], 1),
-                     "ours: compute incl. search (s)": round(search, 1),
-                     "ours: compute / ALIAS": round(search / alias_wall, 2) if len(alias) else None,
-                     "paper: compute / ALIAS": PAPER["alias_vs_tuned"]["search_speedup"]})
+        rows.append(
+            {
+                "method": "SignSGD tuned (best of grid)",
+                "lr": f"{best['cfg.method.lr']:g}",
+                "ours: final loss": round(best["final_loss"], 3),
+                "ours: wall-clock (s)": round(best["wall_clock_s"], 1),
+                "ours: compute incl. search (s)": round(search, 1),
+                "ours: compute / ALIAS": round(search / alias_wall, 2) if len(alias) else None,
+                "paper: compute / ALIAS": PAPER["alias_vs_tuned"]["search_speedup"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -423,8 +500,13 @@ def table_sqmeft_table4(runs: pd.DataFrame) -> pd.DataFrame:
     """SQ-MEFT Table IV: params / gradients / optimizer state / activations / total, ours in MiB and
     the paper's in GB, each total relative to AdamW's, and state in bytes per parameter."""
     gb = PAPER["sqmeft_table4"]["gb"]
-    keys = ["mem_params_bytes", "mem_grads_bytes", "mem_state_bytes", "mem_activations_bytes",
-            "mem_total_bytes"]
+    keys = [
+        "mem_params_bytes",
+        "mem_grads_bytes",
+        "mem_state_bytes",
+        "mem_activations_bytes",
+        "mem_total_bytes",
+    ]
     mean = _mean_by(runs, "arm", [*keys, "n_params"])
     adamw = mean.loc["adamw", "mem_total_bytes"] if "adamw" in mean.index else None
     rows = []
@@ -454,26 +536,35 @@ def table_sqmeft_table5(runs: pd.DataFrame) -> pd.DataFrame:
     """SQ-MEFT Table V: which of sign descent, EMA and RMS-scaled steps are on; final loss and
     exact match (mean over seeds) beside the paper's accuracy."""
     paper = PAPER["sqmeft_table5"]["accuracy"]
-    runs = runs.assign(variant=runs["cfg.variant"], sign=_flag(runs, "cfg.method.sign", True),
-                       rms=_flag(runs, "cfg.method.rms_scaled", True))
+    runs = runs.assign(
+        variant=runs["cfg.variant"],
+        sign=_flag(runs, "cfg.method.sign", True),
+        rms=_flag(runs, "cfg.method.rms_scaled", True),
+    )
     rows = []
     for variant in _ordered(runs["variant"], SQMEFT_VARIANTS):
         s = runs[runs["variant"] == variant]
         first = s.iloc[0]
-        rows.append({
-            "variant": label(variant), "sign": tick(bool(first["sign"])),
-            "EMA": tick(float(first["cfg.method.beta"]) > 0), "RMS": tick(bool(first["rms"])),
-            "beta": float(first["cfg.method.beta"]), "lr": f"{first['cfg.method.lr']:g}",
-            "seeds": len(s),
-            "ours: final loss": round(s["final_loss"].mean(), 3),
-            "ours: final loss sd": round(_sd(s["final_loss"]), 3),
-            "ours: exact match (%)": round(100 * s["eval_exact_match"].mean(), 1),
-            "paper: accuracy (%)": paper.get(variant),
-        })
+        rows.append(
+            {
+                "variant": label(variant),
+                "sign": tick(bool(first["sign"])),
+                "EMA": tick(float(first["cfg.method.beta"]) > 0),
+                "RMS": tick(bool(first["rms"])),
+                "beta": float(first["cfg.method.beta"]),
+                "lr": f"{first['cfg.method.lr']:g}",
+                "seeds": len(s),
+                "ours: final loss": round(s["final_loss"].mean(), 3),
+                "ours: final loss sd": round(_sd(s["final_loss"]), 3),
+                "ours: exact match (%)": round(100 * s["eval_exact_match"].mean(), 1),
+                "paper: accuracy (%)": paper.get(variant),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------- figures
+
 
 def _new(ncols: int = 1, width: float = 5.0) -> tuple[plt.Figure, list[plt.Axes]]:
     fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 3.8), squeeze=False)
@@ -495,8 +586,12 @@ def figure_absignsgd_table2(table: pd.DataFrame) -> plt.Figure:
     x = range(len(table))
     for ax, what in ((ax1, "memory"), (ax2, "runtime")):
         ax.bar([i - 0.2 for i in x], table[f"ours: {what} / ABSignSGD"], 0.4, label="ours (tiny, CPU)")
-        ax.bar([i + 0.2 for i in x], table[f"paper: {what} / ABSignSGD"].astype(float), 0.4,
-               label="paper (Qwen3-8B)")
+        ax.bar(
+            [i + 0.2 for i in x],
+            table[f"paper: {what} / ABSignSGD"].astype(float),
+            0.4,
+            label="paper (Qwen3-8B)",
+        )
         ax.set_xticks(list(x), table["method"], rotation=30)
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_ylabel(f"{what} / ABSignSGD")
@@ -558,8 +653,13 @@ def figure_stosignsgd_fig1(curves: pd.DataFrame) -> plt.Figure:
     colors = {"signsgd": "C0", "stosignsgd": "C1"}
     for _, c in curves.groupby("run_dir", sort=False):
         arm = c["arm"].iloc[0]
-        ax1.plot(c["step"], c["loss"], color=colors.get(arm, "C2"), lw=0.8,
-                 label=label(arm) if c["seed"].iloc[0] == curves["seed"].min() else None)
+        ax1.plot(
+            c["step"],
+            c["loss"],
+            color=colors.get(arm, "C2"),
+            lw=0.8,
+            label=label(arm) if c["seed"].iloc[0] == curves["seed"].min() else None,
+        )
         ax2.plot(c["toy/x1"], c["toy/x2"], color=colors.get(arm, "C2"), lw=0.8)
     ax1.set(xlabel="iteration", ylabel="f(x)", yscale="log")
     ax2.set(xlabel="x1", ylabel="x2", title="iterates")
@@ -636,8 +736,10 @@ def figure_sqmeft_table5(curves: pd.DataFrame) -> plt.Figure:
 
 # ---------------------------------------------------------------- writing
 
+
 def _cells(table: pd.DataFrame) -> pd.DataFrame:
     """Every cell as text: numbers with ``g`` formatting, missing values as an em dash."""
+
     def fmt(v: Any) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return "—"
@@ -655,8 +757,9 @@ def write_table(table: pd.DataFrame, folder: str | Path, caption: str, stem: str
     cells = _cells(table)
     md = f"{caption}\n\n{cells.to_markdown(index=False, disable_numparse=True)}\n"
     (folder / f"{stem}.md").write_text(md)
-    tex = cells.replace("—", "--").to_latex(index=False, escape=True, caption=caption,
-                                             label=f"tab:{folder.name}")
+    tex = cells.replace("—", "--").to_latex(
+        index=False, escape=True, caption=caption, label=f"tab:{folder.name}"
+    )
     (folder / f"{stem}.tex").write_text(tex)
     return folder / f"{stem}.md"
 
@@ -669,6 +772,7 @@ def write_figure(fig: plt.Figure, folder: str | Path, stem: str = "figure") -> P
 
 
 # ---------------------------------------------------------------- the artefacts
+
 
 @dataclass(frozen=True)
 class Artefact:
@@ -732,37 +836,92 @@ def _caption(name: str, what: str) -> str:
     return f"{what} Paper: {PAPER[name]['source']}."
 
 
-ARTEFACTS: dict[str, Artefact] = {a.name: a for a in [
-    Artefact("absignsgd_table2", _caption(
-        "absignsgd_table2", "ABSignSGD Table 2: memory and runtime, ours (exact bytes and time on "
-        "the tiny CPU model, mean of 2 seeds) beside the paper's; ratios are to ABSignSGD, our "
-        "runtime ratio is the median step time's (same steps for every method)."), _build_table2),
-    Artefact("absignsgd_convergence", _caption(
-        "absignsgd_table2", "ABSignSGD runtime convergence: final training loss, wall-clock, the "
-        "time to reach the worst method's final loss (rolling mean of 5 logs), and the median step "
-        "time relative to ABSignSGD's."), _build_convergence),
-    Artefact("absignsgd_memory", _caption(
-        "absignsgd_memory", "ABSignSGD memory: measured bytes per parameter (weights + peak gradients "
-        "+ optimizer state, activations excluded) against the formulas."), _build_memory),
-    Artefact("absignsgd_ablation", _caption(
-        "absignsgd_ablation", "ABSignSGD ablation: block selection scheme x update rule, mean over "
-        "seeds."), _build_ablation),
-    Artefact("stosignsgd_fig1", _caption(
-        "stosignsgd_fig1", "StoSignSGD Figure 1: f(x) = |x1+x2| + 2|x1-x2| from (1, 0.3), lr 0.01, "
-        "final f = mean over the last 100 of 1500 iterates."), _build_fig1),
-    Artefact("stosignsgd_finetune", _caption(
-        "stosignsgd_finetune", "StoSignSGD fine-tuning: exact match on the tiny math test split "
-        "(mean over seeds) beside the paper's 7B accuracy."), _build_finetune),
-    Artefact("alias_vs_tuned", _caption(
-        "alias_vs_tuned", "ALIAS vs tuned SignSGD: final loss and compute including the lr "
-        "search (the grid's summed wall-clock)."), _build_alias),
-    Artefact("sqmeft_table4", _caption(
-        "sqmeft_table4", "SQ-MEFT Table IV: exact memory breakdown, ours (tiny model, fp32 "
-        "weights, MiB) beside the paper's (LLaMA-7B, GB)."), _build_table4),
-    Artefact("sqmeft_table5", _caption(
-        "sqmeft_table5", "SQ-MEFT Table V: ablation of sign descent, EMA and the RMS-scaled step, "
-        "mean over seeds."), _build_table5),
-]}
+ARTEFACTS: dict[str, Artefact] = {
+    a.name: a
+    for a in [
+        Artefact(
+            "absignsgd_table2",
+            _caption(
+                "absignsgd_table2",
+                "ABSignSGD Table 2: memory and runtime, ours (exact bytes and time on "
+                "the tiny CPU model, mean of 2 seeds) beside the paper's; ratios are to ABSignSGD, our "
+                "runtime ratio is the median step time's (same steps for every method).",
+            ),
+            _build_table2,
+        ),
+        Artefact(
+            "absignsgd_convergence",
+            _caption(
+                "absignsgd_table2",
+                "ABSignSGD runtime convergence: final training loss, wall-clock, the "
+                "time to reach the worst method's final loss (rolling mean of 5 logs), and the median step "
+                "time relative to ABSignSGD's.",
+            ),
+            _build_convergence,
+        ),
+        Artefact(
+            "absignsgd_memory",
+            _caption(
+                "absignsgd_memory",
+                "ABSignSGD memory: measured bytes per parameter (weights + peak gradients "
+                "+ optimizer state, activations excluded) against the formulas.",
+            ),
+            _build_memory,
+        ),
+        Artefact(
+            "absignsgd_ablation",
+            _caption(
+                "absignsgd_ablation",
+                "ABSignSGD ablation: block selection scheme x update rule, mean over seeds.",
+            ),
+            _build_ablation,
+        ),
+        Artefact(
+            "stosignsgd_fig1",
+            _caption(
+                "stosignsgd_fig1",
+                "StoSignSGD Figure 1: f(x) = |x1+x2| + 2|x1-x2| from (1, 0.3), lr 0.01, "
+                "final f = mean over the last 100 of 1500 iterates.",
+            ),
+            _build_fig1,
+        ),
+        Artefact(
+            "stosignsgd_finetune",
+            _caption(
+                "stosignsgd_finetune",
+                "StoSignSGD fine-tuning: exact match on the tiny math test split "
+                "(mean over seeds) beside the paper's 7B accuracy.",
+            ),
+            _build_finetune,
+        ),
+        Artefact(
+            "alias_vs_tuned",
+            _caption(
+                "alias_vs_tuned",
+                "ALIAS vs tuned SignSGD: final loss and compute including the lr "
+                "search (the grid's summed wall-clock).",
+            ),
+            _build_alias,
+        ),
+        Artefact(
+            "sqmeft_table4",
+            _caption(
+                "sqmeft_table4",
+                "SQ-MEFT Table IV: exact memory breakdown, ours (tiny model, fp32 "
+                "weights, MiB) beside the paper's (LLaMA-7B, GB).",
+            ),
+            _build_table4,
+        ),
+        Artefact(
+            "sqmeft_table5",
+            _caption(
+                "sqmeft_table5",
+                "SQ-MEFT Table V: ablation of sign descent, EMA and the RMS-scaled step, mean over seeds.",
+            ),
+            _build_table5,
+        ),
+    ]
+}
 
 
 def build(name: str, root: str | Path | None = None) -> tuple[pd.DataFrame, Path]:

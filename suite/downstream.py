@@ -34,8 +34,9 @@ def flat_metrics(results: dict, prefix: str = "lm_eval") -> dict[str, float]:
     """
     flat = {}
     for task, row in results["results"].items():
-        metrics = {k: v for k, v in row.items()
-                   if "," in k and "_stderr," not in k and isinstance(v, (int, float))}
+        metrics = {
+            k: v for k, v in row.items() if "," in k and "_stderr," not in k and isinstance(v, (int, float))
+        }
         filters = {k.split(",", 1)[1] for k in metrics}
         for key, value in metrics.items():
             name, flt = key.split(",", 1)
@@ -76,13 +77,27 @@ def lm_eval_on_model(
     model.eval()
     with tempfile.TemporaryDirectory() as tmp:
         docs = write_docs(list(test_examples), Path(workdir or tmp) / "suite_math.jsonl")
-        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size,
-                  max_gen_toks=max_gen_toks, add_bos_token=False)
-        manager = TaskManager(include_path=str(TASK_DIR), metadata={DOCS_KEY: str(docs)},
-                              include_defaults=not set(tasks) <= set(LOCAL_TASKS))
-        results = simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
-                                  gen_kwargs={"max_gen_toks": max_gen_toks},
-                                  log_samples=False, bootstrap_iters=0)
+        lm = HFLM(
+            pretrained=model,
+            tokenizer=tokenizer,
+            batch_size=batch_size,
+            max_gen_toks=max_gen_toks,
+            add_bos_token=False,
+        )
+        manager = TaskManager(
+            include_path=str(TASK_DIR),
+            metadata={DOCS_KEY: str(docs)},
+            include_defaults=not set(tasks) <= set(LOCAL_TASKS),
+        )
+        results = simple_evaluate(
+            model=lm,
+            tasks=list(tasks),
+            task_manager=manager,
+            limit=limit,
+            gen_kwargs={"max_gen_toks": max_gen_toks},
+            log_samples=False,
+            bootstrap_iters=0,
+        )
     model.train(was_training)
     metrics = flat_metrics(results)
     log.info("lm-eval: %s", metrics)
@@ -94,14 +109,28 @@ def summary_keys(metrics: dict[str, float]) -> dict[str, float]:
     return {key.replace("/", "_"): value for key, value in metrics.items()}
 
 
-def evaluate_and_log(cfg: DictConfig, model: nn.Module, tokenizer: PreTrainedTokenizerBase,
-                     test_examples: Sequence[Example], step: int, record, tracker) -> dict[str, float]:
+def evaluate_and_log(
+    cfg: DictConfig,
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    test_examples: Sequence[Example],
+    step: int,
+    record,
+    tracker,
+) -> dict[str, float]:
     """The loop's hook (``cfg`` is the ``lm_eval:`` block): run the tasks, log the metrics to the
     results store and W&B at ``step``, return them as flat summary keys. Docs of ``suite_math``
     go to ``<run dir>/lm_eval/suite_math.jsonl``."""
-    metrics = lm_eval_on_model(model, tokenizer, test_examples, tasks=list(cfg.tasks),
-                               limit=cfg.limit, batch_size=cfg.batch_size,
-                               max_gen_toks=cfg.max_gen_toks, workdir=record.folder / "lm_eval")
+    metrics = lm_eval_on_model(
+        model,
+        tokenizer,
+        test_examples,
+        tasks=list(cfg.tasks),
+        limit=cfg.limit,
+        batch_size=cfg.batch_size,
+        max_gen_toks=cfg.max_gen_toks,
+        workdir=record.folder / "lm_eval",
+    )
     row = {"train/step": step, **metrics}
     record.log(row)
     tracker.log(row)

@@ -17,10 +17,34 @@ from suite.validate import ConfigError, validate
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 # Flags Hydra takes with a value; everything else that does not start with "-" is an override.
-_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
-                "--config-dir", "-cd", "--experimental-rerun", "--info", "-i"}
-_SKIP_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i",
-               "--shell-completion", "-sc", "--resolve", "--version"}
+_VALUE_FLAGS = {
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+    "--info",
+    "-i",
+}
+_SKIP_FLAGS = {
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--cfg",
+    "-c",
+    "--info",
+    "-i",
+    "--shell-completion",
+    "-sc",
+    "--resolve",
+    "--version",
+}
 MAX_JOBS_CHECKED = 256
 
 

@@ -31,19 +31,24 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SUITE_CACHE", Path.home() / ".cache" / "suite"))
 
 
-def _pretrain(model: PreTrainedModel, tokenizer, steps: int, batch_size: int, lr: float,
-              seq_len: int, seed: int) -> None:
+def _pretrain(
+    model: PreTrainedModel, tokenizer, steps: int, batch_size: int, lr: float, seq_len: int, seed: int
+) -> None:
     texts = pretrain_texts(steps * batch_size, seed=seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
-                                                   pct_start=0.1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
     model.train()
     bar = tqdm(range(steps), desc="pretraining the tiny base", leave=False)
     for step in bar:
         chunk = texts[step * batch_size : (step + 1) * batch_size]
-        enc = tokenizer([t + tokenizer.eos_token for t in chunk], padding=True,
-                        truncation=True, max_length=seq_len, return_tensors="pt",
-                        add_special_tokens=False)
+        enc = tokenizer(
+            [t + tokenizer.eos_token for t in chunk],
+            padding=True,
+            truncation=True,
+            max_length=seq_len,
+            return_tensors="pt",
+            add_special_tokens=False,
+        )
         labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
         loss = model(**enc, labels=labels).loss
         loss.backward()
@@ -69,13 +74,25 @@ def tiny_base(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The tiny Qwen3 model, pretrained (or loaded from the cache) and cast to ``dtype``."""
     tokenizer = byte_tokenizer()
-    arch = dict(hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
-                num_kv_heads=num_kv_heads, intermediate_size=intermediate_size)
+    arch = dict(
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        num_kv_heads=num_kv_heads,
+        intermediate_size=intermediate_size,
+    )
     if pretrain_steps == 0:
         return tiny_qwen3(tokenizer, **arch, seed=seed).to(DTYPES[dtype]), tokenizer
-    recipe = dict(arch, steps=pretrain_steps, batch_size=pretrain_batch_size, lr=pretrain_lr,
-                  seq_len=pretrain_seq_len, seed=seed, version=FORMAT_VERSION,
-                  torch=torch.__version__.split("+")[0])
+    recipe = dict(
+        arch,
+        steps=pretrain_steps,
+        batch_size=pretrain_batch_size,
+        lr=pretrain_lr,
+        seq_len=pretrain_seq_len,
+        seed=seed,
+        version=FORMAT_VERSION,
+        torch=torch.__version__.split("+")[0],
+    )
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     path = root / f"tiny-base-{key}"
@@ -85,8 +102,9 @@ def tiny_base(
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
                 model = tiny_qwen3(tokenizer, **arch, seed=seed)
-                _pretrain(model, tokenizer, pretrain_steps, pretrain_batch_size, pretrain_lr,
-                          pretrain_seq_len, seed)
+                _pretrain(
+                    model, tokenizer, pretrain_steps, pretrain_batch_size, pretrain_lr, pretrain_seq_len, seed
+                )
             tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)

@@ -15,11 +15,17 @@ from suite.track.store import read_summaries
 
 MIB = 2**20
 COLUMNS = {
-    "method": "method", "status": "status", "final_train_loss": "final loss",
-    "eval_exact_match": "exact match", "mem_params_bytes": "params MiB",
-    "mem_grads_bytes": "grads MiB", "mem_state_bytes": "state MiB",
-    "mem_activations_bytes": "activations MiB", "mem_total_bytes": "total MiB",
-    "peak_rss_bytes": "peak RSS MiB", "wall_clock_s": "wall-clock s",
+    "method": "method",
+    "status": "status",
+    "final_train_loss": "final loss",
+    "eval_exact_match": "exact match",
+    "mem_params_bytes": "params MiB",
+    "mem_grads_bytes": "grads MiB",
+    "mem_state_bytes": "state MiB",
+    "mem_activations_bytes": "activations MiB",
+    "mem_total_bytes": "total MiB",
+    "peak_rss_bytes": "peak RSS MiB",
+    "wall_clock_s": "wall-clock s",
     "step_time_median_s": "median step ms",
 }
 

@@ -39,10 +39,19 @@ def fig1_subgradient(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([s + 2 * d, s - 2 * d])
 
 
-def run_toy(folder: str | Path, optimizer: str = "stosignsgd", lr: float = 0.01, steps: int = 1500,
-            x0: tuple[float, float] = (1.0, 0.3), beta1: float = 0.0, seed: int = 0,
-            log_every: int = 10, tail: int = 100, experiment: str = "stosignsgd_fig1",
-            run_name: str | None = None) -> dict[str, Any]:
+def run_toy(
+    folder: str | Path,
+    optimizer: str = "stosignsgd",
+    lr: float = 0.01,
+    steps: int = 1500,
+    x0: tuple[float, float] = (1.0, 0.3),
+    beta1: float = 0.0,
+    seed: int = 0,
+    log_every: int = 10,
+    tail: int = 100,
+    experiment: str = "stosignsgd_fig1",
+    run_name: str | None = None,
+) -> dict[str, Any]:
     """Run one optimizer on f from ``x0``; write the run's store files under ``folder``.
 
     ``final_train_loss`` is the mean of f over the last ``tail`` iterates (the sign methods
@@ -51,8 +60,11 @@ def run_toy(folder: str | Path, optimizer: str = "stosignsgd", lr: float = 0.01,
     if optimizer not in OPTIMIZERS:
         raise ConfigError(f"toy.optimizer={optimizer!r} is not known; allowed: {', '.join(OPTIMIZERS)}")
     x = torch.nn.Parameter(torch.tensor(list(x0), dtype=torch.float64))
-    opt = (SignSGD([x], lr=lr, momentum=beta1) if optimizer == "signsgd"
-           else StoSignSGD([x], lr=lr, betas=(beta1, 1.0), seed=seed))
+    opt = (
+        SignSGD([x], lr=lr, momentum=beta1)
+        if optimizer == "signsgd"
+        else StoSignSGD([x], lr=lr, betas=(beta1, 1.0), seed=seed)
+    )
     record = RunRecord(folder)
     values, start = [], time.perf_counter()
     for step in range(1, steps + 1):
@@ -61,18 +73,39 @@ def run_toy(folder: str | Path, optimizer: str = "stosignsgd", lr: float = 0.01,
             x.grad = fig1_subgradient(x)
         opt.step()
         if step % log_every == 0 or step == steps:
-            record.log({"train/step": step, "train/loss": values[-1],
-                        "train/wall_clock_s": time.perf_counter() - start,
-                        "toy/x1": float(x[0].detach()), "toy/x2": float(x[1].detach())})
+            record.log(
+                {
+                    "train/step": step,
+                    "train/loss": values[-1],
+                    "train/wall_clock_s": time.perf_counter() - start,
+                    "toy/x1": float(x[0].detach()),
+                    "toy/x2": float(x[1].detach()),
+                }
+            )
     elapsed = time.perf_counter() - start
     final = sum(values[-tail:]) / len(values[-tail:])
     summary = {
-        "method": optimizer, "model": "toy_fig1", "data": "none", "seed": seed,
-        "experiment": experiment, "run_name": run_name or f"{optimizer}-seed{seed}",
-        "status": "ok", "final_train_loss": final, "last_value": values[-1], "initial_value": values[0],
-        "steps": steps, "lr": lr, "beta1": beta1, "wall_clock_s": elapsed,
-        "step_time_median_s": elapsed / steps, "time_to_target_s": None, "eval_exact_match": None,
-        "n_params": 2, "n_trainable_params": 2, "device": "cpu", "torch_version": torch.__version__,
+        "method": optimizer,
+        "model": "toy_fig1",
+        "data": "none",
+        "seed": seed,
+        "experiment": experiment,
+        "run_name": run_name or f"{optimizer}-seed{seed}",
+        "status": "ok",
+        "final_train_loss": final,
+        "last_value": values[-1],
+        "initial_value": values[0],
+        "steps": steps,
+        "lr": lr,
+        "beta1": beta1,
+        "wall_clock_s": elapsed,
+        "step_time_median_s": elapsed / steps,
+        "time_to_target_s": None,
+        "eval_exact_match": None,
+        "n_params": 2,
+        "n_trainable_params": 2,
+        "device": "cpu",
+        "torch_version": torch.__version__,
     }
     record.flush_metrics()
     record.write_summary(summary)
@@ -82,16 +115,29 @@ def run_toy(folder: str | Path, optimizer: str = "stosignsgd", lr: float = 0.01,
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     if "toy" not in cfg:
-        raise ConfigError("python -m suite.toy needs an experiment with a `toy:` section, "
-                          "e.g. experiment=stosignsgd_fig1")
+        raise ConfigError(
+            "python -m suite.toy needs an experiment with a `toy:` section, e.g. experiment=stosignsgd_fig1"
+        )
     folder = Path(cfg.results_dir) / cfg.experiment_name / cfg.run_name
     t = cfg.toy
     RunRecord(folder).write_config(cfg)
-    summary = run_toy(folder, optimizer=t.optimizer, lr=t.lr, steps=t.steps, x0=tuple(t.x0),
-                      beta1=t.beta1, seed=cfg.seed, log_every=t.log_every, tail=t.tail,
-                      experiment=cfg.experiment_name, run_name=cfg.run_name)
-    print(f"{summary['method']} seed {summary['seed']}: f {summary['initial_value']:.3f} -> "
-          f"{summary['final_train_loss']:.4f} (mean of the last {t.tail}); results: {folder}")
+    summary = run_toy(
+        folder,
+        optimizer=t.optimizer,
+        lr=t.lr,
+        steps=t.steps,
+        x0=tuple(t.x0),
+        beta1=t.beta1,
+        seed=cfg.seed,
+        log_every=t.log_every,
+        tail=t.tail,
+        experiment=cfg.experiment_name,
+        run_name=cfg.run_name,
+    )
+    print(
+        f"{summary['method']} seed {summary['seed']}: f {summary['initial_value']:.3f} -> "
+        f"{summary['final_train_loss']:.4f} (mean of the last {t.tail}); results: {folder}"
+    )
     return summary["final_train_loss"]
 
 

@@ -39,11 +39,22 @@ log = logging.getLogger(__name__)
 
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
-LIBRARIES = ("torch", "transformers", "peft", "galore-torch", "apollo-torch", "badam",
-             "lomo-optim", "torchao", "hydra-core", "wandb")
+LIBRARIES = (
+    "torch",
+    "transformers",
+    "peft",
+    "galore-torch",
+    "apollo-torch",
+    "badam",
+    "lomo-optim",
+    "torchao",
+    "hydra-core",
+    "wandb",
+)
 
 
 # ---------------------------------------------------------------- setup
+
 
 def run_folder(cfg: DictConfig) -> Path:
     return Path(cfg.results_dir) / cfg.experiment_name / cfg.run_name
@@ -68,14 +79,20 @@ def without(node: DictConfig, *keys: str) -> dict[str, Any]:
 def build_method(cfg: DictConfig, model: torch.nn.Module) -> Method:
     method = instantiate(without(cfg.method, "name"), model=model, _convert_="all")
     if not isinstance(method, Method):
-        raise ConfigError(f"method._target_ {cfg.method._target_} returned "
-                          f"{type(method).__name__}; it must return suite.methods.Method")
+        raise ConfigError(
+            f"method._target_ {cfg.method._target_} returned "
+            f"{type(method).__name__}; it must return suite.methods.Method"
+        )
     if method.updates_in_backward and cfg.train.grad_accum > 1:
-        raise ConfigError(f"method {cfg.method.name} updates inside backward and cannot "
-                          f"accumulate gradients; set train.grad_accum=1")
+        raise ConfigError(
+            f"method {cfg.method.name} updates inside backward and cannot "
+            f"accumulate gradients; set train.grad_accum=1"
+        )
     if method.updates_in_backward and cfg.train.autocast == "fp16":
-        raise ConfigError(f"method {cfg.method.name} updates inside backward; "
-                          f"train.autocast=fp16 is not supported with it, use bf16 or null")
+        raise ConfigError(
+            f"method {cfg.method.name} updates inside backward; "
+            f"train.autocast=fp16 is not supported with it, use bf16 or null"
+        )
     return method
 
 
@@ -92,8 +109,13 @@ def batches(loader: DataLoader, grad_accum: int) -> Iterator[list[dict]]:
 
 def git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                              capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -110,9 +132,14 @@ def versions() -> dict[str, str | None]:
 
 # ---------------------------------------------------------------- one step
 
-def train_step(method: Method, micro_batches: list[dict], meter: MemoryMeter,
-               autocast: contextlib.AbstractContextManager,
-               scaler: torch.amp.GradScaler | None) -> float:
+
+def train_step(
+    method: Method,
+    micro_batches: list[dict],
+    meter: MemoryMeter,
+    autocast: contextlib.AbstractContextManager,
+    scaler: torch.amp.GradScaler | None,
+) -> float:
     """Forward and backward over the micro-batches, then one update; returns the mean loss."""
     total = 0.0
     for batch in micro_batches:
@@ -133,6 +160,7 @@ def train_step(method: Method, micro_batches: list[dict], meter: MemoryMeter,
 
 # ---------------------------------------------------------------- the run
 
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Fine-tune, evaluate and record one job; returns its summary."""
     validate(cfg)
@@ -140,10 +168,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     set_seed(cfg.seed)
     record = RunRecord(run_folder(cfg))
     summary: dict[str, Any] = {
-        "method": cfg.method.name, "model": cfg.model.name, "data": cfg.data.name,
-        "seed": cfg.seed, "experiment": cfg.experiment_name, "run_name": cfg.run_name,
-        "status": "failed", "device": devmem.describe(device), "torch_version": torch.__version__,
-        "git_commit": git_commit(), "versions": versions(),
+        "method": cfg.method.name,
+        "model": cfg.model.name,
+        "data": cfg.data.name,
+        "seed": cfg.seed,
+        "experiment": cfg.experiment_name,
+        "run_name": cfg.run_name,
+        "status": "failed",
+        "device": devmem.describe(device),
+        "torch_version": torch.__version__,
+        "git_commit": git_commit(),
+        "versions": versions(),
     }
     tracker = None
     try:
@@ -153,26 +188,40 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         summary["load_peak_reserved_bytes"] = devmem.cuda_peaks(device)["peak_reserved_bytes"]
         splits = instantiate(without(cfg.data, "name", "max_length"))
         if cfg.train.gradient_checkpointing:
-            model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
 
         meter = MemoryMeter(model)
         method = build_method(cfg, model)
         meter.track(method.optimizer, method.extra_state)
         steps_per_epoch = len(splits.train) // (cfg.train.batch_size * cfg.train.grad_accum)
-        max_steps = (math.ceil(cfg.train.epochs * steps_per_epoch) if cfg.train.epochs
-                     else cfg.train.max_steps)
-        scheduler = get_scheduler(cfg.train.lr_scheduler, method.optimizer,
-                                  num_warmup_steps=cfg.train.warmup_steps,
-                                  num_training_steps=max_steps) if method.uses_lr_schedule else None
-        loader = DataLoader(splits.train, batch_size=cfg.train.batch_size, shuffle=True,
-                            drop_last=True, collate_fn=CausalCollator(tokenizer, cfg.data.max_length),
-                            generator=torch.Generator().manual_seed(cfg.seed))
-        autocast = (torch.autocast(device.type, dtype=AUTOCAST[cfg.train.autocast])
-                    if cfg.train.autocast else contextlib.nullcontext())
-        scaler = method.grad_scaler or (torch.amp.GradScaler(device.type)
-                                        if cfg.train.autocast == "fp16" else None)
+        max_steps = math.ceil(cfg.train.epochs * steps_per_epoch) if cfg.train.epochs else cfg.train.max_steps
+        scheduler = (
+            get_scheduler(
+                cfg.train.lr_scheduler,
+                method.optimizer,
+                num_warmup_steps=cfg.train.warmup_steps,
+                num_training_steps=max_steps,
+            )
+            if method.uses_lr_schedule
+            else None
+        )
+        loader = DataLoader(
+            splits.train,
+            batch_size=cfg.train.batch_size,
+            shuffle=True,
+            drop_last=True,
+            collate_fn=CausalCollator(tokenizer, cfg.data.max_length),
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+        autocast = (
+            torch.autocast(device.type, dtype=AUTOCAST[cfg.train.autocast])
+            if cfg.train.autocast
+            else contextlib.nullcontext()
+        )
+        scaler = method.grad_scaler or (
+            torch.amp.GradScaler(device.type) if cfg.train.autocast == "fp16" else None
+        )
         tracker = wandb_run.start(cfg, str(record.folder), cfg.run_name, cfg.experiment_name)
         method.model.train()
 
@@ -194,16 +243,26 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 log.warning("loss is %s at step %d: stopping", loss, step)
                 break
             bar.update()
-            bar.set_postfix(loss=f"{loss:.4f}", step_ms=f"{1e3 * seconds:.0f}",
-                            grads_MB=f"{meter.peak_grads / 2**20:.1f}")
+            bar.set_postfix(
+                loss=f"{loss:.4f}", step_ms=f"{1e3 * seconds:.0f}", grads_MB=f"{meter.peak_grads / 2**20:.1f}"
+            )
             if step % cfg.train.log_every == 0 or step == max_steps:
-                row = {"train/step": step, "train/loss": loss,
-                       "train/lr": method.optimizer.param_groups[0]["lr"],
-                       "train/wall_clock_s": clock.elapsed, "train/step_time_s": seconds,
-                       "mem/grads_bytes": meter.peak_grads,
-                       "mem/rss_bytes": devmem.peak_rss_bytes()}
-                row.update({f"mem/cuda_{k.split('_')[1]}_bytes": v
-                            for k, v in devmem.cuda_peaks(device).items() if v is not None})
+                row = {
+                    "train/step": step,
+                    "train/loss": loss,
+                    "train/lr": method.optimizer.param_groups[0]["lr"],
+                    "train/wall_clock_s": clock.elapsed,
+                    "train/step_time_s": seconds,
+                    "mem/grads_bytes": meter.peak_grads,
+                    "mem/rss_bytes": devmem.peak_rss_bytes(),
+                }
+                row.update(
+                    {
+                        f"mem/cuda_{k.split('_')[1]}_bytes": v
+                        for k, v in devmem.cuda_peaks(device).items()
+                        if v is not None
+                    }
+                )
                 record.log(row)
                 tracker.log(row)
             if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < max_steps:
@@ -212,22 +271,31 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 break
         bar.close()
 
-        summary.update(final_train_loss=loss, steps=step, wall_clock_s=clock.elapsed,
-                       step_time_median_s=clock.median_step, time_to_target_s=clock.time_to_target,
-                       target_loss=cfg.train.target_loss)
+        summary.update(
+            final_train_loss=loss,
+            steps=step,
+            wall_clock_s=clock.elapsed,
+            step_time_median_s=clock.median_step,
+            time_to_target_s=clock.time_to_target,
+            target_loss=cfg.train.target_loss,
+        )
         summary.update(meter.breakdown().as_dict())
         summary.update(devmem.cuda_peaks(device))
         summary["peak_rss_bytes"] = devmem.peak_rss_bytes()
-        summary["n_trainable_params"] = sum(p.numel() for p in model.parameters()
-                                            if p.requires_grad)
+        summary["n_trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         summary["n_params"] = sum(p.numel() for p in model.parameters())
         summary["eval_exact_match"] = (
             evaluate_and_log(cfg, method, tokenizer, splits.test, step, record, tracker)
-            if summary["status"] == "ok" else None)
+            if summary["status"] == "ok"
+            else None
+        )
         meter.close()
         if cfg.lm_eval.tasks and summary["status"] == "ok":
-            summary.update(downstream.evaluate_and_log(cfg.lm_eval, method.model, tokenizer,
-                                                       splits.test, step, record, tracker))
+            summary.update(
+                downstream.evaluate_and_log(
+                    cfg.lm_eval, method.model, tokenizer, splits.test, step, record, tracker
+                )
+            )
         if cfg.save_checkpoint:
             save_checkpoint(method.model, tokenizer, record.folder / "checkpoint")
     except BaseException as err:
@@ -246,9 +314,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def evaluate_and_log(cfg, method, tokenizer, test, step, record, tracker) -> float | None:
     if cfg.eval.n_examples == 0:
         return None
-    acc = exact_match_accuracy(method.model, tokenizer, test[: cfg.eval.n_examples],
-                               batch_size=cfg.eval.batch_size,
-                               max_new_tokens=cfg.eval.max_new_tokens)
+    acc = exact_match_accuracy(
+        method.model,
+        tokenizer,
+        test[: cfg.eval.n_examples],
+        batch_size=cfg.eval.batch_size,
+        max_new_tokens=cfg.eval.max_new_tokens,
+    )
     row = {"train/step": step, "eval/exact_match": acc}
     record.log(row)
     tracker.log(row)

@@ -15,18 +15,15 @@ class ConfigError(ValueError):
 
 
 def _int_at_least(low: int) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low,
-            f"an integer >= {low}")
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low, f"an integer >= {low}")
 
 
 def _positive() -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
-            "a number > 0")
+    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a number > 0")
 
 
 def _non_negative() -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
-            "a number >= 0")
+    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, "a number >= 0")
 
 
 def _one_of(*choices) -> tuple[Callable[[Any], bool], str]:
@@ -76,13 +73,14 @@ def missing_values(cfg: DictConfig) -> list[str]:
 def validate(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` for the first missing value or out-of-range setting."""
     if "toy" in cfg:
-        raise ConfigError(f"experiment {cfg.experiment_name} is not an LLM job; run it with "
-                          f"python -m suite.toy experiment={cfg.experiment_name}")
+        raise ConfigError(
+            f"experiment {cfg.experiment_name} is not an LLM job; run it with "
+            f"python -m suite.toy experiment={cfg.experiment_name}"
+        )
     missing = missing_values(cfg)
     if missing:
         raise ConfigError(
-            f"missing required value {missing[0]}: set it on the command line, "
-            f"e.g. {missing[0]}=<value>"
+            f"missing required value {missing[0]}: set it on the command line, e.g. {missing[0]}=<value>"
         )
     for key, (check, allowed) in RULES:
         value = OmegaConf.select(cfg, key, default="__absent__")
@@ -91,8 +89,10 @@ def validate(cfg: DictConfig) -> None:
         if not check(value):
             raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
     if cfg.train.autocast == "fp16" and cfg.device == "cpu":
-        raise ConfigError("train.autocast=fp16 needs CUDA (it uses a GradScaler); "
-                          "on CPU use train.autocast=bf16 or null")
+        raise ConfigError(
+            "train.autocast=fp16 needs CUDA (it uses a GradScaler); on CPU use train.autocast=bf16 or null"
+        )
     if cfg.train.warmup_steps >= cfg.train.max_steps and cfg.train.epochs is None:
-        raise ConfigError(f"train.warmup_steps={cfg.train.warmup_steps} must be below "
-                          f"train.max_steps={cfg.train.max_steps}")
+        raise ConfigError(
+            f"train.warmup_steps={cfg.train.warmup_steps} must be below train.max_steps={cfg.train.max_steps}"
+        )

@@ -17,12 +17,27 @@ torch.set_num_threads(1)
 
 # The default tiny model, made smaller still, with a short pretraining.
 TINY = [
-    "model.hidden_size=32", "model.num_layers=2", "model.num_heads=2", "model.num_kv_heads=1",
-    "model.intermediate_size=64", "model.pretrain_steps=30", "model.pretrain_batch_size=16",
-    "data.n_train=256", "data.n_test=16", "data.max_length=96",
+    "model.hidden_size=32",
+    "model.num_layers=2",
+    "model.num_heads=2",
+    "model.num_kv_heads=1",
+    "model.intermediate_size=64",
+    "model.pretrain_steps=30",
+    "model.pretrain_batch_size=16",
+    "data.n_train=256",
+    "data.n_test=16",
+    "data.max_length=96",
 ]
-FAST = ["logger=none", "train.max_steps=8", "train.warmup_steps=0", "train.batch_size=8",
-        "train.log_every=1", "eval.n_examples=4", "eval.max_new_tokens=8", "device=cpu"]
+FAST = [
+    "logger=none",
+    "train.max_steps=8",
+    "train.warmup_steps=0",
+    "train.batch_size=8",
+    "train.log_every=1",
+    "eval.n_examples=4",
+    "eval.max_new_tokens=8",
+    "device=cpu",
+]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

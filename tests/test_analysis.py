@@ -22,13 +22,27 @@ NOTEBOOKS = sorted((REPO / "analysis").glob("*.py"))
 MIB = 2**20
 
 
-def fake_run(root: Path, experiment: str, run_name: str, method: str, *, seed: int = 0,
-             data: str = "synthetic_math", cfg: dict | None = None, losses=(3.0, 2.0, 1.0),
-             wall: float = 10.0, **summary) -> None:
+def fake_run(
+    root: Path,
+    experiment: str,
+    run_name: str,
+    method: str,
+    *,
+    seed: int = 0,
+    data: str = "synthetic_math",
+    cfg: dict | None = None,
+    losses=(3.0, 2.0, 1.0),
+    wall: float = 10.0,
+    **summary,
+) -> None:
     """One run in the store format: config.yaml, metrics.jsonl and summary.json."""
     record = RunRecord(root / experiment / run_name)
-    config = {"method": {"name": method}, "model": {"name": "tiny", "num_layers": 4,
-              "dtype": "float32"}, "data": {"name": data}, "seed": seed}
+    config = {
+        "method": {"name": method},
+        "model": {"name": "tiny", "num_layers": 4, "dtype": "float32"},
+        "data": {"name": data},
+        "seed": seed,
+    }
     for key, value in (cfg or {}).items():
         if isinstance(value, dict):
             config.setdefault(key, {}).update(value)
@@ -36,70 +50,154 @@ def fake_run(root: Path, experiment: str, run_name: str, method: str, *, seed: i
             config[key] = value
     record.write_config(OmegaConf.create(config))
     for i, loss in enumerate(losses, start=1):
-        record.log({"train/step": 5 * i, "train/loss": loss,
-                    "train/wall_clock_s": wall * i / len(losses)})
+        record.log({"train/step": 5 * i, "train/loss": loss, "train/wall_clock_s": wall * i / len(losses)})
     record.flush_metrics()
-    base = {"method": method, "model": "tiny", "data": data, "seed": seed, "status": "ok",
-            "final_train_loss": losses[-1], "eval_exact_match": None, "mem_params_bytes": 4 * 1000,
-            "mem_grads_bytes": 4 * 1000, "mem_state_bytes": 8 * 1000, "mem_activations_bytes": 0,
-            "mem_total_bytes": 16 * 1000, "peak_reserved_bytes": None, "peak_allocated_bytes": None,
-            "peak_rss_bytes": 500 * MIB, "wall_clock_s": wall, "step_time_median_s": wall / 50,
-            "time_to_target_s": None, "n_params": 1000, "n_trainable_params": 1000}
+    base = {
+        "method": method,
+        "model": "tiny",
+        "data": data,
+        "seed": seed,
+        "status": "ok",
+        "final_train_loss": losses[-1],
+        "eval_exact_match": None,
+        "mem_params_bytes": 4 * 1000,
+        "mem_grads_bytes": 4 * 1000,
+        "mem_state_bytes": 8 * 1000,
+        "mem_activations_bytes": 0,
+        "mem_total_bytes": 16 * 1000,
+        "peak_reserved_bytes": None,
+        "peak_allocated_bytes": None,
+        "peak_rss_bytes": 500 * MIB,
+        "wall_clock_s": wall,
+        "step_time_median_s": wall / 50,
+        "time_to_target_s": None,
+        "n_params": 1000,
+        "n_trainable_params": 1000,
+    }
     record.write_summary({**base, **summary})
 
 
 def make_store(root: Path) -> Path:
     """A few fake runs per artefact (methods written in a scrambled order)."""
-    for arm, mem, wall in [("adamw", 400, 30), ("badam", 150, 12), ("absignsgd", 100, 10),
-                           ("apollo", 300, 25), ("galore", 320, 40), ("lora", 200, 20)]:
+    for arm, mem, wall in [
+        ("adamw", 400, 30),
+        ("badam", 150, 12),
+        ("absignsgd", 100, 10),
+        ("apollo", 300, 25),
+        ("galore", 320, 40),
+        ("lora", 200, 20),
+    ]:
         fake_run(root, "absignsgd_table2", f"{arm}-seed0", arm, wall=wall, mem_total_bytes=mem * MIB)
     for data in ("gsm8k", "synthetic_math"):
-        for arm, losses, wall in [("adamw", (3.0, 2.0, 1.0, 0.5, 0.4), 20),
-                                  ("absignsgd", (3.0, 2.5, 2.0, 1.5, 1.0), 10),
-                                  ("lora", (3.0, 2.8, 2.6, 2.4, 2.2), 15)]:
-            fake_run(root, "absignsgd_convergence", f"{data}-{arm}-seed0", arm, data=data,
-                     losses=losses, wall=wall)
+        for arm, losses, wall in [
+            ("adamw", (3.0, 2.0, 1.0, 0.5, 0.4), 20),
+            ("absignsgd", (3.0, 2.5, 2.0, 1.5, 1.0), 10),
+            ("lora", (3.0, 2.8, 2.6, 2.4, 2.2), 15),
+        ]:
+            fake_run(
+                root, "absignsgd_convergence", f"{data}-{arm}-seed0", arm, data=data, losses=losses, wall=wall
+            )
     for arm in ("adamw", "absignsgd"):
         for dtype, width in (("float32", 4), ("bfloat16", 2)):
             for n in (4, 2):
                 grads = width * 1000 if arm == "adamw" else width * 1000 // n
                 state = 2 * width * 1000 if arm == "adamw" else 0
-                fake_run(root, "absignsgd_memory", f"{arm}-{dtype}-L{n}", arm,
-                         cfg={"model": {"num_layers": n, "dtype": dtype}},
-                         mem_params_bytes=width * 1000, mem_grads_bytes=grads, mem_state_bytes=state)
+                fake_run(
+                    root,
+                    "absignsgd_memory",
+                    f"{arm}-{dtype}-L{n}",
+                    arm,
+                    cfg={"model": {"num_layers": n, "dtype": dtype}},
+                    mem_params_bytes=width * 1000,
+                    mem_grads_bytes=grads,
+                    mem_state_bytes=state,
+                )
     for scheme, wall in [("uniform", 10.0), ("cyclic", 9.0), ("depth_biased", 8.0)]:
         for seed in (0, 1):
-            fake_run(root, "absignsgd_ablation", f"{scheme}-seed{seed}", "absignsgd", seed=seed,
-                     cfg={"method": {"selection_scheme": scheme}}, wall=wall,
-                     losses=(3.0, 2.0, 1.0 + seed))
+            fake_run(
+                root,
+                "absignsgd_ablation",
+                f"{scheme}-seed{seed}",
+                "absignsgd",
+                seed=seed,
+                cfg={"method": {"selection_scheme": scheme}},
+                wall=wall,
+                losses=(3.0, 2.0, 1.0 + seed),
+            )
     for optimizer in ("stosignsgd", "signsgd"):
         for seed in (0, 1):
-            run_toy(root / "stosignsgd_fig1" / f"{optimizer}-seed{seed}", optimizer=optimizer,
-                    steps=400, seed=seed)
-    for arm, method, momentum, em in [("stosignsgd", "stosignsgd", None, 0.3), ("adamw", "adamw", None, 0.2),
-                                      ("signum", "signsgd", 0.9, 0.1), ("signsgd", "signsgd", 0.0, 0.05)]:
+            run_toy(
+                root / "stosignsgd_fig1" / f"{optimizer}-seed{seed}",
+                optimizer=optimizer,
+                steps=400,
+                seed=seed,
+            )
+    for arm, method, momentum, em in [
+        ("stosignsgd", "stosignsgd", None, 0.3),
+        ("adamw", "adamw", None, 0.2),
+        ("signum", "signsgd", 0.9, 0.1),
+        ("signsgd", "signsgd", 0.0, 0.05),
+    ]:
         for seed in (0, 1):
             cfg = {"method": {"momentum": momentum}} if momentum is not None else {}
-            fake_run(root, "stosignsgd_finetune", f"{arm}-seed{seed}", method, seed=seed, cfg=cfg,
-                     eval_exact_match=em + 0.02 * seed)
+            fake_run(
+                root,
+                "stosignsgd_finetune",
+                f"{arm}-seed{seed}",
+                method,
+                seed=seed,
+                cfg=cfg,
+                eval_exact_match=em + 0.02 * seed,
+            )
     fake_run(root, "alias_vs_tuned", "alias-seed0", "alias", losses=(3.0, 1.2), wall=10)
     for lr, loss in [(1e-2, 2.0), (1e-4, 1.5), (1e-3, 1.0)]:
-        fake_run(root, "alias_vs_tuned", f"signsgd-lr{lr}-seed0", "signsgd", losses=(3.0, loss),
-                 wall=8, cfg={"method": {"lr": lr, "momentum": 0.0}})
-    table4 = [("sqmeft", "sqmeft", None, 40, 600), ("lomo", "lomo", None, 40, 0),
-              ("adamw", "adamw", None, 4000, 8000), ("sgdm", "sgd", 0.9, 4000, 4000),
-              ("sgd", "sgd", 0.0, 4000, 0)]
+        fake_run(
+            root,
+            "alias_vs_tuned",
+            f"signsgd-lr{lr}-seed0",
+            "signsgd",
+            losses=(3.0, loss),
+            wall=8,
+            cfg={"method": {"lr": lr, "momentum": 0.0}},
+        )
+    table4 = [
+        ("sqmeft", "sqmeft", None, 40, 600),
+        ("lomo", "lomo", None, 40, 0),
+        ("adamw", "adamw", None, 4000, 8000),
+        ("sgdm", "sgd", 0.9, 4000, 4000),
+        ("sgd", "sgd", 0.0, 4000, 0),
+    ]
     for arm, method, momentum, grads, state in table4:
         cfg = {"method": {"momentum": momentum}} if momentum is not None else {}
-        fake_run(root, "sqmeft_table4", f"{arm}-seed0", method, cfg=cfg, mem_params_bytes=4000,
-                 mem_grads_bytes=grads, mem_state_bytes=state, mem_activations_bytes=1000,
-                 mem_total_bytes=4000 + grads + state + 1000)
-    for variant, beta, sign, rms in [("no_rms", 0.95, True, False), ("full", 0.95, True, True),
-                                     ("no_sign", 0.95, False, True), ("no_ema", 0.0, True, True)]:
+        fake_run(
+            root,
+            "sqmeft_table4",
+            f"{arm}-seed0",
+            method,
+            cfg=cfg,
+            mem_params_bytes=4000,
+            mem_grads_bytes=grads,
+            mem_state_bytes=state,
+            mem_activations_bytes=1000,
+            mem_total_bytes=4000 + grads + state + 1000,
+        )
+    for variant, beta, sign, rms in [
+        ("no_rms", 0.95, True, False),
+        ("full", 0.95, True, True),
+        ("no_sign", 0.95, False, True),
+        ("no_ema", 0.0, True, True),
+    ]:
         for seed in (0, 1):
             method = {"beta": beta, "sign": sign, "rms_scaled": rms, "lr": 0.01}
-            fake_run(root, "sqmeft_table5", f"{variant}-seed{seed}", "sqmeft", seed=seed,
-                     cfg={"variant": variant, "method": method}, eval_exact_match=0.1)
+            fake_run(
+                root,
+                "sqmeft_table5",
+                f"{variant}-seed{seed}",
+                "sqmeft",
+                seed=seed,
+                cfg={"variant": variant, "method": method},
+                eval_exact_match=0.1,
+            )
     return root
 
 
@@ -201,9 +299,15 @@ def test_alias_vs_tuned_search_compute(store):
 def test_table4_breakdown_rows_and_ratios(store):
     t = A.table_sqmeft_table4(runs(store, "sqmeft_table4"))
     assert t["method"].tolist() == ["AdamW", "SGD", "SGDM", "LOMO", "SQ-MEFT"]
-    assert list(t.columns[:7]) == ["method", "ours: params (MiB)", "ours: grads (MiB)",
-                                   "ours: states (MiB)", "ours: activations (MiB)", "ours: total (MiB)",
-                                   "ours: total / AdamW"]
+    assert list(t.columns[:7]) == [
+        "method",
+        "ours: params (MiB)",
+        "ours: grads (MiB)",
+        "ours: states (MiB)",
+        "ours: activations (MiB)",
+        "ours: total (MiB)",
+        "ours: total / AdamW",
+    ]
     row = t.set_index("method")
     assert row.loc["SGDM", "ours: states B/param"] == 4.0
     assert row.loc["SQ-MEFT", "ours: total / AdamW"] == round(5640 / 17000, 3)
@@ -214,8 +318,12 @@ def test_table4_breakdown_rows_and_ratios(store):
 def test_table5_variants_in_order(store):
     t = A.table_sqmeft_table5(runs(store, "sqmeft_table5"))
     assert t["variant"].tolist() == ["SQ-MEFT (full)", "no EMA", "no RMS", "no sign"]
-    assert t[["sign", "EMA", "RMS"]].values.tolist() == [["yes"] * 3, ["yes", "no", "yes"],
-                                                         ["yes", "yes", "no"], ["no", "yes", "yes"]]
+    assert t[["sign", "EMA", "RMS"]].values.tolist() == [
+        ["yes"] * 3,
+        ["yes", "no", "yes"],
+        ["yes", "yes", "no"],
+        ["no", "yes", "yes"],
+    ]
     assert t["paper: accuracy (%)"].tolist()[0] == 87.2 and t["ours: exact match (%)"].tolist() == [10.0] * 4
 
 
@@ -230,8 +338,9 @@ def test_write_table_markdown_and_latex(tmp_path):
 
 def _run_notebook(path: Path, results: Path) -> None:
     env = {**os.environ, "SUITE_RESULTS": str(results), "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, str(path)], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -262,8 +371,9 @@ def test_notebook_runs_as_a_notebook(store, tmp_path):
     shutil.copytree(store / "sqmeft_table4", results / "sqmeft_table4")
     os.environ["SUITE_RESULTS"] = str(results)
     try:
-        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(REPO)}}).execute()
+        nbclient.NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+        ).execute()
     finally:
         del os.environ["SUITE_RESULTS"]
     assert (results / "sqmeft_table4" / "table.md").exists()

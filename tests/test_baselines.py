@@ -22,15 +22,15 @@ from suite.methods.galore import projector_matrices
 from suite.models import attn_mlp_linear_names, byte_tokenizer, find_blocks, tiny_qwen3
 from suite.preflight import CONF_DIR
 
-METHODS = ["adamw", "lora", "galore", "galore_layerwise", "apollo", "apollo_mini", "badam",
-           "lomo", "adalomo"]
+METHODS = ["adamw", "lora", "galore", "galore_layerwise", "apollo", "apollo_mini", "badam", "lomo", "adalomo"]
 
 TOKENIZER = byte_tokenizer()
 
 
 def tiny(dtype: torch.dtype = torch.float32) -> nn.Module:
-    model = tiny_qwen3(TOKENIZER, hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1,
-                       intermediate_size=64)
+    model = tiny_qwen3(
+        TOKENIZER, hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64
+    )
     return model.to(dtype)
 
 
@@ -76,6 +76,7 @@ def nbytes(tensors) -> int:
 
 # ---------------------------------------------------------------- every method learns
 
+
 @pytest.mark.parametrize("name", METHODS)
 def test_loss_goes_down_with_the_yaml_defaults(name):
     # Tiny-scale ranks where the YAML's (32) exceed the test model's smallest dimension (16).
@@ -89,11 +90,13 @@ def test_loss_goes_down_with_the_yaml_defaults(name):
 
 # ---------------------------------------------------------------- LoRA
 
+
 def test_lora_state_is_8_bytes_per_adapter_parameter_and_base_is_frozen():
     model = tiny()
     base = {n: p.detach().clone() for n, p in model.named_parameters()}
-    linears = {n: m for n, m in model.named_modules()
-               if isinstance(m, nn.Linear) and n != "lm_head"}  # "all-linear" skips the head
+    linears = {
+        n: m for n, m in model.named_modules() if isinstance(m, nn.Linear) and n != "lm_head"
+    }  # "all-linear" skips the head
     method = method_from_yaml("lora", model, r=4)
     peft_model, opt = method.model, method.optimizer
 
@@ -165,8 +168,7 @@ def test_galore_state_is_adam_on_the_projected_gradient_plus_the_projector(name)
             # Trap (fp32 weights): the projector is a slice of the SVD factor, whose whole
             # min(m,n)×n (or m×min(m,n)) storage stays alive.
             k = min(m, n)
-            assert s["projector"].ortho_matrix.untyped_storage().nbytes() == 4 * (
-                k * n if m >= n else m * k)
+            assert s["projector"].ortho_matrix.untyped_storage().nbytes() == 4 * (k * n if m >= n else m * k)
             shapes.add(m >= n)
             total += 4 * elements
         else:  # embeddings, norms, lm_head: full Adam
@@ -235,14 +237,14 @@ def test_apollo_state_is_low_rank(name, rank):
             moment, proj = expected_lowrank_shapes(m, n, rank)
             assert s["exp_avg"].shape == s["exp_avg_sq"].shape == moment
             assert s["projector"].ortho_matrix.shape == proj  # random: its own storage
-            assert s["projector"].ortho_matrix.untyped_storage().nbytes() == 4 * rank * (
-                n if m >= n else m)
+            assert s["projector"].ortho_matrix.untyped_storage().nbytes() == 4 * rank * (n if m >= n else m)
             assert s["scaled_grad"].numel() == 1  # the norm-growth limiter's previous norm
         else:
             assert s["exp_avg"].shape == p.shape
 
 
 # ---------------------------------------------------------------- BAdam
+
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_badam_state_covers_only_the_active_block(dtype):
@@ -283,6 +285,7 @@ def test_badam_state_covers_only_the_active_block(dtype):
 
 # ---------------------------------------------------------------- LOMO / AdaLomo
 
+
 @pytest.mark.parametrize("name", ["lomo", "adalomo"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_lomo_keeps_at_most_one_gradient_and_no_optimizer_state(name, dtype):
@@ -322,9 +325,20 @@ def test_lomo_keeps_at_most_one_gradient_and_no_optimizer_state(name, dtype):
 
 # Eight training examples and batch size 8: every step sees the same batch, so the loss must fall.
 APP = ["train.max_steps=10", "data.n_train=8", "eval.n_examples=2"]
-SUMMARY_KEYS = {"status", "final_train_loss", "eval_exact_match", "mem_params_bytes",
-                "mem_grads_bytes", "mem_state_bytes", "mem_activations_bytes", "mem_total_bytes",
-                "peak_rss_bytes", "wall_clock_s", "step_time_median_s", "n_trainable_params"}
+SUMMARY_KEYS = {
+    "status",
+    "final_train_loss",
+    "eval_exact_match",
+    "mem_params_bytes",
+    "mem_grads_bytes",
+    "mem_state_bytes",
+    "mem_activations_bytes",
+    "mem_total_bytes",
+    "peak_rss_bytes",
+    "wall_clock_s",
+    "step_time_median_s",
+    "n_trainable_params",
+}
 LOWRANK = {"galore": RANK, "galore_layerwise": RANK, "apollo": RANK, "apollo_mini": 1}
 
 
@@ -361,8 +375,9 @@ def test_default_job_through_the_app(tmp_path, name):
     s, curve = app_run(tmp_path, name)
     assert s["status"] == "ok" and SUMMARY_KEYS <= s.keys()
     assert len(curve) == 10 and curve[-1] < curve[0], curve
-    assert s["mem_total_bytes"] == sum(s[f"mem_{k}_bytes"] for k in
-                                       ("params", "grads", "state", "activations"))
+    assert s["mem_total_bytes"] == sum(
+        s[f"mem_{k}_bytes"] for k in ("params", "grads", "state", "activations")
+    )
     model = tiny()
     params = list(model.parameters())
     n = sum(p.numel() for p in params)
@@ -379,13 +394,13 @@ def test_default_job_through_the_app(tmp_path, name):
         assert s["mem_grads_bytes"] == 4 * n_adapter
         assert s["mem_state_bytes"] == 8 * n_adapter + 4 * 2 * len(linears)
     elif name in ("galore", "galore_layerwise"):
-        assert s["mem_state_bytes"] == lowrank_state_bytes(model, RANK, svd=True,
-                                                           per_matrix_scalars=0)
+        assert s["mem_state_bytes"] == lowrank_state_bytes(model, RANK, svd=True, per_matrix_scalars=0)
         full = 4 * n if name == "galore" else largest_grad  # layerwise: one gradient at a time
         assert s["mem_grads_bytes"] == full
     elif name in ("apollo", "apollo_mini"):
-        assert s["mem_state_bytes"] == lowrank_state_bytes(model, LOWRANK[name], svd=False,
-                                                           per_matrix_scalars=1)
+        assert s["mem_state_bytes"] == lowrank_state_bytes(
+            model, LOWRANK[name], svd=False, per_matrix_scalars=1
+        )
     elif name == "badam":  # K = 25 > 10 steps: one block, master + m + v, 4-byte step each
         block = list(find_blocks(model)[0].parameters())
         n_block = sum(p.numel() for p in block)
@@ -405,8 +420,7 @@ def test_frozen_or_in_backward_methods_train_with_gradient_checkpointing(tmp_pat
     from conftest import run_job
 
     rank = [f"method.rank={LOWRANK[name]}"] if name in LOWRANK else []
-    s = run_job(tmp_path / "ckpt", f"method={name}", *APP, *rank,
-                "train.gradient_checkpointing=true")
+    s = run_job(tmp_path / "ckpt", f"method={name}", *APP, *rank, "train.gradient_checkpointing=true")
     plain = run_job(tmp_path / "plain", f"method={name}", *APP, *rank)
     assert s["status"] == "ok"
     assert s["final_train_loss"] == pytest.approx(plain["final_train_loss"], rel=1e-4)

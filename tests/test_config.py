@@ -61,9 +61,17 @@ def test_good_sweep_passes():
 
 def test_cli_exits_with_one_line_and_writes_nothing(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-c", "from suite.train import main; main()", "train.batch_size=0",
-         f"results_dir={tmp_path}"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "from suite.train import main; main()",
+            "train.batch_size=0",
+            f"results_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
@@ -74,9 +82,19 @@ def test_cli_exits_with_one_line_and_writes_nothing(tmp_path):
 
 def test_cli_prints_config(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-c", "from suite.train import main; main()", "--cfg", "job",
-         "method=signsgd", "method.lr=0.01"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "from suite.train import main; main()",
+            "--cfg",
+            "job",
+            "method=signsgd",
+            "method.lr=0.01",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "name: signsgd" in proc.stdout and "lr: 0.01" in proc.stdout

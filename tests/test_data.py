@@ -44,6 +44,7 @@ def write_jsonl(path: Path, records: list[dict]) -> str:
 
 # --- synthetic math ---------------------------------------------------------------------------
 
+
 def test_synthetic_is_deterministic(splits):
     assert synthetic_math.build(n_train=300, n_test=50, seed=0) == splits
     other = synthetic_math.build(n_train=300, n_test=50, seed=1)
@@ -78,8 +79,9 @@ def test_synthetic_solution_lines_are_correct_arithmetic(splits):
         for line in lines:
             expr, result = line.split(" = ")
             a, op, b = expr.split(" ")
-            got = {"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b),
-                   "/": int(a) // int(b)}[op]
+            got = {"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b), "/": int(a) // int(b)}[
+                op
+            ]
             assert got == int(result) >= 0 and (op != "/" or int(a) % int(b) == 0)
             assert value is None or int(a) == value  # each step uses the previous result
             value = got
@@ -107,20 +109,24 @@ def test_pretrain_texts_deterministic_and_disjoint_from_finetuning(splits):
 
 # --- answers ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("Natalia sold 48+24 = <<48+24=72>>72 clips.\n#### 72", "72"),
-    ("so 1,000 + 200 = 1,200\n#### 1,200", "1200"),
-    ("#### -3", "-3"),
-    ("#### $18", "18"),
-    ("#### 3.0", "3"),
-    ("#### 0.50", "0.5"),
-    ("#### 42.", "42"),
-    ("#### 18 dollars\nQuestion: next", "18"),
-    ("#### 5\n#### 7", "7"),  # the last marker wins
-    ("The answer is 72.", None),
-    ("#### ", None),
-    ("#### many", None),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Natalia sold 48+24 = <<48+24=72>>72 clips.\n#### 72", "72"),
+        ("so 1,000 + 200 = 1,200\n#### 1,200", "1200"),
+        ("#### -3", "-3"),
+        ("#### $18", "18"),
+        ("#### 3.0", "3"),
+        ("#### 0.50", "0.5"),
+        ("#### 42.", "42"),
+        ("#### 18 dollars\nQuestion: next", "18"),
+        ("#### 5\n#### 7", "7"),  # the last marker wins
+        ("The answer is 72.", None),
+        ("#### ", None),
+        ("#### many", None),
+    ],
+)
 def test_extract_answer(text, expected):
     assert extract_answer(text) == expected
 
@@ -136,6 +142,7 @@ def test_exact_match():
 
 
 # --- collation --------------------------------------------------------------------------------
+
 
 def test_collator_masks_prompt_and_padding(splits, tok):
     batch = splits.train[:6]
@@ -176,6 +183,7 @@ def test_prompt_batch_left_pads_without_eos(tok):
 
 # --- file formats -----------------------------------------------------------------------------
 
+
 def test_gsm8k_on_the_real_file():
     if not GSM8K_TRAIN.is_file():
         pytest.skip(f"the GSM8K copy is not at {GSM8K_TRAIN} (shared/ beside the checkout)")
@@ -203,10 +211,23 @@ def test_gsm8k_with_a_test_file(tmp_path):
 
 
 def test_openmathinstruct2(tmp_path):
-    records = [{"problem": f"What is {i} + 1?", "generated_solution": f"{i} + 1 = {i + 1}.",
-                "expected_answer": str(i + 1), "problem_source": "x"} for i in range(10)]
-    records.append({"problem": "Half?", "generated_solution": "It is a half.",
-                    "expected_answer": "\\frac{1}{2}", "problem_source": "x"})
+    records = [
+        {
+            "problem": f"What is {i} + 1?",
+            "generated_solution": f"{i} + 1 = {i + 1}.",
+            "expected_answer": str(i + 1),
+            "problem_source": "x",
+        }
+        for i in range(10)
+    ]
+    records.append(
+        {
+            "problem": "Half?",
+            "generated_solution": "It is a half.",
+            "expected_answer": "\\frac{1}{2}",
+            "problem_source": "x",
+        }
+    )
     data = openmathinstruct2(path=write_jsonl(tmp_path / "omi.jsonl", records), n_test=3, seed=0)
     assert (len(data.train), len(data.test)) == (8, 3)
     for ex in data.train + data.test:
@@ -216,8 +237,10 @@ def test_openmathinstruct2(tmp_path):
 
 
 def test_alpaca(tmp_path):
-    records = [{"instruction": "Say hi.", "input": "", "output": "Hi."},
-               {"instruction": "Add.", "input": "2 and 3", "output": "5"}] * 3
+    records = [
+        {"instruction": "Say hi.", "input": "", "output": "Hi."},
+        {"instruction": "Add.", "input": "2 and 3", "output": "5"},
+    ] * 3
     data = alpaca(path=write_jsonl(tmp_path / "alpaca.jsonl", records), n_test=2, n_train=3)
     assert (len(data.train), len(data.test)) == (3, 2)
     by_output = {ex.target: ex for ex in data.train + data.test}
@@ -227,6 +250,7 @@ def test_alpaca(tmp_path):
 
 
 # --- bad input --------------------------------------------------------------------------------
+
 
 def test_missing_file(tmp_path):
     missing = tmp_path / "nope.jsonl"
@@ -261,6 +285,7 @@ def test_holding_out_too_many(tmp_path):
 
 # --- configs ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["synthetic_math", "gsm8k", "openmathinstruct2", "alpaca"])
 def test_config_instantiates(name, tmp_path):
     cfg = OmegaConf.load(CONF / f"{name}.yaml")
@@ -279,8 +304,9 @@ def test_config_instantiates(name, tmp_path):
     kwargs = {k: v for k, v in cfg.items() if k not in ("name", "max_length")}
     data = instantiate(OmegaConf.create(kwargs))
     assert isinstance(data, Splits) and data.train and data.test
-    assert isinstance(CausalCollator(byte_tokenizer(), cfg.max_length)(data.train[:2])["labels"],
-                      torch.Tensor)
+    assert isinstance(
+        CausalCollator(byte_tokenizer(), cfg.max_length)(data.train[:2])["labels"], torch.Tensor
+    )
 
 
 def test_hub_source_uses_its_test_split(monkeypatch):
@@ -288,8 +314,10 @@ def test_hub_source_uses_its_test_split(monkeypatch):
 
     import suite.data.sources as sources
 
-    rows = {"train": [{"question": f"q{i}", "answer": f"#### {i}"} for i in range(6)],
-            "test": [{"question": "t", "answer": "#### 9"}]}
+    rows = {
+        "train": [{"question": f"q{i}", "answer": f"#### {i}"} for i in range(6)],
+        "test": [{"question": "t", "answer": "#### 9"}],
+    }
     calls = []
 
     def load_dataset(name, config, split):

@@ -87,8 +87,18 @@ def test_tiny_experiment_runs_one_step(name, tmp_path):
     for job in one_step_jobs(name):
         GlobalHydra.instance().clear()
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            cfg = compose("config", overrides=[*TINY, *FAST, f"experiment={name}", *needed(name),
-                                               *job, *ONE_STEP, f"results_dir={tmp_path}"])
+            cfg = compose(
+                "config",
+                overrides=[
+                    *TINY,
+                    *FAST,
+                    f"experiment={name}",
+                    *needed(name),
+                    *job,
+                    *ONE_STEP,
+                    f"results_dir={tmp_path}",
+                ],
+            )
         summary = run(cfg)
         assert summary["status"] == "ok", (name, job, summary.get("error"))
         assert (tmp_path / cfg.experiment_name / cfg.run_name / "summary.json").exists()
@@ -111,19 +121,39 @@ def test_toy_experiment_runs(tmp_path):
 
 def _cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
-    proc = subprocess.run([sys.executable, *args, f"results_dir={tmp_path}"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, *args, f"results_dir={tmp_path}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
 
 def test_multirun_command_line_runs_the_whole_sweep(tmp_path):
     """``suite-train -m experiment=absignsgd_ablation`` launches the file's own sweep."""
-    _cli(["-c", "from suite.train import main; main()", "-m", "experiment=absignsgd_ablation",
-          *TINY, *FAST, *ONE_STEP], tmp_path)
+    _cli(
+        [
+            "-c",
+            "from suite.train import main; main()",
+            "-m",
+            "experiment=absignsgd_ablation",
+            *TINY,
+            *FAST,
+            *ONE_STEP,
+        ],
+        tmp_path,
+    )
     runs = sorted(p.parent.name for p in (tmp_path / "absignsgd_ablation").glob("*/summary.json"))
-    assert runs == [f"{s}-{u}-seed{k}" for s in ("cyclic", "depth_biased", "uniform")
-                    for u in ("gradient", "sign") for k in (0, 1)]
+    assert runs == [
+        f"{s}-{u}-seed{k}"
+        for s in ("cyclic", "depth_biased", "uniform")
+        for u in ("gradient", "sign")
+        for k in (0, 1)
+    ]
 
 
 def test_toy_command_line_runs_the_whole_sweep(tmp_path):

@@ -33,8 +33,7 @@ def offline(monkeypatch):
 def overfit_model(examples: list[Example], steps: int = 40):
     """A tiny model trained on ``examples`` until it answers some of them right (not all)."""
     tok = byte_tokenizer()
-    model = tiny_qwen3(tok, hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=1,
-                       intermediate_size=128)
+    model = tiny_qwen3(tok, hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=128)
     batch = CausalCollator(tok, 192)(examples)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     torch.manual_seed(0)
@@ -56,8 +55,14 @@ def test_local_task_agrees_with_our_exact_match():
 
 
 def test_loop_logs_lm_eval_and_the_cli_loads_the_checkpoint(tmp_path):
-    summary = run_job(tmp_path, "method=adamw", "save_checkpoint=true",
-                      "lm_eval.tasks=[suite_math]", "lm_eval.limit=4", "lm_eval.max_gen_toks=8")
+    summary = run_job(
+        tmp_path,
+        "method=adamw",
+        "save_checkpoint=true",
+        "lm_eval.tasks=[suite_math]",
+        "lm_eval.limit=4",
+        "lm_eval.max_gen_toks=8",
+    )
     run_dir = tmp_path / "default" / "adamw-seed0"
     em = summary["lm_eval_suite_math_exact_match"]
     assert 0 <= em <= 1
@@ -70,15 +75,37 @@ def test_loop_logs_lm_eval_and_the_cli_loads_the_checkpoint(tmp_path):
     checkpoint = run_dir / "checkpoint"
     tok = AutoTokenizer.from_pretrained(checkpoint)
     prompt = "Question: 2 + 3?\nAnswer: "
-    assert tok(prompt, add_special_tokens=False)["input_ids"] == \
-        byte_tokenizer()(prompt, add_special_tokens=False)["input_ids"]
+    assert (
+        tok(prompt, add_special_tokens=False)["input_ids"]
+        == byte_tokenizer()(prompt, add_special_tokens=False)["input_ids"]
+    )
 
     out = tmp_path / "lm_eval_out"
-    cmd = [sys.executable, "-m", "lm_eval", "--model", "hf",
-           "--model_args", f"pretrained={checkpoint},add_bos_token=False,dtype=float32",
-           "--tasks", "suite_math", "--include_path", str(TASK_DIR), "--limit", "4",
-           "--device", "cpu", "--batch_size", "4", "--gen_kwargs", "max_gen_toks=8",
-           "--metadata", json.dumps({"suite_math_docs": str(docs)}), "--output_path", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lm_eval",
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={checkpoint},add_bos_token=False,dtype=float32",
+        "--tasks",
+        "suite_math",
+        "--include_path",
+        str(TASK_DIR),
+        "--limit",
+        "4",
+        "--device",
+        "cpu",
+        "--batch_size",
+        "4",
+        "--gen_kwargs",
+        "max_gen_toks=8",
+        "--metadata",
+        json.dumps({"suite_math_docs": str(docs)}),
+        "--output_path",
+        str(out),
+    ]
     env = {**os.environ, **OFFLINE, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -96,25 +123,39 @@ def test_default_docs_are_the_default_test_split():
     docs = load_docs(pretrained="ignored")["test"]
     default = build(n_train=0, n_test=200, seed=0).test
     assert len(docs) == 200
-    assert (docs[0]["prompt"], docs[0]["target"], docs[0]["answer"]) == \
-        (default[0].prompt, default[0].target, default[0].answer)
+    assert (docs[0]["prompt"], docs[0]["target"], docs[0]["answer"]) == (
+        default[0].prompt,
+        default[0].target,
+        default[0].answer,
+    )
 
 
 def test_metric_names():
-    results = {"results": {"suite_math": {"alias": "suite_math", "sample_len": 4,
-                                          "exact_match,last-answer": 0.25,
-                                          "exact_match_stderr,last-answer": 0.1},
-                           "gsm8k": {"exact_match,strict-match": 0.5,
-                                     "exact_match,flexible-extract": 0.75}}}
+    results = {
+        "results": {
+            "suite_math": {
+                "alias": "suite_math",
+                "sample_len": 4,
+                "exact_match,last-answer": 0.25,
+                "exact_match_stderr,last-answer": 0.1,
+            },
+            "gsm8k": {"exact_match,strict-match": 0.5, "exact_match,flexible-extract": 0.75},
+        }
+    }
     flat = flat_metrics(results)
-    assert flat == {"lm_eval/suite_math/exact_match": 0.25,
-                    "lm_eval/gsm8k/exact_match_strict-match": 0.5,
-                    "lm_eval/gsm8k/exact_match_flexible-extract": 0.75}
+    assert flat == {
+        "lm_eval/suite_math/exact_match": 0.25,
+        "lm_eval/gsm8k/exact_match_strict-match": 0.5,
+        "lm_eval/gsm8k/exact_match_flexible-extract": 0.75,
+    }
     assert summary_keys(flat)["lm_eval_suite_math_exact_match"] == 0.25
 
 
 def test_empty_test_split_is_refused():
     tok = byte_tokenizer()
     with pytest.raises(ValueError, match="test split is empty"):
-        lm_eval_on_model(tiny_qwen3(tok, hidden_size=16, num_layers=1, num_heads=1,
-                                    num_kv_heads=1, intermediate_size=16), tok, [])
+        lm_eval_on_model(
+            tiny_qwen3(tok, hidden_size=16, num_layers=1, num_heads=1, num_kv_heads=1, intermediate_size=16),
+            tok,
+            [],
+        )

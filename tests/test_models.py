@@ -11,8 +11,9 @@ from suite.pretrain import tiny_base
 
 
 def small():
-    return tiny_qwen3(byte_tokenizer(), hidden_size=32, num_layers=3, num_heads=2, num_kv_heads=1,
-                      intermediate_size=64)
+    return tiny_qwen3(
+        byte_tokenizer(), hidden_size=32, num_layers=3, num_heads=2, num_kv_heads=1, intermediate_size=64
+    )
 
 
 def test_find_blocks_and_names():
@@ -41,12 +42,20 @@ def test_from_pretrained_loads_bf16_checkpoint_saved_by_the_test(tmp_path):
 
 
 def test_pretrained_base_is_cached_and_deterministic(tmp_path):
-    kw = dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64,
-              pretrain_steps=5, pretrain_batch_size=4)
+    kw = dict(
+        hidden_size=32,
+        num_layers=2,
+        num_heads=2,
+        num_kv_heads=1,
+        intermediate_size=64,
+        pretrain_steps=5,
+        pretrain_batch_size=4,
+    )
     a, _ = tiny_base(**kw, cache_dir=str(tmp_path / "one"))
     b, _ = tiny_base(**kw, cache_dir=str(tmp_path / "two"))
-    random_init = tiny_qwen3(byte_tokenizer(), hidden_size=32, num_layers=2, num_heads=2,
-                             num_kv_heads=1, intermediate_size=64)
+    random_init = tiny_qwen3(
+        byte_tokenizer(), hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64
+    )
     assert len(list((tmp_path / "one").glob("tiny-base-*/model.safetensors"))) == 1
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(p, q)

@@ -62,8 +62,9 @@ def test_user_method_composes_and_trains(user_package):
     assert cfg.method.name == "my_sgd" and cfg.method._target_ == "mybaseline.build"
     kwargs = OmegaConf.to_container(cfg.method, resolve=True)
     kwargs.pop("name")
-    model = tiny_qwen3(byte_tokenizer(), hidden_size=32, num_layers=2, num_heads=2,
-                       num_kv_heads=1, intermediate_size=64)
+    model = tiny_qwen3(
+        byte_tokenizer(), hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64
+    )
     method = instantiate(kwargs, model=model, _convert_="all")
     assert isinstance(method, Method) and isinstance(method.optimizer, torch.optim.SGD)
     batch = torch.randint(0, 256, (4, 24), generator=torch.Generator().manual_seed(0))
@@ -81,8 +82,7 @@ def test_without_the_searchpath_the_method_is_unknown(user_package):
     from hydra.errors import MissingConfigException
 
     GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"), pytest.raises(
-            MissingConfigException):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"), pytest.raises(MissingConfigException):
         compose("config", overrides=["method=my_sgd"])
 
 
@@ -94,8 +94,16 @@ def test_the_documented_command_line(user_package, monkeypatch):
     from suite.train import main
 
     results = user_package / "results"
-    argv = ["suite-train", searchpath(user_package), "method=my_sgd", *TINY, *FAST,
-            "train.max_steps=3", "eval.n_examples=0", f"results_dir={results}"]
+    argv = [
+        "suite-train",
+        searchpath(user_package),
+        "method=my_sgd",
+        *TINY,
+        *FAST,
+        "train.max_steps=3",
+        "eval.n_examples=0",
+        f"results_dir={results}",
+    ]
     monkeypatch.setattr(sys, "argv", argv)
     GlobalHydra.instance().clear()
     try:

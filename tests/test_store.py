@@ -55,8 +55,14 @@ def test_report_tables_the_summaries(tmp_path, capsys):
 
     for method, total in (("adamw", 3 * 2**20), ("signsgd", 2**20)):
         RunRecord(tmp_path / method).write_summary(
-            {"method": method, "status": "ok", "final_train_loss": 1.0, "mem_total_bytes": total,
-             "step_time_median_s": 0.5})
+            {
+                "method": method,
+                "status": "ok",
+                "final_train_loss": 1.0,
+                "mem_total_bytes": total,
+                "step_time_median_s": 0.5,
+            }
+        )
     main([str(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
     assert "| method" in lines[0] and "total MiB" in lines[0]
@@ -68,7 +74,8 @@ def test_report_on_an_empty_folder_is_one_line(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "suite.report", str(tmp_path)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "suite.report", str(tmp_path)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"suite-report: error: no summary.json below {tmp_path}"

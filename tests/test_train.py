@@ -12,10 +12,26 @@ from conftest import FAST, TINY, loss_fell, run_job
 from suite.train import run
 
 SUMMARY_KEYS = {
-    "method", "model", "data", "seed", "status", "final_train_loss", "eval_exact_match",
-    "mem_params_bytes", "mem_grads_bytes", "mem_state_bytes", "mem_activations_bytes",
-    "mem_total_bytes", "peak_reserved_bytes", "peak_allocated_bytes", "peak_rss_bytes",
-    "wall_clock_s", "step_time_median_s", "time_to_target_s", "device", "torch_version",
+    "method",
+    "model",
+    "data",
+    "seed",
+    "status",
+    "final_train_loss",
+    "eval_exact_match",
+    "mem_params_bytes",
+    "mem_grads_bytes",
+    "mem_state_bytes",
+    "mem_activations_bytes",
+    "mem_total_bytes",
+    "peak_reserved_bytes",
+    "peak_allocated_bytes",
+    "peak_rss_bytes",
+    "wall_clock_s",
+    "step_time_median_s",
+    "time_to_target_s",
+    "device",
+    "torch_version",
     "git_commit",
 }
 
@@ -56,8 +72,9 @@ def test_adamw_memory_breakdown_by_hand(adamw):
     assert s["mem_grads_bytes"] == 4 * n  # every fp32 gradient is alive at the end of backward
     # exp_avg and exp_avg_sq: 8 bytes per parameter, plus torch's 4-byte `step` tensor per tensor
     assert s["mem_state_bytes"] == 8 * n + 4 * len(params)
-    assert s["mem_total_bytes"] == (s["mem_params_bytes"] + s["mem_grads_bytes"]
-                                    + s["mem_state_bytes"] + s["mem_activations_bytes"])
+    assert s["mem_total_bytes"] == (
+        s["mem_params_bytes"] + s["mem_grads_bytes"] + s["mem_state_bytes"] + s["mem_activations_bytes"]
+    )
 
 
 def test_signsgd_has_no_state(tmp_path):
@@ -69,10 +86,22 @@ def test_signsgd_has_no_state(tmp_path):
 
 
 def test_activations_grow_with_batch_size(tmp_path):
-    small = run_job(tmp_path, "method=signsgd", "train.batch_size=4", "train.max_steps=2",
-                    "eval.n_examples=0", "run_name=b4")
-    large = run_job(tmp_path, "method=signsgd", "train.batch_size=8", "train.max_steps=2",
-                    "eval.n_examples=0", "run_name=b8")
+    small = run_job(
+        tmp_path,
+        "method=signsgd",
+        "train.batch_size=4",
+        "train.max_steps=2",
+        "eval.n_examples=0",
+        "run_name=b4",
+    )
+    large = run_job(
+        tmp_path,
+        "method=signsgd",
+        "train.batch_size=8",
+        "train.max_steps=2",
+        "eval.n_examples=0",
+        "run_name=b8",
+    )
     assert small["mem_activations_bytes"] > 0
     assert 1.5 < large["mem_activations_bytes"] / small["mem_activations_bytes"] < 2.5
 
@@ -89,14 +118,29 @@ def test_failed_run_records_failed_status(tmp_path, job):
 def test_cli_multirun_two_methods_with_wandb_offline(tmp_path):
     overrides = [o for o in FAST if not o.startswith("logger")]
     proc = subprocess.run(
-        [sys.executable, "-c", "from suite.train import main; main()", "-m",
-         "method=adamw,signsgd", *TINY, *overrides, f"results_dir={tmp_path}",
-         "logger=wandb", "logger.mode=offline"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+        [
+            sys.executable,
+            "-c",
+            "from suite.train import main; main()",
+            "-m",
+            "method=adamw,signsgd",
+            *TINY,
+            *overrides,
+            f"results_dir={tmp_path}",
+            "logger=wandb",
+            "logger.mode=offline",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = {d.name: json.loads((d / "summary.json").read_text())
-            for d in (tmp_path / "default").iterdir() if (d / "summary.json").exists()}
+    runs = {
+        d.name: json.loads((d / "summary.json").read_text())
+        for d in (tmp_path / "default").iterdir()
+        if (d / "summary.json").exists()
+    }
     assert set(runs) == {"adamw-seed0", "signsgd-seed0"}
     assert runs["signsgd-seed0"]["mem_state_bytes"] == 0
     assert runs["adamw-seed0"]["mem_state_bytes"] > 8 * runs["adamw-seed0"]["n_trainable_params"]

@@ -55,12 +55,19 @@ def gsm8k(
         if answer is None:
             raise ValueError(f"GSM8K answer without a '#### <number>' line: {record['answer']!r}")
         reasoning = solution.rsplit("####", 1)[0]
-        return Example(question_prompt(record["question"]), with_final_answer(reasoning, answer),
-                       answer)
+        return Example(question_prompt(record["question"]), with_final_answer(reasoning, answer), answer)
 
-    return _splits(("question", "answer"), to_example, path=path, hub_name=hub_name,
-                   hub_config=hub_config, test_path=test_path, n_train=n_train, n_test=n_test,
-                   seed=seed)
+    return _splits(
+        ("question", "answer"),
+        to_example,
+        path=path,
+        hub_name=hub_name,
+        hub_config=hub_config,
+        test_path=test_path,
+        n_train=n_train,
+        n_test=n_test,
+        seed=seed,
+    )
 
 
 def openmathinstruct2(
@@ -82,12 +89,23 @@ def openmathinstruct2(
     def to_example(record: dict) -> Example:
         raw = str(record["expected_answer"]).strip()
         answer = normalise_number(raw) or raw
-        return Example(question_prompt(record["problem"]),
-                       with_final_answer(record["generated_solution"], answer), answer)
+        return Example(
+            question_prompt(record["problem"]),
+            with_final_answer(record["generated_solution"], answer),
+            answer,
+        )
 
-    return _splits(("problem", "generated_solution", "expected_answer"), to_example, path=path,
-                   hub_name=hub_name, hub_config=hub_config, test_path=test_path,
-                   n_train=n_train, n_test=n_test, seed=seed)
+    return _splits(
+        ("problem", "generated_solution", "expected_answer"),
+        to_example,
+        path=path,
+        hub_name=hub_name,
+        hub_config=hub_config,
+        test_path=test_path,
+        n_train=n_train,
+        n_test=n_test,
+        seed=seed,
+    )
 
 
 def alpaca(
@@ -110,6 +128,14 @@ def alpaca(
         prompt = template.format(instruction=record["instruction"], input=record["input"])
         return Example(prompt, record["output"], "")
 
-    return _splits(("instruction", "input", "output"), to_example, path=path, hub_name=hub_name,
-                   hub_config=hub_config, test_path=test_path, n_train=n_train, n_test=n_test,
-                   seed=seed)
+    return _splits(
+        ("instruction", "input", "output"),
+        to_example,
+        path=path,
+        hub_name=hub_name,
+        hub_config=hub_config,
+        test_path=test_path,
+        n_train=n_train,
+        n_test=n_test,
+        seed=seed,
+    )

@@ -84,9 +84,7 @@ def load_splits(
     if test is None:
         held = n_test or 0
         if held >= len(train):
-            raise ValueError(
-                f"cannot hold out n_test={held} of {len(train)} records; lower n_test"
-            )
+            raise ValueError(f"cannot hold out n_test={held} of {len(train)} records; lower n_test")
         train = train.shuffle(seed=seed)
         test = train.select(range(len(train) - held, len(train)))
         train = train.select(range(len(train) - held))

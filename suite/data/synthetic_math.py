@@ -20,8 +20,16 @@ from dataclasses import dataclass
 
 from suite.data.example import Example, Splits, question_prompt, with_final_answer
 
-NAMES = (("Ann", "she"), ("Ben", "he"), ("Mia", "she"), ("Sam", "he"), ("Lily", "she"),
-         ("Tom", "he"), ("Zoe", "she"), ("Max", "he"))
+NAMES = (
+    ("Ann", "she"),
+    ("Ben", "he"),
+    ("Mia", "she"),
+    ("Sam", "he"),
+    ("Lily", "she"),
+    ("Tom", "he"),
+    ("Zoe", "she"),
+    ("Max", "he"),
+)
 MAX_FACTOR = 10  # factors of a product stay in the times table, however large max_operand is
 PRETRAIN_SHARE = 64  # of 256 hash buckets: the share of question texts kept for pretraining
 
@@ -38,22 +46,42 @@ class _Story:
 
 
 STORIES = (
-    _Story("{name} had {a} apples.", "{name} had {a} bags of {b} apples.",
-           ("bought {n} more", "picked {n} more"), ("ate {n}", "gave away {n}"),
-           "shared them among {n} friends", "How many apples does {pro} have now?",
-           "How many apples did each friend get?"),
-    _Story("{name} had ${a}.", "{name} worked {a} hours at ${b} an hour.",
-           ("earned ${n} more", "found ${n}"), ("spent ${n}", "lost ${n}"),
-           "split the money among {n} kids", "How many dollars does {pro} have now?",
-           "How many dollars did each kid get?"),
-    _Story("{name} had {a} pens.", "{name} had {a} boxes of {b} pens.",
-           ("got {n} more",), ("lost {n}", "sold {n}"),
-           "put them into {n} equal cups", "How many pens does {pro} have now?",
-           "How many pens are in each cup?"),
-    _Story("{name} baked {a} cookies.", "{name} baked {a} trays of {b} cookies.",
-           ("baked {n} more",), ("ate {n}", "sold {n}"),
-           "packed them into {n} equal bags", "How many cookies does {pro} have now?",
-           "How many cookies are in each bag?"),
+    _Story(
+        "{name} had {a} apples.",
+        "{name} had {a} bags of {b} apples.",
+        ("bought {n} more", "picked {n} more"),
+        ("ate {n}", "gave away {n}"),
+        "shared them among {n} friends",
+        "How many apples does {pro} have now?",
+        "How many apples did each friend get?",
+    ),
+    _Story(
+        "{name} had ${a}.",
+        "{name} worked {a} hours at ${b} an hour.",
+        ("earned ${n} more", "found ${n}"),
+        ("spent ${n}", "lost ${n}"),
+        "split the money among {n} kids",
+        "How many dollars does {pro} have now?",
+        "How many dollars did each kid get?",
+    ),
+    _Story(
+        "{name} had {a} pens.",
+        "{name} had {a} boxes of {b} pens.",
+        ("got {n} more",),
+        ("lost {n}", "sold {n}"),
+        "put them into {n} equal cups",
+        "How many pens does {pro} have now?",
+        "How many pens are in each cup?",
+    ),
+    _Story(
+        "{name} baked {a} cookies.",
+        "{name} baked {a} trays of {b} cookies.",
+        ("baked {n} more",),
+        ("ate {n}", "sold {n}"),
+        "packed them into {n} equal bags",
+        "How many cookies does {pro} have now?",
+        "How many cookies are in each bag?",
+    ),
 )
 
 

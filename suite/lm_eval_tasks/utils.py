@@ -17,8 +17,7 @@ DOCS_KEY = "suite_math_docs"  # metadata key: path of a jsonl of {"prompt", "tar
 def write_docs(examples: list[Example], path: Path) -> Path:
     """``examples`` as the jsonl that :func:`load_docs` reads."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = (json.dumps({"prompt": ex.prompt, "target": ex.target, "answer": ex.answer})
-             for ex in examples)
+    lines = (json.dumps({"prompt": ex.prompt, "target": ex.target, "answer": ex.answer}) for ex in examples)
     path.write_text("".join(f"{line}\n" for line in lines))
     return path
 
@@ -31,6 +30,8 @@ def load_docs(**metadata: Any) -> datasets.DatasetDict:
     if path:
         rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     else:
-        rows = [{"prompt": ex.prompt, "target": ex.target, "answer": ex.answer}
-                for ex in build(n_train=0, n_test=200, seed=0).test]
+        rows = [
+            {"prompt": ex.prompt, "target": ex.target, "answer": ex.answer}
+            for ex in build(n_train=0, n_test=200, seed=0).test
+        ]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})

@@ -92,9 +92,7 @@ class MemoryBreakdown:
         return self.params + self.grads + self.state + self.activations
 
     def as_dict(self) -> dict[str, int]:
-        return {f"mem_{k}_bytes": v for k, v in asdict(self).items()} | {
-            "mem_total_bytes": self.total
-        }
+        return {f"mem_{k}_bytes": v for k, v in asdict(self).items()} | {"mem_total_bytes": self.total}
 
 
 class MemoryMeter:
@@ -156,9 +154,7 @@ class MemoryMeter:
         self._live_bytes = sum(n for _, n in self._live.values())
         self.peak_grads = max(self.peak_grads, self._live_bytes)
         if self.optimizer is not None:
-            self.peak_state = max(
-                self.peak_state, state_bytes(self.optimizer, self.model, self.extra)
-            )
+            self.peak_state = max(self.peak_state, state_bytes(self.optimizer, self.model, self.extra))
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
         for s in storages(t):

@@ -12,9 +12,15 @@ from torch import nn
 from suite.methods import Method, trainable
 
 
-def build(model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0,
-          betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-          foreach: bool = True) -> Method:
-    optimizer = torch.optim.AdamW(trainable(model), lr=lr, betas=tuple(betas), eps=eps,
-                                  weight_decay=weight_decay, foreach=foreach)
+def build(
+    model: nn.Module,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    foreach: bool = True,
+) -> Method:
+    optimizer = torch.optim.AdamW(
+        trainable(model), lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach
+    )
     return Method(model=model, optimizer=optimizer)

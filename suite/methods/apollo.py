@@ -24,18 +24,43 @@ SCALE_TYPES = ("channel", "tensor")
 PROJECTIONS = ("random", "svd")
 
 
-def build(model: nn.Module, lr: float = 1e-3, rank: int = 256, proj: str = "random",
-          scale_type: str = "channel", scale: float = 1.0, update_proj_gap: int = 200,
-          proj_type: str = "std", scale_front: bool = False, disable_nl: bool = False,
-          weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
-          eps: float = 1e-6) -> Method:
+def build(
+    model: nn.Module,
+    lr: float = 1e-3,
+    rank: int = 256,
+    proj: str = "random",
+    scale_type: str = "channel",
+    scale: float = 1.0,
+    update_proj_gap: int = 200,
+    proj_type: str = "std",
+    scale_front: bool = False,
+    disable_nl: bool = False,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-6,
+) -> Method:
     if scale_type not in SCALE_TYPES:
         raise ValueError(f"apollo scale_type={scale_type!r}; allowed: {', '.join(SCALE_TYPES)}")
     if proj not in PROJECTIONS:
         raise ValueError(f"apollo proj={proj!r}; allowed: {', '.join(PROJECTIONS)}")
-    groups = lowrank_groups(model, rank=rank, proj=proj, scale_type=scale_type, scale=scale,
-                            update_proj_gap=update_proj_gap, proj_type=proj_type)
-    optimizer = APOLLOAdamW(groups, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                            scale_front=scale_front, disable_nl=disable_nl)
-    return Method(model=model, optimizer=optimizer,
-                  extra_state=[LiveState(lambda: projector_matrices(optimizer))])
+    groups = lowrank_groups(
+        model,
+        rank=rank,
+        proj=proj,
+        scale_type=scale_type,
+        scale=scale,
+        update_proj_gap=update_proj_gap,
+        proj_type=proj_type,
+    )
+    optimizer = APOLLOAdamW(
+        groups,
+        lr=lr,
+        betas=tuple(betas),
+        eps=eps,
+        weight_decay=weight_decay,
+        scale_front=scale_front,
+        disable_nl=disable_nl,
+    )
+    return Method(
+        model=model, optimizer=optimizer, extra_state=[LiveState(lambda: projector_matrices(optimizer))]
+    )

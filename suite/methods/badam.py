@@ -41,21 +41,35 @@ from suite.methods.galore import LiveState
 SWITCH_MODES = ("random", "descending", "ascending", "fixed")
 
 
-def build(model: nn.Module, lr: float = 1e-3, switch_block_every: int = 50,
-          switch_mode: str = "random", start_block: int | None = None,
-          include_embedding: bool = False, include_lm_head: bool = False,
-          weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
-          eps: float = 1e-8, verbose: int = 0) -> Method:
+def build(
+    model: nn.Module,
+    lr: float = 1e-3,
+    switch_block_every: int = 50,
+    switch_mode: str = "random",
+    start_block: int | None = None,
+    include_embedding: bool = False,
+    include_lm_head: bool = False,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    verbose: int = 0,
+) -> Method:
     if switch_mode not in SWITCH_MODES:
         raise ValueError(f"badam switch_mode={switch_mode!r}; allowed: {', '.join(SWITCH_MODES)}")
     if switch_block_every < 1:
         raise ValueError(f"badam switch_block_every={switch_block_every}; it must be >= 1")
-    base = torch.optim.AdamW(model.parameters(), lr=lr, betas=tuple(betas), eps=eps,
-                             weight_decay=weight_decay)
+    base = torch.optim.AdamW(
+        model.parameters(), lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay
+    )
     optimizer = BlockOptimizer(
-        base_optimizer=base, named_parameters_list=list(model.named_parameters()),
-        switch_block_every=switch_block_every, switch_mode=switch_mode, start_block=start_block,
-        include_embedding=include_embedding, include_lm_head=include_lm_head, verbose=verbose)
-    live = LiveState(lambda: [optimizer.base_optimizer.state,
-                              optimizer.base_optimizer.param_groups])
+        base_optimizer=base,
+        named_parameters_list=list(model.named_parameters()),
+        switch_block_every=switch_block_every,
+        switch_mode=switch_mode,
+        start_block=start_block,
+        include_embedding=include_embedding,
+        include_lm_head=include_lm_head,
+        verbose=verbose,
+    )
+    live = LiveState(lambda: [optimizer.base_optimizer.state, optimizer.base_optimizer.param_groups])
     return Method(model=model, optimizer=optimizer, extra_state=[live])

@@ -66,20 +66,33 @@ def lowrank_groups(model: nn.Module, **group_keys) -> list[dict]:
         if p.requires_grad:
             (lowrank if name in targets else regular).append(p)
     if not lowrank:
-        raise ValueError(f"{type(model).__name__} has no trainable Linear weight inside a module "
-                         f"named *attn* or *mlp*; GaLore/APOLLO have nothing to project")
+        raise ValueError(
+            f"{type(model).__name__} has no trainable Linear weight inside a module "
+            f"named *attn* or *mlp*; GaLore/APOLLO have nothing to project"
+        )
     return [{"params": regular}, {"params": lowrank, **group_keys}]
 
 
-def build(model: nn.Module, lr: float = 1e-3, rank: int = 128, update_proj_gap: int = 200,
-          scale: float = 0.25, proj_type: str = "std", weight_decay: float = 0.0,
-          betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6) -> Method:
-    groups = lowrank_groups(model, rank=rank, update_proj_gap=update_proj_gap, scale=scale,
-                            proj_type=proj_type)
-    optimizer = GaLoreAdamW(groups, lr=lr, betas=tuple(betas), eps=eps,
-                            weight_decay=weight_decay, no_deprecation_warning=True)
-    return Method(model=model, optimizer=optimizer,
-                  extra_state=[LiveState(lambda: projector_matrices(optimizer))])
+def build(
+    model: nn.Module,
+    lr: float = 1e-3,
+    rank: int = 128,
+    update_proj_gap: int = 200,
+    scale: float = 0.25,
+    proj_type: str = "std",
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-6,
+) -> Method:
+    groups = lowrank_groups(
+        model, rank=rank, update_proj_gap=update_proj_gap, scale=scale, proj_type=proj_type
+    )
+    optimizer = GaLoreAdamW(
+        groups, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, no_deprecation_warning=True
+    )
+    return Method(
+        model=model, optimizer=optimizer, extra_state=[LiveState(lambda: projector_matrices(optimizer))]
+    )
 
 
 class Layerwise(torch.optim.Optimizer):
@@ -95,8 +108,9 @@ class Layerwise(torch.optim.Optimizer):
     * ``step()`` does nothing (the work happened in backward); no gradient accumulation, no DDP.
     """
 
-    def __init__(self, groups: Iterable[dict], make: Callable[[list[dict]], torch.optim.Optimizer],
-                 lr: float):
+    def __init__(
+        self, groups: Iterable[dict], make: Callable[[list[dict]], torch.optim.Optimizer], lr: float
+    ):
         groups = list(groups)
         params = [p for g in groups for p in g["params"]]
         super().__init__([{"params": params}], {"lr": lr})
@@ -131,17 +145,35 @@ class Layerwise(torch.optim.Optimizer):
         self._handles = []
 
 
-def build_layerwise(model: nn.Module, lr: float = 1e-3, rank: int = 128,
-                    update_proj_gap: int = 200, scale: float = 0.25, proj_type: str = "std",
-                    weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
-                    eps: float = 1e-6) -> Method:
-    groups = lowrank_groups(model, rank=rank, update_proj_gap=update_proj_gap, scale=scale,
-                            proj_type=proj_type)
+def build_layerwise(
+    model: nn.Module,
+    lr: float = 1e-3,
+    rank: int = 128,
+    update_proj_gap: int = 200,
+    scale: float = 0.25,
+    proj_type: str = "std",
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-6,
+) -> Method:
+    groups = lowrank_groups(
+        model, rank=rank, update_proj_gap=update_proj_gap, scale=scale, proj_type=proj_type
+    )
 
     def make(sub_groups: list[dict]) -> torch.optim.Optimizer:
-        return GaLoreAdamW(sub_groups, lr=lr, betas=tuple(betas), eps=eps,
-                           weight_decay=weight_decay, no_deprecation_warning=True)
+        return GaLoreAdamW(
+            sub_groups,
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            no_deprecation_warning=True,
+        )
 
     optimizer = Layerwise(groups, make, lr=lr)
-    return Method(model=model, optimizer=optimizer, updates_in_backward=True,
-                  extra_state=[LiveState(lambda: projector_matrices(optimizer))])
+    return Method(
+        model=model,
+        optimizer=optimizer,
+        updates_in_backward=True,
+        extra_state=[LiveState(lambda: projector_matrices(optimizer))],
+    )

@@ -51,12 +51,21 @@ def _fused(optimizer: Lomo | AdaLomo):
     return backward
 
 
-def build(model: nn.Module, lr: float = 1e-2, clip_grad_norm: float | None = None,
-          clip_grad_value: float | None = None, weight_decay: float = 0.0) -> Method:
-    optimizer = Lomo(model, lr=lr, clip_grad_norm=clip_grad_norm,
-                     clip_grad_value=clip_grad_value, weight_decay=weight_decay)
-    return Method(model=model, optimizer=optimizer, backward=_fused(optimizer),
-                  updates_in_backward=True)
+def build(
+    model: nn.Module,
+    lr: float = 1e-2,
+    clip_grad_norm: float | None = None,
+    clip_grad_value: float | None = None,
+    weight_decay: float = 0.0,
+) -> Method:
+    optimizer = Lomo(
+        model,
+        lr=lr,
+        clip_grad_norm=clip_grad_norm,
+        clip_grad_value=clip_grad_value,
+        weight_decay=weight_decay,
+    )
+    return Method(model=model, optimizer=optimizer, backward=_fused(optimizer), updates_in_backward=True)
 
 
 @contextlib.contextmanager
@@ -70,17 +79,34 @@ def _cuda_means(device: torch.device) -> Iterator[None]:
         torch.Tensor.cuda = original
 
 
-def build_adalomo(model: nn.Module, lr: float = 1e-3, loss_scale: float = 2.0**10,
-                  eps: tuple[float, float] = (1e-30, 1e-3), clip_threshold: float = 1.0,
-                  decay_rate: float = -0.8, clip_grad_norm: float | None = None,
-                  clip_grad_value: float | None = None, weight_decay: float = 0.0) -> Method:
+def build_adalomo(
+    model: nn.Module,
+    lr: float = 1e-3,
+    loss_scale: float = 2.0**10,
+    eps: tuple[float, float] = (1e-30, 1e-3),
+    clip_threshold: float = 1.0,
+    decay_rate: float = -0.8,
+    clip_grad_norm: float | None = None,
+    clip_grad_value: float | None = None,
+    weight_decay: float = 0.0,
+) -> Method:
     device = next(model.parameters()).device
     with _cuda_means(device):
-        optimizer = AdaLomo(model, lr=lr, loss_scale=loss_scale, eps=tuple(eps),
-                            clip_threshold=clip_threshold, decay_rate=decay_rate,
-                            clip_grad_norm=clip_grad_norm, clip_grad_value=clip_grad_value,
-                            weight_decay=weight_decay)
-    return Method(model=model, optimizer=optimizer, backward=_fused(optimizer),
-                  updates_in_backward=True,
-                  extra_state=[optimizer.exp_avg_sq, optimizer.exp_avg_sq_row,
-                               optimizer.exp_avg_sq_col])
+        optimizer = AdaLomo(
+            model,
+            lr=lr,
+            loss_scale=loss_scale,
+            eps=tuple(eps),
+            clip_threshold=clip_threshold,
+            decay_rate=decay_rate,
+            clip_grad_norm=clip_grad_norm,
+            clip_grad_value=clip_grad_value,
+            weight_decay=weight_decay,
+        )
+    return Method(
+        model=model,
+        optimizer=optimizer,
+        backward=_fused(optimizer),
+        updates_in_backward=True,
+        extra_state=[optimizer.exp_avg_sq, optimizer.exp_avg_sq_row, optimizer.exp_avg_sq_col],
+    )

@@ -23,13 +23,27 @@ from torch import nn
 from suite.methods import Method, trainable
 
 
-def build(model: nn.Module, lr: float = 1e-3, r: int = 8, alpha: float = 16.0,
-          dropout: float = 0.0, target_modules: str | list[str] = "all-linear",
-          weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
-          eps: float = 1e-8) -> Method:
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
-                        target_modules=target_modules, bias="none", task_type="CAUSAL_LM")
+def build(
+    model: nn.Module,
+    lr: float = 1e-3,
+    r: int = 8,
+    alpha: float = 16.0,
+    dropout: float = 0.0,
+    target_modules: str | list[str] = "all-linear",
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> Method:
+    config = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=target_modules,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     peft_model = get_peft_model(model, config)
-    optimizer = torch.optim.AdamW(trainable(peft_model), lr=lr, betas=tuple(betas), eps=eps,
-                                  weight_decay=weight_decay, foreach=True)
+    optimizer = torch.optim.AdamW(
+        trainable(peft_model), lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=True
+    )
     return Method(model=peft_model, optimizer=optimizer)

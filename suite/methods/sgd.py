@@ -12,8 +12,22 @@ from torch import nn
 from suite.methods import Method, trainable
 
 
-def build(model: nn.Module, lr: float = 1e-2, momentum: float = 0.0, dampening: float = 0.0,
-          nesterov: bool = False, weight_decay: float = 0.0, foreach: bool = True) -> Method:
-    optimizer = torch.optim.SGD(trainable(model), lr=lr, momentum=momentum, dampening=dampening,
-                                nesterov=nesterov, weight_decay=weight_decay, foreach=foreach)
+def build(
+    model: nn.Module,
+    lr: float = 1e-2,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    foreach: bool = True,
+) -> Method:
+    optimizer = torch.optim.SGD(
+        trainable(model),
+        lr=lr,
+        momentum=momentum,
+        dampening=dampening,
+        nesterov=nesterov,
+        weight_decay=weight_decay,
+        foreach=foreach,
+    )
     return Method(model=model, optimizer=optimizer)

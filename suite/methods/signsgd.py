@@ -8,8 +8,20 @@ from suite.methods import Method, trainable
 from suite.optim import SignSGD
 
 
-def build(model: nn.Module, lr: float = 1e-3, momentum: float = 0.0, weight_decay: float = 0.0,
-          foreach: bool | None = None, fused_backward: bool = False) -> Method:
-    optimizer = SignSGD(trainable(model), lr=lr, momentum=momentum, weight_decay=weight_decay,
-                        foreach=foreach, fused_backward=fused_backward)
+def build(
+    model: nn.Module,
+    lr: float = 1e-3,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    foreach: bool | None = None,
+    fused_backward: bool = False,
+) -> Method:
+    optimizer = SignSGD(
+        trainable(model),
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        foreach=foreach,
+        fused_backward=fused_backward,
+    )
     return Method(model=model, optimizer=optimizer, updates_in_backward=fused_backward)

@@ -169,7 +169,6 @@ class StoSignSGD(_GeneratorMixin, torch.optim.Optimizer):
         return loss
 
 
-
 def stosignsgd(
     params: list[Tensor],
     grads: list[Tensor],
@@ -288,7 +287,6 @@ class SignConverted(_GeneratorMixin, torch.optim.Optimizer):
                     p.mul_(1.0 - lr * wd)
                 p.add_(p.grad, alpha=-lr)
         return loss
-
 
 
 class StoSignAdaMax(SignConverted):
