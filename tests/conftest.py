@@ -1,45 +1,27 @@
-"""Shared fixtures: a tiny job that runs in seconds, and its pretrained base cached once."""
+"""Fixtures: the pretrained tiny bases cached once per session, the tiny job, the GSM8K copy."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-
-from suite.preflight import CONF_DIR
+from helpers import GSM8K_ENV, compose_job, gsm8k_train
 
 torch.set_num_threads(1)
 
-# The default tiny model, made smaller still, with a short pretraining.
-TINY = [
-    "model.hidden_size=32",
-    "model.num_layers=2",
-    "model.num_heads=2",
-    "model.num_kv_heads=1",
-    "model.intermediate_size=64",
-    "model.pretrain_steps=30",
-    "model.pretrain_batch_size=16",
-    "data.n_train=256",
-    "data.n_test=16",
-    "data.max_length=96",
-]
-FAST = [
-    "logger=none",
-    "train.max_steps=8",
-    "train.warmup_steps=0",
-    "train.batch_size=8",
-    "train.log_every=1",
-    "eval.n_examples=4",
-    "eval.max_new_tokens=8",
-    "device=cpu",
-]
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+def pytest_addoption(parser):
+    parser.addoption(
+        "--gsm8k", metavar="PATH", help=f"GSM8K train.jsonl for the tests on real text (or ${GSM8K_ENV})"
+    )
+
+
+def pytest_configure(config):
+    if config.getoption("--gsm8k"):
+        os.environ[GSM8K_ENV] = str(Path(config.getoption("--gsm8k")).resolve())
+    config.addinivalue_line("markers", "slow: trains or launches processes; deselect with -m 'not slow'")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -50,33 +32,17 @@ def suite_cache(tmp_path_factory):
     yield Path(os.environ["SUITE_CACHE"])
 
 
-def compose_job(*overrides: str, results_dir: Path | None = None):
-    """The config ``suite-train`` would run for these overrides (tiny and fast by default)."""
-    extra = [f"results_dir={results_dir}"] if results_dir is not None else []
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=[*TINY, *FAST, *extra, *overrides])
-
-
-def run_job(tmp_path: Path, *overrides: str) -> dict:
-    """Run one tiny job in-process; returns its summary (also written under ``tmp_path``)."""
-    from suite.train import run
-
-    return run(compose_job(*overrides, results_dir=tmp_path))
-
-
 @pytest.fixture
 def job():
     return compose_job
 
 
-def train_losses(run_dir: Path) -> list[float]:
-    rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
-    return [r["train/loss"] for r in rows if "train/loss" in r]
-
-
-def loss_fell(run_dir: Path) -> bool:
-    """The mean training loss of the last third of the steps is below that of the first third."""
-    curve = train_losses(run_dir)
-    third = max(1, len(curve) // 3)
-    return sum(curve[-third:]) / third < sum(curve[:third]) / third
+@pytest.fixture
+def gsm8k_file() -> Path:
+    """The local GSM8K training file; the test skips when none is given."""
+    path = gsm8k_train()
+    if path is None:
+        pytest.skip(f"no GSM8K copy given: set ${GSM8K_ENV} or pass --gsm8k PATH")
+    if not path.is_file():
+        pytest.fail(f"${GSM8K_ENV}={path} is not a file")
+    return path

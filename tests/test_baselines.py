@@ -343,7 +343,7 @@ LOWRANK = {"galore": RANK, "galore_layerwise": RANK, "apollo": RANK, "apollo_min
 
 
 def app_run(tmp_path, name: str) -> tuple[dict, list[float]]:
-    from conftest import run_job
+    from helpers import run_job
 
     rank = [f"method.rank={LOWRANK[name]}"] if name in LOWRANK else []
     summary = run_job(tmp_path, f"method={name}", *APP, *rank)
@@ -417,7 +417,7 @@ def test_default_job_through_the_app(tmp_path, name):
 def test_frozen_or_in_backward_methods_train_with_gradient_checkpointing(tmp_path, name):
     """The loop's non-reentrant checkpointing works with frozen embeddings (LoRA, BAdam) and with
     updates inside backward (per-layer GaLore, LOMO): recomputed blocks see unchanged weights."""
-    from conftest import run_job
+    from helpers import run_job
 
     rank = [f"method.rank={LOWRANK[name]}"] if name in LOWRANK else []
     s = run_job(tmp_path / "ckpt", f"method={name}", *APP, *rank, "train.gradient_checkpointing=true")

@@ -23,7 +23,6 @@ from suite.data import (
 from suite.data.formats import alpaca, gsm8k, openmathinstruct2
 from suite.models import byte_tokenizer
 
-GSM8K_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
 CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
 
 
@@ -184,19 +183,17 @@ def test_prompt_batch_left_pads_without_eos(tok):
 # --- file formats -----------------------------------------------------------------------------
 
 
-def test_gsm8k_on_the_real_file():
-    if not GSM8K_TRAIN.is_file():
-        pytest.skip(f"the GSM8K copy is not at {GSM8K_TRAIN} (shared/ beside the checkout)")
-    data = gsm8k(path=str(GSM8K_TRAIN), n_test=200, seed=0)
+def test_gsm8k_on_the_real_file(gsm8k_file):
+    data = gsm8k(path=str(gsm8k_file), n_test=200, seed=0)
     assert (len(data.train), len(data.test)) == (7473 - 200, 200)
     assert not {ex.prompt for ex in data.train} & {ex.prompt for ex in data.test}
     for ex in data.train + data.test:
         float(ex.answer)
         assert "<<" not in ex.target and ">>" not in ex.target
         assert ex.target.endswith(f"\n#### {ex.answer}") and extract_answer(ex.target) == ex.answer
-    capped = gsm8k(path=str(GSM8K_TRAIN), n_train=100, n_test=200, seed=0)
+    capped = gsm8k(path=str(gsm8k_file), n_train=100, n_test=200, seed=0)
     assert capped.train == data.train[:100] and capped.test == data.test
-    kept = gsm8k(path=str(GSM8K_TRAIN), n_train=5, n_test=1, strip_calculator=False)
+    kept = gsm8k(path=str(gsm8k_file), n_train=5, n_test=1, strip_calculator=False)
     assert any("<<" in ex.target for ex in kept.train)
 
 

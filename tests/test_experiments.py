@@ -1,6 +1,6 @@
 """Every experiment file composes, validates every job of its sweep, and runs one step on CPU.
 
-Tiny experiments run in-process with the TINY/FAST overrides of conftest, ``train.max_steps=1``
+Tiny experiments run in-process with the TINY/FAST overrides of the test helpers, ``train.max_steps=1``
 and no eval: every method of a ``method`` sweep, the first value of every other sweep
 parameter. Paper-scale experiments (``paper_*``) compose and validate with placeholder paths.
 One sweep goes through the real ``suite-train -m`` command line, and the toy through its own.
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FAST, SHARED_DATA, TINY
+from helpers import FAST, TINY, gsm8k_train
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
 TINY_EXPERIMENTS = [e for e in EXPERIMENTS if not e.startswith("paper_")]
 PAPER_EXPERIMENTS = [e for e in EXPERIMENTS if e.startswith("paper_")]
-GSM8K = SHARED_DATA / "gsm8k" / "train.jsonl"
+GSM8K = gsm8k_train()
 ONE_STEP = ["train.max_steps=1", "eval.n_examples=0"]
 
 
@@ -39,7 +39,7 @@ def needed(name: str) -> list[str]:
     if name.startswith("paper_"):
         extra += ["model.path=/nonexistent/checkpoint", "data.path=/nonexistent/train.jsonl"]
     if name.endswith("_gsm8k"):
-        extra += [f"data.path={GSM8K}"]
+        extra += [f"data.path={GSM8K or '/nonexistent/gsm8k/train.jsonl'}"]
     return extra
 
 
@@ -82,8 +82,8 @@ def test_every_job_of_the_sweep_validates(name):
 
 @pytest.mark.parametrize("name", [e for e in TINY_EXPERIMENTS if e != "stosignsgd_fig1"])
 def test_tiny_experiment_runs_one_step(name, tmp_path):
-    if name.endswith("_gsm8k") and not GSM8K.exists():
-        pytest.skip(f"no local GSM8K copy at {GSM8K}")
+    if name.endswith("_gsm8k") and GSM8K is None:
+        pytest.skip("no GSM8K copy given: set $SUITE_GSM8K_TRAIN or pass --gsm8k PATH")
     for job in one_step_jobs(name):
         GlobalHydra.instance().clear()
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import run_job
+from helpers import run_job
 from transformers import AutoTokenizer
 
 from suite.data import CausalCollator, Example

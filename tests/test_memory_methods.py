@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TINY, loss_fell, run_job
+from helpers import TINY, loss_fell, run_job
 
 from suite.models import find_blocks
 from suite.pretrain import tiny_base

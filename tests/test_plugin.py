@@ -89,7 +89,7 @@ def test_without_the_searchpath_the_method_is_unknown(user_package):
 def test_the_documented_command_line(user_package, monkeypatch):
     """``suite-train "hydra.searchpath=[file://<pkg>/conf]" method=my_sgd``: the console entry
     point (preflight check, then the Hydra app), in-process."""
-    from conftest import FAST, TINY
+    from helpers import FAST, TINY
 
     from suite.train import main
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FAST, TINY, loss_fell, run_job
+from helpers import FAST, TINY, loss_fell, run_job
 
 from suite.train import run
 
