@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from suite.optim import SignSGD, StoSignSGD
 from suite.preflight import CONF_DIR
-from suite.track.store import RunRecord
+from suite.track.store import RunFolder
 from suite.validate import ConfigError
 
 OPTIMIZERS = ("signsgd", "stosignsgd")
@@ -65,7 +65,7 @@ def run_toy(
         if optimizer == "signsgd"
         else StoSignSGD([x], lr=lr, betas=(beta1, 1.0), seed=seed)
     )
-    record = RunRecord(folder)
+    record = RunFolder(folder)
     values, start = [], time.perf_counter()
     for step in range(1, steps + 1):
         with torch.no_grad():
@@ -120,7 +120,7 @@ def main(cfg: DictConfig) -> float:
         )
     folder = Path(cfg.results_dir) / cfg.experiment_name / cfg.run_name
     t = cfg.toy
-    RunRecord(folder).write_config(cfg)
+    RunFolder(folder).write_config(cfg)
     summary = run_toy(
         folder,
         optimizer=t.optimizer,

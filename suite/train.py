@@ -32,7 +32,7 @@ from suite.measure.memory import MemoryMeter
 from suite.measure.timer import TrainClock
 from suite.methods import Method
 from suite.track import wandb_run
-from suite.track.store import RunRecord
+from suite.track.store import RunFolder
 from suite.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     validate(cfg)
     device = pick_device(cfg.device)
     set_seed(cfg.seed)
-    record = RunRecord(run_folder(cfg))
+    record = RunFolder(run_folder(cfg))
     summary: dict[str, Any] = {
         "method": cfg.method.name,
         "model": cfg.model.name,

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from suite import analysis as A
 from suite.toy import run_toy
-from suite.track.store import RunRecord
+from suite.track.store import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "analysis").glob("*.py"))
@@ -36,7 +36,7 @@ def fake_run(
     **summary,
 ) -> None:
     """One run in the store format: config.yaml, metrics.jsonl and summary.json."""
-    record = RunRecord(root / experiment / run_name)
+    record = RunFolder(root / experiment / run_name)
     config = {
         "method": {"name": method},
         "model": {"name": "tiny", "num_layers": 4, "dtype": "float32"},

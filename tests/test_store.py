@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from suite.track.store import RunRecord, read_summaries, write_atomic
+from suite.track.store import RunFolder, read_summaries, write_atomic
 
 
 def test_interrupted_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):
-    record = RunRecord(tmp_path / "run")
+    record = RunFolder(tmp_path / "run")
     record.write_summary({"status": "ok", "final_train_loss": 1.0})
 
     def crash(*args):
@@ -39,7 +39,7 @@ def test_crash_while_writing_leaves_no_file(tmp_path, monkeypatch):
 
 
 def test_metrics_and_summaries_read_back(tmp_path):
-    record = RunRecord(tmp_path / "exp" / "a")
+    record = RunFolder(tmp_path / "exp" / "a")
     record.log({"train/step": 1, "train/loss": 2.0})
     record.log({"train/step": 2, "train/loss": 1.5})
     record.flush_metrics()
@@ -54,7 +54,7 @@ def test_report_tables_the_summaries(tmp_path, capsys):
     from suite.report import main
 
     for method, total in (("adamw", 3 * 2**20), ("signsgd", 2**20)):
-        RunRecord(tmp_path / method).write_summary(
+        RunFolder(tmp_path / method).write_summary(
             {
                 "method": method,
                 "status": "ok",

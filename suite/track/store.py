@@ -32,7 +32,7 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-class RunRecord:
+class RunFolder:
     """The files of one run under ``folder``."""
 
     def __init__(self, folder: str | Path):
