@@ -23,8 +23,8 @@ from transformers import (
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
-# Attribute paths of the block list, in the order the ABSignSGD reference tries them
-# (ALGORITHMS.md §1): Qwen and Llama match ``model.layers`` first.
+# Attribute paths of the block list, in the order the ABSignSGD reference tries them (``get_num_layers``
+# in github.com/yijiezcn/ABSignSGD, ``absignsgd.py``): Qwen and Llama match ``model.layers`` first.
 BLOCK_PATHS = (
     "model.layers",
     "transformer.h",

@@ -161,7 +161,8 @@ def test_galore_state_is_adam_on_the_projected_gradient_plus_the_projector(name)
             moment, proj = expected_lowrank_shapes(m, n, RANK)
             assert s["exp_avg"].shape == s["exp_avg_sq"].shape == moment
             assert s["projector"].ortho_matrix.shape == proj
-            # ALGORITHMS.md §6: 2·m·r + r·n (m ≥ n) or 2·r·n + m·r, instead of Adam's 2·m·n.
+            # GaLore state (jiaweizzhao/GaLore, galore_torch/galore_projector.py 'std' projection):
+            # 2·m·r + r·n (m ≥ n) or 2·r·n + m·r, instead of Adam's 2·m·n.
             proj_numel = s["projector"].ortho_matrix.numel()
             elements = s["exp_avg"].numel() + s["exp_avg_sq"].numel() + proj_numel
             assert elements == (2 * m * RANK + RANK * n if m >= n else 2 * RANK * n + m * RANK)

@@ -49,7 +49,7 @@ def test_depth_biased_first_2n_choices_n36_and_frequencies():
     assert picks[0] == 35
     long = picks + [sched.next() for _ in range(40000)]
     counts = np.bincount(long, minlength=36)
-    # frequency ∝ 1/(N + c(N-i)): top/bottom = 396/46 = 8.6 (ALGORITHMS.md §1)
+    # frequency ∝ 1/(N + c(N-i)): top/bottom = (36 + 10·36)/(36 + 10·1) = 396/46 = 8.6
     assert counts[35] / counts[0] == pytest.approx(396 / 46, rel=0.03)
 
 

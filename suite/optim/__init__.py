@@ -1,4 +1,5 @@
-"""Our optimizers, each a ``torch.optim.Optimizer`` with a functional core (see DESIGN.md)."""
+"""Our optimizers, each a ``torch.optim.Optimizer`` that gathers tensors for a functional core doing the
+arithmetic, the way ``torch.optim`` is written: a fast in-place default path and a plain per-tensor one."""
 
 from suite.optim.absignsgd import ABSignSGD, ABSignSGDMV
 from suite.optim.alias import ALIAS

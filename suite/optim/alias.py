@@ -1,6 +1,7 @@
 """ALIAS: parameter-free Sign-SGD (Medyakov et al., ICLR'26, arXiv 2506.03725).
 
-The paper's step size (ALGORITHMS.md §3), one scalar γ for all parameters:
+The paper's step size (arXiv 2506.03725; official code github.com/evseevgrv/SignSGD_GoldenGate,
+``parameter_free_signsgd.py``), one scalar γ for all parameters:
 
     S_t = L_inf + Σ_{i<t} ‖g_{i+1} − g_i‖₁ / ‖x_{i+1} − x_i‖_∞          (λ_t = S_t^{−1/2})
     d̃_t = Σ_{i<t} γ_i ⟨g_{i+1}, sign(g_i)⟩,   d_t = max(d_{t−1}, d̃_t),   d_0 given

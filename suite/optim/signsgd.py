@@ -10,7 +10,8 @@ and with β = 0 simply ``x_{t+1} = x_t - η sign(g_t) - η λ x_t`` with no opti
 Both paths use ``.grad`` as scratch space: after ``step()`` each gradient holds ``sign(g)`` (β = 0)
 or ``sign(m_t)`` (β > 0). Gradients are discarded after a step anyway, and writing the sign in
 place avoids a fresh temporary per step (on CPU a fresh ``_foreach_sign`` costs ~5x more than the
-in-place one; see DESIGN.md and ``benchmarks/bench_optim.py``).
+in-place one: over 8.4M fp32 parameters a fresh ``_foreach_sign`` then ``_foreach_add_`` took 8.5x a
+plain ``_foreach_add_``, the in-place sign 1.74x, in one run; ``benchmarks/bench_optim.py`` measures yours).
 """
 
 from __future__ import annotations

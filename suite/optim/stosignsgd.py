@@ -5,7 +5,8 @@ step and ``G ⪰ |g|``; then ``E[G ⊙ S_G(g)] = g`` because ``E[sign(a + G n)] 
 ``|a| ≤ G``. We sample exactly that way (a uniform draw, not the equivalent Bernoulli with
 probability ``(1 + a/G)/2``); where ``G = 0`` we also have ``a = 0`` and the sign is 0.
 
-Practical StoSignSGD (Alg. 3, as digested in ALGORITHMS.md §2):
+Practical StoSignSGD (Alg. 3, as restated by the third-party formula page github.com/junaidaliop/zij,
+``canon/math/stosignsgd.md``, with the decay β2 added):
 
     m_t = β1 m_{t−1} + (1 − β1) g_t
     G_t = max(β2 · G_{t−1}, |m_t|)
