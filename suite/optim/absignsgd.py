@@ -29,6 +29,7 @@ __all__ = [
     "ABSignSGDMV",
     "DepthBiasedSchedule",
     "nonfinite_flags",
+    "outside_blocks_trained",
     "record_found_inf",
 ]
 
@@ -37,7 +38,8 @@ Selector = Callable[[int, int], int]
 
 
 class DepthBiasedSchedule:
-    """The reference's event-driven depth-biased rule (ALGORITHMS.md §1, paper τ_i = N + c(N−i+1)).
+    """The reference's event-driven depth-biased rule (``_select_block_depth_biased`` in
+    github.com/yijiezcn/ABSignSGD, ``absignsgd.py``; the paper's τ_i = N + c(N−i+1), OpenReview NQsdnYkCar).
 
     ``τ_i = N + c·(N−i)`` for i = 0..N−1 (layer 0 nearest the input); each pick is
     ``s = argmin τ`` (ties to the lowest index) followed by ``τ_s += N + c·(N−s)``. Deterministic;
@@ -72,6 +74,47 @@ def record_found_inf(scaler: torch.amp.GradScaler, found: bool, device: torch.de
     dummy = nn.Parameter(torch.zeros(1, device=device))
     dummy.grad = torch.full((1,), float("inf") if found else 1.0, device=device)
     scaler.unscale_(torch.optim.SGD([dummy], lr=0.0))
+
+
+def _check_arguments(
+    selection_scheme: str | Selector,
+    lr: float,
+    weight_decay: float,
+    gradient_clipping: float | None,
+    fp16: bool,
+    fused_backward: bool,
+) -> None:
+    """Refuse, with one line, the :class:`ABSignSGD` arguments that cannot run."""
+    if not callable(selection_scheme) and selection_scheme not in SCHEMES:
+        raise ValueError(
+            f"unknown selection_scheme {selection_scheme!r}; allowed: {', '.join(SCHEMES)} "
+            "or a callable (step, num_blocks) -> block index"
+        )
+    if gradient_clipping is not None and gradient_clipping < 0:
+        raise ValueError(f"gradient_clipping must be None or >= 0, got {gradient_clipping}")
+    if lr < 0 or weight_decay < 0:
+        raise ValueError(f"lr and weight_decay must be >= 0, got {lr}, {weight_decay}")
+    if fp16 and fused_backward:
+        raise ValueError("fused_backward=True needs fp16=False (NaN skip needs the whole block)")
+
+
+def outside_blocks_trained(
+    model: nn.Module, blocks: list[list[nn.Parameter]], train_embeddings: bool, train_head: bool
+) -> list[nn.Parameter]:
+    """The parameters outside every block that are updated at every step, in model order, each once
+    (tied weights are one parameter): the input embeddings if ``train_embeddings``, every other
+    non-block parameter (LM head, final norm) if ``train_head``. The reference trains neither."""
+    in_blocks = {id(p) for b in blocks for p in b}
+    embed = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    embed_ids = {id(p) for p in embed.parameters()} if embed is not None else set()
+    always: list[nn.Parameter] = []
+    for p in model.parameters():
+        if id(p) in in_blocks or any(p is q for q in always):
+            continue
+        is_embed = id(p) in embed_ids
+        if (is_embed and train_embeddings) or (not is_embed and train_head):
+            always.append(p)
+    return always
 
 
 class ABSignSGD(torch.optim.Optimizer):
@@ -121,30 +164,10 @@ class ABSignSGD(torch.optim.Optimizer):
         sign: bool = True,
         fused_backward: bool = False,
     ) -> None:
-        if not callable(selection_scheme) and selection_scheme not in SCHEMES:
-            raise ValueError(
-                f"unknown selection_scheme {selection_scheme!r}; allowed: {', '.join(SCHEMES)} "
-                "or a callable (step, num_blocks) -> block index"
-            )
-        if gradient_clipping is not None and gradient_clipping < 0:
-            raise ValueError(f"gradient_clipping must be None or >= 0, got {gradient_clipping}")
-        if lr < 0 or weight_decay < 0:
-            raise ValueError(f"lr and weight_decay must be >= 0, got {lr}, {weight_decay}")
-        if fp16 and fused_backward:
-            raise ValueError("fused_backward=True needs fp16=False (NaN skip needs the whole block)")
+        _check_arguments(selection_scheme, lr, weight_decay, gradient_clipping, fp16, fused_backward)
         self.model = model
-        blocks = find_blocks(model)
-        self.blocks: list[list[nn.Parameter]] = [list(b.parameters()) for b in blocks]
-        in_blocks = {id(p) for b in self.blocks for p in b}
-        embed = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-        embed_ids = {id(p) for p in embed.parameters()} if embed is not None else set()
-        always: list[nn.Parameter] = []
-        for p in model.parameters():
-            if id(p) in in_blocks or any(p is q for q in always):
-                continue
-            is_embed = id(p) in embed_ids
-            if (is_embed and train_embeddings) or (not is_embed and train_head):
-                always.append(p)
+        self.blocks: list[list[nn.Parameter]] = [list(b.parameters()) for b in find_blocks(model)]
+        always = outside_blocks_trained(model, self.blocks, train_embeddings, train_head)
         self.always_trained = always
         self._updated = [b + always for b in self.blocks]
         params = [p for b in self.blocks for p in b] + always
