@@ -88,6 +88,11 @@ def validate(cfg: DictConfig) -> None:
             continue
         if not check(value):
             raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
+    data = cfg.get("data")
+    if data is not None and "hub_name" in data and data.path is None and data.hub_name is None:
+        raise ConfigError(
+            "no data source: set data.path to a local jsonl file or data.hub_name to a hub dataset"
+        )
     if cfg.train.autocast == "fp16" and cfg.device == "cpu":
         raise ConfigError(
             "train.autocast=fp16 needs CUDA (it uses a GradScaler); on CPU use train.autocast=bf16 or null"

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import datasets
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -18,10 +21,12 @@ from suite.data import (
     extract_answer,
     pretrain_texts,
     prompt_batch,
+    sources,
     synthetic_math,
 )
 from suite.data.formats import alpaca, gsm8k, openmathinstruct2
 from suite.models import byte_tokenizer
+from suite.preflight import CONF_DIR
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
 
@@ -283,18 +288,26 @@ def test_holding_out_too_many(tmp_path):
 # --- configs ----------------------------------------------------------------------------------
 
 
+RECORDS = {
+    "gsm8k": {"question": "q", "answer": "#### 1"},
+    "openmathinstruct2": {"problem": "p", "generated_solution": "s", "expected_answer": "1"},
+    "alpaca": {"instruction": "i", "input": "", "output": "o"},
+}
+# data group -> (hub dataset, hub config, its splits on the hub) loaded when no data.path is given
+HUB_DEFAULTS = {
+    "gsm8k": ("openai/gsm8k", "main", ["train", "test"]),
+    "openmathinstruct2": ("nvidia/OpenMathInstruct-2", None, ["train", "train_1M", "train_2M", "train_5M"]),
+}
+
+
 @pytest.mark.parametrize("name", ["synthetic_math", "gsm8k", "openmathinstruct2", "alpaca"])
 def test_config_instantiates(name, tmp_path):
     cfg = OmegaConf.load(CONF / f"{name}.yaml")
     assert cfg.name == name and cfg.max_length >= 8
-    records = {
-        "gsm8k": {"question": "q", "answer": "#### 1"},
-        "openmathinstruct2": {"problem": "p", "generated_solution": "s", "expected_answer": "1"},
-        "alpaca": {"instruction": "i", "input": "", "output": "o"},
-    }
-    if name in records:
-        assert OmegaConf.is_missing(cfg, "path")
-        cfg.path = write_jsonl(tmp_path / "d.jsonl", [records[name]] * 4)
+    if name in HUB_DEFAULTS:
+        assert cfg.path is None and cfg.hub_name == HUB_DEFAULTS[name][0]
+    if name in RECORDS:
+        cfg.path = write_jsonl(tmp_path / "d.jsonl", [RECORDS[name]] * 4)
         cfg.n_test = 1
     else:
         cfg.n_train, cfg.n_test = 20, 5
@@ -307,10 +320,6 @@ def test_config_instantiates(name, tmp_path):
 
 
 def test_hub_source_uses_its_test_split(monkeypatch):
-    from datasets import Dataset
-
-    import suite.data.sources as sources
-
     rows = {
         "train": [{"question": f"q{i}", "answer": f"#### {i}"} for i in range(6)],
         "test": [{"question": "t", "answer": "#### 9"}],
@@ -319,7 +328,7 @@ def test_hub_source_uses_its_test_split(monkeypatch):
 
     def load_dataset(name, config, split):
         calls.append((name, config, split))
-        return Dataset.from_list(rows[split])
+        return datasets.Dataset.from_list(rows[split])
 
     monkeypatch.setattr(sources.datasets, "load_dataset", load_dataset)
     monkeypatch.setattr(sources.datasets, "get_dataset_split_names", lambda *a: list(rows))
@@ -332,3 +341,45 @@ def test_hub_source_uses_its_test_split(monkeypatch):
     assert (len(held.train), len(held.test)) == (4, 2)
     with pytest.raises(ValueError, match="openai/gsm8k: missing field"):
         alpaca(hub_name="openai/gsm8k")
+
+
+def composed_data(*overrides: str) -> dict:
+    """The ``data`` group of the app's composed config, as the kwargs the loop instantiates."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        data = OmegaConf.to_container(compose("config", overrides=list(overrides)).data)
+    return {k: v for k, v in data.items() if k not in ("name", "max_length")}
+
+
+@pytest.mark.parametrize("name", list(HUB_DEFAULTS))
+def test_the_hub_is_the_default_source_and_a_local_path_wins(name, tmp_path, monkeypatch):
+    """``data=<name>`` loads the hub dataset; ``data.path`` replaces it. The hub cannot be reached
+    here, so ``datasets.load_dataset`` answers hub names with stand-in records and passes local
+    files to the real loader."""
+    hub, config, splits = HUB_DEFAULTS[name]
+    real_load = datasets.load_dataset
+    calls = []
+
+    def load_dataset(source, config_name=None, *, split=None, **kwargs):
+        calls.append((source, config_name, split))
+        if source == "json":
+            return real_load(source, config_name, split=split, **kwargs)
+        return datasets.Dataset.from_list([RECORDS[name]] * 6)
+
+    monkeypatch.setattr(sources.datasets, "load_dataset", load_dataset)
+    monkeypatch.setattr(sources.datasets, "get_dataset_split_names", lambda *a: splits)
+
+    kwargs = composed_data(f"data={name}", "data.n_test=2")
+    assert (kwargs["path"], kwargs["hub_name"], kwargs["hub_config"]) == (None, hub, config)
+    from_hub = instantiate(OmegaConf.create(kwargs))
+    assert calls == [(hub, config, split) for split in ("train", "test") if split in splits]
+    assert (len(from_hub.train), len(from_hub.test)) == ((6, 2) if "test" in splits else (4, 2))
+
+    calls.clear()
+    local = {**RECORDS[name], next(iter(RECORDS[name])): "local question"}
+    path = write_jsonl(tmp_path / "local.jsonl", [local] * 5)
+    from_file = instantiate(
+        OmegaConf.create(composed_data(f"data={name}", f"data.path={path}", "data.n_test=1"))
+    )
+    assert [c[0] for c in calls] == ["json"]
+    assert all(ex.prompt == "Question: local question\nAnswer: " for ex in from_file.train + from_file.test)
