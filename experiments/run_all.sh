@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RESULTS=${RESULTS:-results}
-GSM8K_PATH=${GSM8K_PATH:-../shared/data/gsm8k/train.jsonl}
+GSM8K_PATH=${GSM8K_PATH:-gsm8k/train.jsonl}
 common=(logger=none "results_dir=$RESULTS" "$@")
 
 if [[ -z "${NOTEBOOKS_ONLY:-}" ]]; then
