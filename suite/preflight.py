@@ -4,7 +4,6 @@ the run with one line, before any folder is made or any compute is spent."""
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -12,9 +11,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob
 from hydra.errors import HydraException, MissingConfigException
 
+from suite.configs import CONF_DIR
 from suite.validate import ConfigError, validate
-
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 # Flags Hydra takes with a value; everything else that does not start with "-" is an override.
 _VALUE_FLAGS = {
