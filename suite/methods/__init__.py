@@ -3,6 +3,11 @@
 A method is any callable named by ``_target_`` in ``conf/method/<name>.yaml``. Hydra calls it with
 the model and the YAML's hyperparameters; it returns a :class:`Method`, which tells the training
 loop everything it must know. A method in the user's own package works the same way.
+
+The YAML is the one source of a method's defaults: the suite's builders take their
+hyperparameters as keyword-only arguments with no defaults, so a key missing from the YAML
+stops ``instantiate`` with the name of the missing argument, and a key the builder does not
+know stops it with that key's name (``tests/test_method_defaults.py`` checks every YAML).
 """
 
 from __future__ import annotations

@@ -10,16 +10,17 @@ from suite.optim import ABSignSGD
 
 def build(
     model: nn.Module,
-    lr: float = 1e-4,
-    depth_bias: float = 10.0,
-    selection_scheme: str = "depth_biased",
-    fp16: bool = False,
-    weight_decay: float = 0.0,
-    train_embeddings: bool = False,
-    train_head: bool = False,
-    seed: int = 0,
-    sign: bool = True,
-    fused_backward: bool = False,
+    *,
+    lr: float,
+    depth_bias: float,
+    selection_scheme: str,
+    fp16: bool,
+    weight_decay: float,
+    train_embeddings: bool,
+    train_head: bool,
+    seed: int,
+    sign: bool,
+    fused_backward: bool,
 ) -> Method:
     """ABSignSGD on ``model``; with ``fp16`` the optimizer's GradScaler drives the loop."""
     optimizer = ABSignSGD(

@@ -14,12 +14,13 @@ from suite.optim import ABSignSGDMV
 
 def build(
     model: nn.Module,
-    lr: float = 1e-4,
-    depth_bias: float = 10.0,
-    selection_scheme: str = "depth_biased",
-    weight_decay: float = 0.0,
-    seed: int = 0,
-    fused_backward: bool = False,
+    *,
+    lr: float,
+    depth_bias: float,
+    selection_scheme: str,
+    weight_decay: float,
+    seed: int,
+    fused_backward: bool,
 ) -> Method:
     """ABSignSGD-MV on ``model`` (bf16/fp32 weights; fp16 is refused, see ABSignSGDMV)."""
     optimizer = ABSignSGDMV(

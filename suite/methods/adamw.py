@@ -14,12 +14,14 @@ from suite.methods import Method, trainable
 
 def build(
     model: nn.Module,
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    foreach: bool = True,
+    *,
+    lr: float,
+    weight_decay: float,
+    betas: tuple[float, float],
+    eps: float,
+    foreach: bool,
 ) -> Method:
+    """``torch.optim.AdamW`` on the trainable parameters; defaults in ``conf/method/adamw.yaml``."""
     optimizer = torch.optim.AdamW(
         trainable(model), lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach
     )

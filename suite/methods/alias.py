@@ -15,16 +15,17 @@ from suite.optim import ALIAS
 
 def build(
     model: nn.Module,
-    L_inf: float = 100.0,  # noqa: N803 (the reference's name)
-    lower_bound: float | None = 0.0,
-    d_0: float | None = None,
-    clamp_level: float | None = 1e-3,
-    update_gap: int = 1,
-    weight_decay: float = 0.0,
-    momentum: float = 0.0,
-    warmup_lr: float | None = None,
-    warmup_steps: int = 0,
-    sign_only_memory: bool = False,
+    *,
+    L_inf: float,  # noqa: N803 (the reference's name)
+    lower_bound: float | None,
+    d_0: float | None,
+    clamp_level: float | None,
+    update_gap: int,
+    weight_decay: float,
+    momentum: float,
+    warmup_lr: float | None,
+    warmup_steps: int,
+    sign_only_memory: bool,
 ) -> Method:
     """ALIAS on the model's trainable parameters; ``warmup_lr`` is the step during warmup."""
     optimizer = ALIAS(

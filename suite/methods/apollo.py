@@ -1,4 +1,4 @@
-"""APOLLO and APOLLO-Mini (apollo-torch ``APOLLOAdamW``, ALGORITHMS.md §7).
+"""APOLLO and APOLLO-Mini (apollo-torch ``APOLLOAdamW``, zhuhanqing/APOLLO ``apollo_torch/apollo.py``).
 
 The attn/mlp Linear weights get a rank-r *random* projection R of their gradient (regenerated
 from a per-parameter seed every ``update_proj_gap`` steps; no SVD); Adam on R gives a per-channel
@@ -26,19 +26,21 @@ PROJECTIONS = ("random", "svd")
 
 def build(
     model: nn.Module,
-    lr: float = 1e-3,
-    rank: int = 256,
-    proj: str = "random",
-    scale_type: str = "channel",
-    scale: float = 1.0,
-    update_proj_gap: int = 200,
-    proj_type: str = "std",
-    scale_front: bool = False,
-    disable_nl: bool = False,
-    weight_decay: float = 0.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-6,
+    *,
+    lr: float,
+    rank: int,
+    proj: str,
+    scale_type: str,
+    scale: float,
+    update_proj_gap: int,
+    proj_type: str,
+    scale_front: bool,
+    disable_nl: bool,
+    weight_decay: float,
+    betas: tuple[float, float],
+    eps: float,
 ) -> Method:
+    """APOLLO (or APOLLO-Mini) on ``model``; defaults in ``conf/method/apollo{,_mini}.yaml``."""
     if scale_type not in SCALE_TYPES:
         raise ValueError(f"apollo scale_type={scale_type!r}; allowed: {', '.join(SCALE_TYPES)}")
     if proj not in PROJECTIONS:

@@ -1,4 +1,4 @@
-"""BAdam (badam ``BlockOptimizer`` over ``torch.optim.AdamW``, ALGORITHMS.md §5).
+"""BAdam (badam ``BlockOptimizer`` over ``torch.optim.AdamW``, Ledzy/BAdam ``src/badam/block_optim.py``).
 
 One transformer block is trainable at a time; every ``switch_block_every`` steps the next block
 (``switch_mode``: random | descending | ascending | fixed) becomes trainable and the rest are
@@ -43,17 +43,19 @@ SWITCH_MODES = ("random", "descending", "ascending", "fixed")
 
 def build(
     model: nn.Module,
-    lr: float = 1e-3,
-    switch_block_every: int = 50,
-    switch_mode: str = "random",
-    start_block: int | None = None,
-    include_embedding: bool = False,
-    include_lm_head: bool = False,
-    weight_decay: float = 0.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    verbose: int = 0,
+    *,
+    lr: float,
+    switch_block_every: int,
+    switch_mode: str,
+    start_block: int | None,
+    include_embedding: bool,
+    include_lm_head: bool,
+    weight_decay: float,
+    betas: tuple[float, float],
+    eps: float,
+    verbose: int,
 ) -> Method:
+    """The badam ``BlockOptimizer`` over AdamW on ``model``; defaults in ``conf/method/badam.yaml``."""
     if switch_mode not in SWITCH_MODES:
         raise ValueError(f"badam switch_mode={switch_mode!r}; allowed: {', '.join(SWITCH_MODES)}")
     if switch_block_every < 1:

@@ -1,5 +1,6 @@
 """GaLore (galore-torch ``GaLoreAdamW``): Adam on a rank-r SVD projection of each attn/mlp
-Linear weight's gradient, full AdamW on every other trainable parameter (ALGORITHMS.md §6).
+Linear weight's gradient, full AdamW on every other trainable parameter (jiaweizzhao/GaLore
+``galore_torch/adamw.py`` and ``galore_torch/galore_projector.py``).
 
 For an m×n weight, 'std' projection keeps P = Vh[:r] (r×n) and Adam on R = G·Pᵀ (m×r) when
 m ≥ n, else P = U[:, :r] (m×r) and R = Pᵀ·G (r×n): state 2·m·r + r·n (or 2·r·n + m·r) instead of
@@ -75,15 +76,17 @@ def lowrank_groups(model: nn.Module, **group_keys) -> list[dict]:
 
 def build(
     model: nn.Module,
-    lr: float = 1e-3,
-    rank: int = 128,
-    update_proj_gap: int = 200,
-    scale: float = 0.25,
-    proj_type: str = "std",
-    weight_decay: float = 0.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-6,
+    *,
+    lr: float,
+    rank: int,
+    update_proj_gap: int,
+    scale: float,
+    proj_type: str,
+    weight_decay: float,
+    betas: tuple[float, float],
+    eps: float,
 ) -> Method:
+    """``GaLoreAdamW`` on ``model``; defaults in ``conf/method/galore.yaml``."""
     groups = lowrank_groups(
         model, rank=rank, update_proj_gap=update_proj_gap, scale=scale, proj_type=proj_type
     )
@@ -147,15 +150,17 @@ class Layerwise(torch.optim.Optimizer):
 
 def build_layerwise(
     model: nn.Module,
-    lr: float = 1e-3,
-    rank: int = 128,
-    update_proj_gap: int = 200,
-    scale: float = 0.25,
-    proj_type: str = "std",
-    weight_decay: float = 0.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-6,
+    *,
+    lr: float,
+    rank: int,
+    update_proj_gap: int,
+    scale: float,
+    proj_type: str,
+    weight_decay: float,
+    betas: tuple[float, float],
+    eps: float,
 ) -> Method:
+    """Per-layer GaLore (:class:`Layerwise`); defaults in ``conf/method/galore_layerwise.yaml``."""
     groups = lowrank_groups(
         model, rank=rank, update_proj_gap=update_proj_gap, scale=scale, proj_type=proj_type
     )

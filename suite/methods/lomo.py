@@ -53,11 +53,13 @@ def _fused(optimizer: Lomo | AdaLomo):
 
 def build(
     model: nn.Module,
-    lr: float = 1e-2,
-    clip_grad_norm: float | None = None,
-    clip_grad_value: float | None = None,
-    weight_decay: float = 0.0,
+    *,
+    lr: float,
+    clip_grad_norm: float | None,
+    clip_grad_value: float | None,
+    weight_decay: float,
 ) -> Method:
+    """LOMO on ``model``, updating inside backward; defaults in ``conf/method/lomo.yaml``."""
     optimizer = Lomo(
         model,
         lr=lr,
@@ -81,15 +83,17 @@ def _cuda_means(device: torch.device) -> Iterator[None]:
 
 def build_adalomo(
     model: nn.Module,
-    lr: float = 1e-3,
-    loss_scale: float = 2.0**10,
-    eps: tuple[float, float] = (1e-30, 1e-3),
-    clip_threshold: float = 1.0,
-    decay_rate: float = -0.8,
-    clip_grad_norm: float | None = None,
-    clip_grad_value: float | None = None,
-    weight_decay: float = 0.0,
+    *,
+    lr: float,
+    loss_scale: float,
+    eps: tuple[float, float],
+    clip_threshold: float,
+    decay_rate: float,
+    clip_grad_norm: float | None,
+    clip_grad_value: float | None,
+    weight_decay: float,
 ) -> Method:
+    """AdaLomo on ``model``, updating inside backward; defaults in ``conf/method/adalomo.yaml``."""
     device = next(model.parameters()).device
     with _cuda_means(device):
         optimizer = AdaLomo(

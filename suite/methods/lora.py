@@ -4,7 +4,7 @@
 ``PeftModelForCausalLM`` wrapping it; that wrapper is ``Method.model``. The base weights are
 frozen (``requires_grad=False``), so AdamW state is 8 B per adapter parameter (fp32 ``exp_avg`` +
 ``exp_avg_sq``) plus one 4-byte ``step`` scalar per adapter tensor: 8 B × r·(d_in + d_out) per
-adapted matrix (ALGORITHMS.md §8).
+adapted matrix.
 
 Gradient checkpointing: the embeddings are frozen, so the loop's non-reentrant checkpointing is
 required (reentrant checkpointing fails with "element 0 of tensors does not require grad");
@@ -25,15 +25,17 @@ from suite.methods import Method, trainable
 
 def build(
     model: nn.Module,
-    lr: float = 1e-3,
-    r: int = 8,
-    alpha: float = 16.0,
-    dropout: float = 0.0,
-    target_modules: str | list[str] = "all-linear",
-    weight_decay: float = 0.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
+    *,
+    lr: float,
+    r: int,
+    alpha: float,
+    dropout: float,
+    target_modules: str | list[str],
+    weight_decay: float,
+    betas: tuple[float, float],
+    eps: float,
 ) -> Method:
+    """LoRA adapters on ``model`` and AdamW on them; defaults in ``conf/method/lora.yaml``."""
     config = LoraConfig(
         r=r,
         lora_alpha=alpha,

@@ -14,13 +14,15 @@ from suite.methods import Method, trainable
 
 def build(
     model: nn.Module,
-    lr: float = 1e-2,
-    momentum: float = 0.0,
-    dampening: float = 0.0,
-    nesterov: bool = False,
-    weight_decay: float = 0.0,
-    foreach: bool = True,
+    *,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    weight_decay: float,
+    foreach: bool,
 ) -> Method:
+    """``torch.optim.SGD`` on the trainable parameters; defaults in ``conf/method/sgd.yaml``."""
     optimizer = torch.optim.SGD(
         trainable(model),
         lr=lr,

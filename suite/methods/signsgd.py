@@ -10,12 +10,14 @@ from suite.optim import SignSGD
 
 def build(
     model: nn.Module,
-    lr: float = 1e-3,
-    momentum: float = 0.0,
-    weight_decay: float = 0.0,
-    foreach: bool | None = None,
-    fused_backward: bool = False,
+    *,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    foreach: bool | None,
+    fused_backward: bool,
 ) -> Method:
+    """SignSGD/Signum on the trainable parameters; defaults in ``conf/method/signsgd.yaml``."""
     optimizer = SignSGD(
         trainable(model),
         lr=lr,

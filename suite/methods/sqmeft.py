@@ -10,16 +10,17 @@ from suite.optim import SQMEFT
 
 def build(
     model: nn.Module,
-    lr: float = 1e-3,
-    beta: float = 0.95,
-    rms_floor: float = 1e-3,
-    block_size: int = 128,
-    min_quant_numel: int = 4096,
-    stochastic_rounding: bool = False,
-    seed: int = 0,
-    sign: bool = True,
-    rms_scaled: bool = True,
-    compile: bool = False,
+    *,
+    lr: float,
+    beta: float,
+    rms_floor: float,
+    block_size: int,
+    min_quant_numel: int,
+    stochastic_rounding: bool,
+    seed: int,
+    sign: bool,
+    rms_scaled: bool,
+    compile: bool,
 ) -> Method:
     """SQ-MEFT; the updates run inside backward, so the loop refuses gradient accumulation."""
     optimizer = SQMEFT(

@@ -10,12 +10,13 @@ from suite.optim import StoSignSGD
 
 def build(
     model: nn.Module,
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.9, 1.0),
-    weight_decay: float = 0.0,
-    seed: int = 0,
-    foreach: bool | None = None,
-    fused_backward: bool = False,
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    weight_decay: float,
+    seed: int,
+    foreach: bool | None,
+    fused_backward: bool,
 ) -> Method:
     """StoSignSGD on the model's trainable parameters (β2 = 1: pure running max, assumed)."""
     optimizer = StoSignSGD(
