@@ -16,9 +16,8 @@ alone; ABSignSGD is in Table 3.
 Table 3: ABSignSGD's expected training step (each block's step timed, weighted by the
 schedule's long-run share of it) against AdamW's as the model gets deeper (``--depths``).
 
-Usage: ``python benchmarks/bench_optim.py [--iters 30] [--hidden 128] [--layers 4]
-[--depths 4,16,36]``. A benchmark, not a test: it reports ratios measured in one run and
-asserts nothing.
+Usage: ``suite-bench optim [--iters 30] [--hidden 128] [--layers 4] [--depths 4,16,36]``.
+A benchmark, not a test: it reports ratios measured in one run and asserts nothing.
 """
 
 from __future__ import annotations
@@ -64,33 +63,34 @@ def _nothing() -> None:
     pass
 
 
-def step_table(model: torch.nn.Module, iters: int) -> list[tuple[str, float, float, float]]:
-    """(name, step seconds, × the foreach_add floor, × the rule's own floor) per optimizer.
+class StepCases:
+    """The timed cases of Table 1 over one model's parameters: their gradients, saved once and
+    re-filled before each timed step (the sign optimizers use ``.grad`` as scratch), and floors."""
 
-    The own floor is what no implementation of the rule can avoid: one ``_foreach_add_`` of the
-    gradient into the parameters and into every full-size state tensor the rule keeps (each must
-    be read and written once), plus the noise draw of the stochastic-sign rules. 4-bit and int8
-    states are left out of it (their bytes are a fraction of a pass)."""
-    params = list(model.parameters())
-    gen = torch.Generator().manual_seed(0)
-    saved = {p: torch.randn(p.shape, generator=gen) for p in params}
-    noise = [torch.empty_like(p) for p in params]
+    def __init__(self, params: list[torch.Tensor]) -> None:
+        self.gen = torch.Generator().manual_seed(0)
+        self.saved = {p: torch.randn(p.shape, generator=self.gen) for p in params}
+        self.noise = [torch.empty_like(p) for p in params]
 
-    def fill(ps: list[torch.Tensor]) -> Callable[[], None]:
+    def fill(self, ps: list[torch.Tensor]) -> Callable[[], None]:
+        """An untimed ``before``: fresh copies of the saved gradients of ``ps``."""
+
         def before() -> None:
             for p in ps:
-                p.grad = saved[p].clone()
+                p.grad = self.saved[p].clone()
 
         return before
 
-    def floor(ps: list[torch.Tensor], opt: torch.optim.Optimizer | None = None) -> Callable[[], None] | None:
+    def floor(
+        self, ps: list[torch.Tensor], opt: torch.optim.Optimizer | None = None
+    ) -> Callable[[], None] | None:
         """The floor over ``ps``, or with ``opt`` its own floor (None where that is the same)."""
         targets, grads = [], []
         for p in ps:
             state = opt.state[p].values() if opt is not None else []
             full = [t for t in state if type(t) is torch.Tensor and t.shape == p.shape and t.dtype == p.dtype]
             targets += [p.detach(), *full]
-            grads += [saved[p]] * (1 + len(full))
+            grads += [self.saved[p]] * (1 + len(full))
         draws = isinstance(opt, (StoSignSGD, StoSignAdaMax))
         if opt is not None and len(targets) == len(ps) and not draws:
             return None
@@ -98,16 +98,19 @@ def step_table(model: torch.nn.Module, iters: int) -> list[tuple[str, float, flo
         def run() -> None:
             torch._foreach_add_(targets, grads, alpha=1e-12)
             if draws:
-                for n in noise:
-                    n.uniform_(-1.0, 1.0, generator=gen)
+                for n in self.noise:
+                    n.uniform_(-1.0, 1.0, generator=self.gen)
 
         return run
 
+
+def step_optimizers(params: list[torch.Tensor]) -> dict[str, torch.optim.Optimizer]:
+    """Table 1's optimizers over ``params`` (lr 1e-9: the weights barely move), by row name."""
     alias = ALIAS(params, lower_bound=0.0, L_inf=1e12, clamp_level=1e-9)
     alias_lean = ALIAS(params, lower_bound=0.0, L_inf=1e12, clamp_level=1e-9, sign_only_memory=True)
     for opt in (alias, alias_lean):
         opt.set_initial_loss(1.0)
-    optimizers = {
+    return {
         "AdamW (torch, foreach)": torch.optim.AdamW(params, lr=1e-9, foreach=True),
         "SignSGD per-tensor (CPU default)": SignSGD(params, lr=1e-9, foreach=False),
         "SignSGD foreach": SignSGD(params, lr=1e-9, foreach=True),
@@ -121,23 +124,35 @@ def step_table(model: torch.nn.Module, iters: int) -> list[tuple[str, float, flo
         "SQ-MEFT 4-bit (as step(), not in backward)": SQMEFT(params, lr=1e-9, fused_backward=False),
         "SQ-MEFT 4-bit, compiled quantiser": SQMEFT(params, lr=1e-9, fused_backward=False, compile=True),
     }
+
+
+def step_table(model: torch.nn.Module, iters: int) -> list[tuple[str, float, float, float]]:
+    """(name, step seconds, × the foreach_add floor, × the rule's own floor) per optimizer.
+
+    The own floor is what no implementation of the rule can avoid: one ``_foreach_add_`` of the
+    gradient into the parameters and into every full-size state tensor the rule keeps (each must
+    be read and written once), plus the noise draw of the stochastic-sign rules. 4-bit and int8
+    states are left out of it (their bytes are a fraction of a pass)."""
+    params = list(model.parameters())
+    bench = StepCases(params)
+    optimizers = step_optimizers(params)
     for opt in optimizers.values():  # create the state, so the own floors can see it
         for _ in range(2):
-            fill(params)()
+            bench.fill(params)()
             opt.step()
-    cases = {"floor (all)": (floor(params), _nothing)}
+    cases = {"floor (all)": (bench.floor(params), _nothing)}
     own = {}
     for name, opt in optimizers.items():
-        cases[name] = (opt.step, fill(params))
-        own_floor = floor(params, opt)
+        cases[name] = (opt.step, bench.fill(params))
+        own_floor = bench.floor(params, opt)
         own[name] = "floor (all)" if own_floor is None else f"own floor: {name}"
         if own_floor is not None:
             cases[own[name]] = (own_floor, _nothing)
     top = len(find_blocks(model)) - 1
     ab = ABSignSGD(model, lr=1e-9, fp16=False, weight_decay=0.0, selection_scheme=lambda k, n: top)
     block = ab.blocks[top]
-    cases["floor (one block)"] = (floor(block), _nothing)
-    cases["ABSignSGD (one block)"] = (ab.step, fill(block))
+    cases["floor (one block)"] = (bench.floor(block), _nothing)
+    cases["ABSignSGD (one block)"] = (ab.step, bench.fill(block))
     med = _round_robin(cases, iters)
     base = med["floor (all)"]
     rows = [("floor: torch._foreach_add_ (all params)", base, 1.0, 1.0)]
@@ -248,15 +263,18 @@ def depth_table(iters: int, hidden: int, depths: list[int]) -> list[tuple[int, f
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``suite-bench optim``."""
     parser.add_argument("--iters", type=int, default=30)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument(
         "--depths", default="4,16,36", help="layer counts of the ABSignSGD-vs-AdamW depth table ('' skips it)"
     )
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> None:
+    """Print the three tables (step vs floors, training step, depth) for ``args``."""
     model = tiny_qwen3(byte_tokenizer(), hidden_size=args.hidden, num_layers=args.layers)
     n = sum(p.numel() for p in model.parameters())
     print(
@@ -279,7 +297,3 @@ def main() -> None:
         depths = [int(d) for d in args.depths.split(",")]
         for layers, base, fwd, depth, uniform in depth_table(max(args.iters // 3, 5), args.hidden, depths):
             print(f"| {layers} | {base * 1e3:.1f} | {fwd:.2f} | {depth:.2f} | {uniform:.2f} |")
-
-
-if __name__ == "__main__":
-    main()
