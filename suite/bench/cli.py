@@ -12,7 +12,10 @@ BENCHMARKS = {"optim": optim, "meter": meter}
 
 def parser() -> argparse.ArgumentParser:
     """The ``suite-bench`` parser: ``optim`` and ``meter``, each described by its module."""
-    top = argparse.ArgumentParser(prog="suite-bench", description="Benchmarks of the suite's optimizers.")
+    top = argparse.ArgumentParser(
+        prog="suite-bench",
+        description="The suite's benchmarks: optimizer steps, and what the memory meter costs.",
+    )
     sub = top.add_subparsers(dest="benchmark", required=True, metavar="{" + ",".join(BENCHMARKS) + "}")
     for name, module in BENCHMARKS.items():
         summary = module.__doc__.splitlines()[0]
