@@ -15,7 +15,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from suite.preflight import CONF_DIR
+from suite.configs import CONF_DIR
 
 GSM8K_ENV = "SUITE_GSM8K_TRAIN"
 

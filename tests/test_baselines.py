@@ -17,10 +17,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from suite.configs import CONF_DIR
 from suite.methods import Method
 from suite.methods.galore import projector_matrices
 from suite.models import attn_mlp_linear_names, byte_tokenizer, find_blocks, tiny_qwen3
-from suite.preflight import CONF_DIR
 
 METHODS = ["adamw", "lora", "galore", "galore_layerwise", "apollo", "apollo_mini", "badam", "lomo", "adalomo"]
 

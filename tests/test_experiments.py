@@ -21,7 +21,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from suite import preflight
-from suite.preflight import CONF_DIR
+from suite.configs import CONF_DIR
 from suite.toy import run_toy
 from suite.train import run
 

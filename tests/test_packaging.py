@@ -28,7 +28,9 @@ def repo_packages() -> set[str]:
 
 def test_pyproject_lists_every_package_and_maps_conf():
     setuptools = PYPROJECT["tool"]["setuptools"]
-    assert set(setuptools["packages"]) == repo_packages() | {"suite.conf"}
+    listed, found = set(setuptools["packages"]), repo_packages() | {"suite.conf"}
+    assert not found - listed, f"add to [tool.setuptools] packages (pyproject.toml): {sorted(found - listed)}"
+    assert not listed - found, f"no such package, listed in pyproject.toml: {sorted(listed - found)}"
     assert setuptools["package-dir"] == {"suite.conf": "conf"}
     assert setuptools["package-data"]["suite.lm_eval_tasks"] == ["*.yaml"]
 

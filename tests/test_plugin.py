@@ -18,9 +18,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from suite.configs import CONF_DIR
 from suite.methods import Method
 from suite.models import byte_tokenizer, tiny_qwen3
-from suite.preflight import CONF_DIR
 
 MODULE = '''
 """Plain SGD on every trainable parameter: the smallest baseline a user can add."""
