@@ -18,21 +18,17 @@
 #
 #     suite-train -m experiment=absignsgd_ablation logger=none
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. The paper's numbers and their source
-# are in `suite.analysis.PAPER`; the functions used here are tested in `tests/test_analysis.py`.
+# and writes `table.md`, `table.tex` and `figure.png` there. `absignsgd.ablation` builds the table
+# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
+# are in `suite/papers/absignsgd.py`.
 
 # %%
-from suite import analysis as A
+from suite import papers
+from suite.papers import absignsgd, frames
 
 NAME = "absignsgd_ablation"
-FOLDER = A.artefact_folder(NAME)
+FOLDER = frames.artefact_folder(NAME)
 
 # %%
-runs = A.load_runs(FOLDER)
-runs = runs.assign(scheme=runs["cfg.method.selection_scheme"])
-table = A.table_absignsgd_ablation(runs)
-print(A.write_table(table, FOLDER, A.ARTEFACTS[NAME].caption).read_text())
-
-# %%
-fig = A.figure_absignsgd_ablation(A.load_curves(runs, ["scheme", "seed"]))
-A.write_figure(fig, FOLDER)
+table, fig = absignsgd.ablation(FOLDER)
+print(papers.write(NAME, FOLDER, table, fig).read_text())

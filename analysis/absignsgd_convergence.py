@@ -18,27 +18,25 @@
 #
 #     suite-train -m experiment=absignsgd_convergence logger=none
 #     suite-train -m experiment=absignsgd_convergence_gsm8k logger=none \
-#         data.path=../shared/data/gsm8k/train.jsonl
+#         data.path=gsm8k/train.jsonl
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. The paper's numbers and their source
-# are in `suite.analysis.PAPER`; the functions used here are tested in `tests/test_analysis.py`.
+# (`gsm8k/train.jsonl`: a local copy of the train split of `openai/gsm8k`, config `main`, which
+# `experiments/absignsgd_convergence_gsm8k.yaml` says how to write), and writes `table.md`,
+# `table.tex` and `figure.png` there. `absignsgd.convergence` builds the table and the figure
+# (tested in `tests/test_analysis.py`); the paper's numbers and their sources are in
+# `suite/papers/absignsgd.py`.
 
 # %%
-from suite import analysis as A
+from suite import papers
+from suite.papers import absignsgd, frames
 
 NAME = "absignsgd_convergence"
-FOLDER = A.artefact_folder(NAME)
+FOLDER = frames.artefact_folder(NAME)
 
 # %%
-runs = A.load_runs(FOLDER)
-curves = A.load_curves(runs)
-table = A.table_absignsgd_convergence(runs, curves)
-print(A.write_table(table, FOLDER, A.ARTEFACTS[NAME].caption).read_text())
-
-# %%
-fig = A.figure_absignsgd_convergence(curves)
-A.write_figure(fig, FOLDER)
+table, fig = absignsgd.convergence(FOLDER)
+print(papers.write(NAME, FOLDER, table, fig).read_text())
 
 # %%
 for data, sub in table.groupby("data", sort=False):
-    print(data, "time-to-target order:", A.ordering(sub, "ours: time to target (s)"))
+    print(data, "time-to-target order:", frames.ordering(sub, "ours: time to target (s)"))

@@ -18,20 +18,17 @@
 #
 #     suite-train -m experiment=absignsgd_memory logger=none
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. The paper's numbers and their source
-# are in `suite.analysis.PAPER`; the functions used here are tested in `tests/test_analysis.py`.
+# and writes `table.md`, `table.tex` and `figure.png` there. `absignsgd.memory` builds the table
+# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
+# are in `suite/papers/absignsgd.py`.
 
 # %%
-from suite import analysis as A
+from suite import papers
+from suite.papers import absignsgd, frames
 
 NAME = "absignsgd_memory"
-FOLDER = A.artefact_folder(NAME)
+FOLDER = frames.artefact_folder(NAME)
 
 # %%
-runs = A.load_runs(FOLDER)
-table = A.table_absignsgd_memory(runs)
-print(A.write_table(table, FOLDER, A.ARTEFACTS[NAME].caption).read_text())
-
-# %%
-fig = A.figure_absignsgd_memory(table)
-A.write_figure(fig, FOLDER)
+table, fig = absignsgd.memory(FOLDER)
+print(papers.write(NAME, FOLDER, table, fig).read_text())

@@ -18,25 +18,22 @@
 #
 #     suite-train -m experiment=absignsgd_table2 logger=none
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. The paper's numbers and their source
-# are in `suite.analysis.PAPER`; the functions used here are tested in `tests/test_analysis.py`.
+# and writes `table.md`, `table.tex` and `figure.png` there. `absignsgd.table2` builds the table
+# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
+# are in `suite/papers/absignsgd.py`.
 
 # %%
-from suite import analysis as A
+from suite import papers
+from suite.papers import absignsgd, frames
 
 NAME = "absignsgd_table2"
-FOLDER = A.artefact_folder(NAME)
+FOLDER = frames.artefact_folder(NAME)
 
 # %%
-runs = A.load_runs(FOLDER)
-table = A.table_absignsgd_table2(runs)
-print(A.write_table(table, FOLDER, A.ARTEFACTS[NAME].caption).read_text())
-
-# %%
-fig = A.figure_absignsgd_table2(table)
-A.write_figure(fig, FOLDER)
+table, fig = absignsgd.table2(FOLDER)
+print(papers.write(NAME, FOLDER, table, fig).read_text())
 
 # %%
 for col in ["memory", "runtime"]:
-    print(f"{col} order, ours: ", A.ordering(table, f"ours: {col} / ABSignSGD"))
-    print(f"{col} order, paper:", A.ordering(table, f"paper: {col} / ABSignSGD"))
+    print(f"{col} order, ours: ", frames.ordering(table, f"ours: {col} / ABSignSGD"))
+    print(f"{col} order, paper:", frames.ordering(table, f"paper: {col} / ABSignSGD"))

@@ -19,20 +19,17 @@
 #     suite-train -m experiment=alias_vs_tuned logger=none
 #     suite-train -m experiment=alias_vs_tuned_grid logger=none
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. The paper's numbers and their source
-# are in `suite.analysis.PAPER`; the functions used here are tested in `tests/test_analysis.py`.
+# and writes `table.md`, `table.tex` and `figure.png` there. `alias.vs_tuned` builds the table
+# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
+# are in `suite/papers/alias.py`.
 
 # %%
-from suite import analysis as A
+from suite import papers
+from suite.papers import alias, frames
 
 NAME = "alias_vs_tuned"
-FOLDER = A.artefact_folder(NAME)
+FOLDER = frames.artefact_folder(NAME)
 
 # %%
-runs = A.load_runs(FOLDER)
-table = A.table_alias_vs_tuned(runs)
-print(A.write_table(table, FOLDER, A.ARTEFACTS[NAME].caption).read_text())
-
-# %%
-fig = A.figure_alias_vs_tuned(A.load_curves(runs), runs)
-A.write_figure(fig, FOLDER)
+table, fig = alias.vs_tuned(FOLDER)
+print(papers.write(NAME, FOLDER, table, fig).read_text())

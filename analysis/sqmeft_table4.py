@@ -19,24 +19,21 @@
 #     suite-train -m experiment=sqmeft_table4 logger=none
 #     suite-train -m experiment=sqmeft_table4_sgdm logger=none
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. The paper's numbers and their source
-# are in `suite.analysis.PAPER`; the functions used here are tested in `tests/test_analysis.py`.
+# and writes `table.md`, `table.tex` and `figure.png` there. `sqmeft.table4` builds the table
+# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
+# are in `suite/papers/sqmeft.py`.
 
 # %%
-from suite import analysis as A
+from suite import papers
+from suite.papers import frames, sqmeft
 
 NAME = "sqmeft_table4"
-FOLDER = A.artefact_folder(NAME)
+FOLDER = frames.artefact_folder(NAME)
 
 # %%
-runs = A.load_runs(FOLDER)
-table = A.table_sqmeft_table4(runs)
-print(A.write_table(table, FOLDER, A.ARTEFACTS[NAME].caption).read_text())
+table, fig = sqmeft.table4(FOLDER)
+print(papers.write(NAME, FOLDER, table, fig).read_text())
 
 # %%
-fig = A.figure_sqmeft_table4(table)
-A.write_figure(fig, FOLDER)
-
-# %%
-print("total order, ours: ", A.ordering(table, "ours: total / AdamW"))
-print("total order, paper:", A.ordering(table, "paper: total / AdamW"))
+print("total order, ours: ", frames.ordering(table, "ours: total / AdamW"))
+print("total order, paper:", frames.ordering(table, "paper: total / AdamW"))

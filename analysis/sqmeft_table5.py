@@ -18,21 +18,17 @@
 #
 #     suite-train -m experiment=sqmeft_table5 logger=none
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. The paper's numbers and their source
-# are in `suite.analysis.PAPER`; the functions used here are tested in `tests/test_analysis.py`.
+# and writes `table.md`, `table.tex` and `figure.png` there. `sqmeft.table5` builds the table
+# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
+# are in `suite/papers/sqmeft.py`.
 
 # %%
-from suite import analysis as A
+from suite import papers
+from suite.papers import frames, sqmeft
 
 NAME = "sqmeft_table5"
-FOLDER = A.artefact_folder(NAME)
+FOLDER = frames.artefact_folder(NAME)
 
 # %%
-runs = A.load_runs(FOLDER)
-runs = runs.assign(variant=runs["cfg.variant"])
-table = A.table_sqmeft_table5(runs)
-print(A.write_table(table, FOLDER, A.ARTEFACTS[NAME].caption).read_text())
-
-# %%
-fig = A.figure_sqmeft_table5(A.load_curves(runs, ["variant", "seed"]))
-A.write_figure(fig, FOLDER)
+table, fig = sqmeft.table5(FOLDER)
+print(papers.write(NAME, FOLDER, table, fig).read_text())

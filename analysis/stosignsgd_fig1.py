@@ -18,20 +18,17 @@
 #
 #     python -m suite.toy -m experiment=stosignsgd_fig1
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. The paper's numbers and their source
-# are in `suite.analysis.PAPER`; the functions used here are tested in `tests/test_analysis.py`.
+# and writes `table.md`, `table.tex` and `figure.png` there. `stosignsgd.fig1` builds the table
+# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
+# are in `suite/papers/stosignsgd.py`.
 
 # %%
-from suite import analysis as A
+from suite import papers
+from suite.papers import frames, stosignsgd
 
 NAME = "stosignsgd_fig1"
-FOLDER = A.artefact_folder(NAME)
+FOLDER = frames.artefact_folder(NAME)
 
 # %%
-runs = A.load_runs(FOLDER)
-table = A.table_stosignsgd_fig1(runs)
-print(A.write_table(table, FOLDER, A.ARTEFACTS[NAME].caption).read_text())
-
-# %%
-fig = A.figure_stosignsgd_fig1(A.load_curves(runs, ["arm", "seed"]))
-A.write_figure(fig, FOLDER)
+table, fig = stosignsgd.fig1(FOLDER)
+print(papers.write(NAME, FOLDER, table, fig).read_text())

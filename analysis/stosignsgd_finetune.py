@@ -19,24 +19,21 @@
 #     suite-train -m experiment=stosignsgd_finetune logger=none
 #     suite-train -m experiment=stosignsgd_finetune_signum logger=none
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. The paper's numbers and their source
-# are in `suite.analysis.PAPER`; the functions used here are tested in `tests/test_analysis.py`.
+# and writes `table.md`, `table.tex` and `figure.png` there. `stosignsgd.finetune` builds the table
+# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
+# are in `suite/papers/stosignsgd.py`.
 
 # %%
-from suite import analysis as A
+from suite import papers
+from suite.papers import frames, stosignsgd
 
 NAME = "stosignsgd_finetune"
-FOLDER = A.artefact_folder(NAME)
+FOLDER = frames.artefact_folder(NAME)
 
 # %%
-runs = A.load_runs(FOLDER)
-table = A.table_stosignsgd_finetune(runs)
-print(A.write_table(table, FOLDER, A.ARTEFACTS[NAME].caption).read_text())
+table, fig = stosignsgd.finetune(FOLDER)
+print(papers.write(NAME, FOLDER, table, fig).read_text())
 
 # %%
-fig = A.figure_stosignsgd_finetune(A.load_curves(runs), table)
-A.write_figure(fig, FOLDER)
-
-# %%
-print("best first, ours: ", A.ordering(table, "ours: exact match (%)", descending=True))
-print("best first, paper:", A.ordering(table, "paper: GSM8k (%)", descending=True))
+print("best first, ours: ", frames.ordering(table, "ours: exact match (%)", descending=True))
+print("best first, paper:", frames.ordering(table, "paper: GSM8k (%)", descending=True))

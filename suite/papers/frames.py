@@ -1,0 +1,238 @@
+"""The results store as pandas tables, and the files an artefact writes beside its runs.
+
+``load_runs`` reads every run below an artefact's folder (``results/<artefact>/``) into one
+DataFrame: the ``summary.json`` fields, the resolved config flattened as ``cfg.*`` columns, the
+table's name for the method (``arm``) and ``final_loss``; ``load_curves`` reads the runs'
+``metrics.jsonl``. The small helpers below order, average and label rows for the paper modules,
+and ``write_table`` / ``write_figure`` put ``table.md``, ``table.tex`` and ``figure.png`` there.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from suite.track.store import read_metrics, read_summaries  # noqa: E402
+
+MIB = 2**20
+GIB = 2**30
+FINAL_LOGS = 5  # final_loss = mean training loss of the last FINAL_LOGS logged steps
+
+LABELS = {
+    "absignsgd": "ABSignSGD",
+    "absignsgd_mv": "ABSignSGD-MV",
+    "lora": "LoRA",
+    "galore": "GaLore",
+    "galore_layerwise": "GaLore (layerwise)",
+    "badam": "BAdam",
+    "apollo": "APOLLO",
+    "apollo_mini": "APOLLO-Mini",
+    "adamw": "AdamW",
+    "signsgd": "SignSGD",
+    "signum": "Signum",
+    "stosignsgd": "StoSignSGD",
+    "alias": "ALIAS",
+    "sqmeft": "SQ-MEFT",
+    "sgd": "SGD",
+    "sgdm": "SGDM",
+    "lomo": "LOMO",
+    "adalomo": "AdaLomo",
+    "synthetic_math": "synthetic math",
+    "gsm8k": "GSM8K",
+    "depth_biased": "depth-biased",
+    "uniform": "uniform",
+    "cyclic": "cyclic",
+    "full": "SQ-MEFT (full)",
+    "no_ema": "no EMA",
+    "no_rms": "no RMS",
+    "no_sign": "no sign",
+}
+
+
+def label(key: str) -> str:
+    """The name a table or legend shows for a method, dataset or variant key."""
+    return LABELS.get(key, key)
+
+
+# ---------------------------------------------------------------- where the runs are
+
+
+def results_root() -> Path:
+    """The results store the notebooks read: ``$SUITE_RESULTS``, default ``results`` (or
+    ``../results`` when the notebook runs from ``analysis/``)."""
+    if "SUITE_RESULTS" in os.environ:
+        return Path(os.environ["SUITE_RESULTS"])
+    here = Path("results")
+    return here if here.exists() or not Path("../results").exists() else Path("../results")
+
+
+def artefact_folder(name: str) -> Path:
+    """``<results root>/<$SUITE_PREFIX><name>``: set ``SUITE_PREFIX=paper_`` for the paper-scale runs."""
+    return results_root() / f"{os.environ.get('SUITE_PREFIX', '')}{name}"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _flat_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        return {}
+    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    flat = pd.json_normalize(cfg, sep=".").iloc[0].to_dict()
+    return {f"cfg.{k}": v for k, v in flat.items()}
+
+
+def arm_of(row: dict[str, Any]) -> str:
+    """The method as the tables name it: SGD/SignSGD with momentum are SGDM/Signum."""
+    method = row.get("method")
+    momentum = row.get("cfg.method.momentum") or 0
+    if method == "sgd" and momentum > 0:
+        return "sgdm"
+    if method == "signsgd" and momentum > 0:
+        return "signum"
+    return method
+
+
+def load_runs(folder: str | Path) -> pd.DataFrame:
+    """One row per run below ``folder`` (failed runs dropped): the summary, ``cfg.*`` columns,
+    ``arm`` (see :func:`arm_of`) and ``final_loss`` (mean of the last logged training losses)."""
+    rows = []
+    for summary in read_summaries(folder):
+        if summary.get("status") == "failed":
+            continue
+        summary.pop("versions", None)
+        run_dir = Path(summary["run_dir"])
+        row = {**summary, **_flat_config(run_dir)}
+        row["arm"] = arm_of(row)
+        losses = [m["train/loss"] for m in read_metrics(run_dir) if "train/loss" in m]
+        row["final_loss"] = sum(losses[-FINAL_LOGS:]) / len(losses[-FINAL_LOGS:]) if losses else math.nan
+        rows.append(row)
+    if not rows:
+        raise FileNotFoundError(f"no runs (summary.json) below {folder}: run the experiment first")
+    return pd.DataFrame(rows)
+
+
+def load_curves(runs: pd.DataFrame, keys: Iterable[str] = ("arm", "data", "seed")) -> pd.DataFrame:
+    """The logged training-loss rows of every run, with the run's ``run_dir`` and ``keys``."""
+    frames = []
+    for _, run in runs.iterrows():
+        rows = [m for m in read_metrics(run["run_dir"]) if "train/loss" in m]
+        frame = pd.DataFrame(rows).rename(
+            columns={"train/step": "step", "train/loss": "loss", "train/wall_clock_s": "wall_clock_s"}
+        )
+        frame["run_dir"] = run["run_dir"]
+        for key in keys:
+            frame[key] = run.get(key)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------- table helpers
+
+
+def ordered(keys: Iterable[str], order: list[str]) -> list[str]:
+    """The distinct ``keys`` in ``order``, then any others alphabetically."""
+    present = list(dict.fromkeys(keys))
+    return [k for k in order if k in present] + sorted(k for k in present if k not in order)
+
+
+def mean_by(runs: pd.DataFrame, by: str | list[str], cols: list[str]) -> pd.DataFrame:
+    """Per group, the mean of ``cols`` (non-numbers as NaN) and the number of runs (``seeds``)."""
+    numeric = runs.assign(**{c: pd.to_numeric(runs[c], errors="coerce") for c in cols})
+    grouped = numeric.groupby(by, sort=False)
+    out = grouped[cols].mean()
+    out["seeds"] = grouped.size()
+    return out
+
+
+def sd(values: pd.Series) -> float:
+    """Sample standard deviation; NaN for a single value."""
+    return float(values.std(ddof=1)) if len(values) > 1 else math.nan
+
+
+def flag(runs: pd.DataFrame, column: str, default: Any) -> pd.Series:
+    """``column`` with missing values (or the whole column, when absent) set to ``default``."""
+    return runs[column].fillna(default) if column in runs else pd.Series(default, index=runs.index)
+
+
+def ordering(table: pd.DataFrame, column: str, name: str = "method", descending: bool = False) -> list[str]:
+    """Rows' names sorted by ``column`` (ascending unless ``descending``), missing values dropped."""
+    rows = table.dropna(subset=[column])
+    return rows.sort_values(column, kind="stable", ascending=not descending)[name].tolist()
+
+
+def tick(on: bool) -> str:
+    return "yes" if on else "no"
+
+
+def smoothed(curve: pd.DataFrame, window: int = FINAL_LOGS) -> pd.Series:
+    """The training loss as a trailing rolling mean of ``window`` logs."""
+    return curve["loss"].rolling(window, min_periods=1).mean()
+
+
+# ---------------------------------------------------------------- figure helpers
+
+
+def new_figure(ncols: int = 1, width: float = 5.0) -> tuple[plt.Figure, list[plt.Axes]]:
+    """A row of ``ncols`` panels, each ``width`` inches wide."""
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 3.8), squeeze=False)
+    return fig, list(axes[0])
+
+
+def mean_curve(curves: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Seed-mean of the smoothed loss against ``x`` (steps align across seeds; wall-clock is averaged)."""
+    parts = []
+    for _, c in curves.groupby("run_dir", sort=False):
+        parts.append(c.assign(smooth=smoothed(c).to_numpy()))
+    both = pd.concat(parts)
+    return both.groupby("step", sort=True).agg(loss=("smooth", "mean"), x=(x, "mean"))
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _cell(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.6g}".replace(",", "") if abs(v) < 1e6 else f"{v:.4g}"
+    return str(v)
+
+
+def table_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as text: numbers with ``g`` formatting, missing values as an em dash."""
+    return table.apply(lambda col: col.map(_cell))
+
+
+def write_table(table: pd.DataFrame, folder: str | Path, caption: str, stem: str = "table") -> Path:
+    """``<stem>.md`` (a caption line and a pipe table) and ``<stem>.tex`` (booktabs) in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cells = table_cells(table)
+    md = f"{caption}\n\n{cells.to_markdown(index=False, disable_numparse=True)}\n"
+    (folder / f"{stem}.md").write_text(md)
+    tex = cells.replace("—", "--").to_latex(
+        index=False, escape=True, caption=caption, label=f"tab:{folder.name}"
+    )
+    (folder / f"{stem}.tex").write_text(tex)
+    return folder / f"{stem}.md"
+
+
+def write_figure(fig: plt.Figure, folder: str | Path, stem: str = "figure") -> Path:
+    """``<stem>.png`` in ``folder`` (110 dpi, no software stamp, so reruns give the same bytes)."""
+    path = Path(folder) / f"{stem}.png"
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return path

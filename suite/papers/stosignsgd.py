@@ -1,0 +1,145 @@
+"""StoSignSGD (arXiv 2604.15416): sign descent with a stochastic dither, sign(g + G ⊙ n).
+
+Two artefacts: Figure 1 (SignSGD against StoSignSGD on a convex non-smooth function, run by
+``suite.toy``) and the 7B math fine-tuning table (AdamW / SignSGD / StoSignSGD exact match).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from suite.papers.frames import label, load_curves, load_runs, mean_curve, new_figure, ordered, sd
+from suite.papers.registry import artefact
+
+PAPER = "StoSignSGD (arXiv 2604.15416)"
+
+# ---------------------------------------------------------------- the paper's numbers
+
+FIG1_SOURCE = (
+    f"{PAPER} Fig. 1: f = |x1+x2| + 2|x1-x2|; SignSGD fails to converge, StoSignSGD converges "
+    "(the figure shows curves, no numbers)"
+)
+FIG1_OUTCOME = {"signsgd": "does not converge", "stosignsgd": "converges"}
+
+FINETUNE_SOURCE = (
+    f"{PAPER} 7B math fine-tuning table, AdamW / SignSGD / StoSignSGD (the table does not name "
+    "its base model; the paper fine-tunes Qwen2.5-7B, Llama-3.1-8B and Mistral-7B-v0.1); "
+    "the paper's SignSGD is Alg. 5 with beta1 shared with StoSignSGD, our Signum row"
+)
+GSM8K_ACCURACY = {"adamw": 74.37, "signum": 71.95, "stosignsgd": 77.33}
+MATH_ACCURACY = {"adamw": 48.86, "signum": 47.66, "stosignsgd": 48.88}
+FINETUNE_ORDER = ["adamw", "signsgd", "signum", "stosignsgd"]
+FINETUNE_NAMES = {"signsgd": "SignSGD (beta 0)", "signum": "SignSGD (Signum, beta 0.9)"}
+
+
+# ---------------------------------------------------------------- Figure 1
+
+
+def fig1_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Figure 1 as numbers: f at the start and the mean f over the last iterates, per optimizer."""
+    rows = []
+    for arm in ordered(runs["arm"], ["signsgd", "stosignsgd"]):
+        s = runs[runs["arm"] == arm]
+        rows.append(
+            {
+                "optimizer": label(arm),
+                "beta1": float(s["beta1"].iloc[0]),
+                "seeds": len(s),
+                "f(x0)": round(s["initial_value"].mean(), 3),
+                "ours: final f (mean)": round(s["final_train_loss"].mean(), 4),
+                "ours: final f (worst seed)": round(s["final_train_loss"].max(), 4),
+                "paper (Fig. 1)": FIG1_OUTCOME.get(arm),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def fig1_figure(curves: pd.DataFrame) -> plt.Figure:
+    """f(x_t) against t, every seed (SignSGD is deterministic), and the iterates in the plane."""
+    fig, (ax1, ax2) = new_figure(2)
+    colors = {"signsgd": "C0", "stosignsgd": "C1"}
+    for _, c in curves.groupby("run_dir", sort=False):
+        arm = c["arm"].iloc[0]
+        ax1.plot(
+            c["step"],
+            c["loss"],
+            color=colors.get(arm, "C2"),
+            lw=0.8,
+            label=label(arm) if c["seed"].iloc[0] == curves["seed"].min() else None,
+        )
+        ax2.plot(c["toy/x1"], c["toy/x2"], color=colors.get(arm, "C2"), lw=0.8)
+    ax1.set(xlabel="iteration", ylabel="f(x)", yscale="log")
+    ax2.set(xlabel="x1", ylabel="x2", title="iterates")
+    ax2.plot([0], [0], "k*")
+    ax1.legend()
+    fig.tight_layout()
+    return fig
+
+
+@artefact(
+    "stosignsgd_fig1",
+    "StoSignSGD Figure 1: f(x) = |x1+x2| + 2|x1-x2| from (1, 0.3), lr 0.01, final f = mean over the "
+    "last 100 of 1500 iterates.",
+    FIG1_SOURCE,
+)
+def fig1(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
+    """Figure 1 from the toy runs in ``folder``."""
+    runs = load_runs(folder)
+    return fig1_table(runs), fig1_figure(load_curves(runs, ["arm", "seed"]))
+
+
+# ---------------------------------------------------------------- fine-tuning
+
+
+def finetune_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Exact match on the math test split (mean and sd over seeds) and final training loss,
+    beside the paper's GSM8k and MATH accuracy."""
+    rows = []
+    for arm in ordered(runs["arm"], FINETUNE_ORDER):
+        s = runs[runs["arm"] == arm]
+        rows.append(
+            {
+                "method": FINETUNE_NAMES.get(arm, label(arm)),
+                "seeds": len(s),
+                "ours: exact match (%)": round(100 * s["eval_exact_match"].mean(), 1),
+                "ours: exact match sd": round(100 * sd(s["eval_exact_match"]), 1),
+                "ours: final loss": round(s["final_loss"].mean(), 3),
+                "paper: GSM8k (%)": GSM8K_ACCURACY.get(arm),
+                "paper: MATH (%)": MATH_ACCURACY.get(arm),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def finetune_figure(curves: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
+    """Training loss per method (seed mean) and exact match, ours beside the paper's GSM8k."""
+    fig, (ax1, ax2) = new_figure(2)
+    for arm in ordered(curves["arm"], FINETUNE_ORDER):
+        mc = mean_curve(curves[curves["arm"] == arm], "step")
+        ax1.plot(mc.index, mc["loss"], label=label(arm))
+    ax1.set(xlabel="step", ylabel="training loss")
+    ax1.legend()
+    x = range(len(table))
+    ax2.bar([i - 0.2 for i in x], table["ours: exact match (%)"], 0.4, label="ours (tiny, synthetic)")
+    ax2.bar([i + 0.2 for i in x], table["paper: GSM8k (%)"].astype(float), 0.4, label="paper (7B, GSM8k)")
+    ax2.set_xticks(list(x), table["method"], rotation=20, fontsize=7)
+    ax2.set_ylabel("exact match (%)")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@artefact(
+    "stosignsgd_finetune",
+    "StoSignSGD fine-tuning: exact match on the tiny math test split (mean over seeds) beside the "
+    "paper's 7B accuracy.",
+    FINETUNE_SOURCE,
+)
+def finetune(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
+    """The fine-tuning table from the runs in ``folder`` (AdamW, SignSGD, Signum, StoSignSGD)."""
+    runs = load_runs(folder)
+    table = finetune_table(runs)
+    return table, finetune_figure(load_curves(runs), table)
