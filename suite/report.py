@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 
 import pandas as pd
 
+from suite.track.record import RunSummary
 from suite.track.store import read_summaries
 
 MIB = 2**20
@@ -29,6 +31,8 @@ COLUMNS = {
     "step_time_median_s": "median step ms",
 }
 
+UNITS = {f.name: f.metadata["unit"] for f in fields(RunSummary)}
+
 
 def summary_table(folder: str) -> pd.DataFrame:
     """The runs below ``folder``, one row each, in the order of their total memory."""
@@ -37,7 +41,7 @@ def summary_table(folder: str) -> pd.DataFrame:
         raise FileNotFoundError(f"no summary.json below {folder}")
     df = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
     for key in COLUMNS:
-        if key.endswith("_bytes"):
+        if UNITS[key] == "bytes":
             df[key] = df[key] / MIB
     df["step_time_median_s"] = 1e3 * df["step_time_median_s"]
     return df.sort_values("mem_total_bytes").rename(columns=COLUMNS).reset_index(drop=True)

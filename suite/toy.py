@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from suite.optim import SignSGD, StoSignSGD
 from suite.preflight import CONF_DIR
+from suite.track.record import MetricsRow, RunSummary
 from suite.track.store import RunFolder
 from suite.validate import ConfigError
 
@@ -66,6 +67,34 @@ def run_toy(
         else StoSignSGD([x], lr=lr, betas=(beta1, 1.0), seed=seed)
     )
     record = RunFolder(folder)
+    values, elapsed = descend(opt, x, steps, log_every, record)
+    summary = RunSummary(
+        method=optimizer,
+        model="toy_fig1",
+        data="none",
+        seed=seed,
+        experiment=experiment,
+        run_name=run_name or f"{optimizer}-seed{seed}",
+        status="ok",
+        device="cpu",
+        torch_version=torch.__version__,
+        steps=steps,
+        final_train_loss=sum(values[-tail:]) / len(values[-tail:]),
+        wall_clock_s=elapsed,
+        step_time_median_s=elapsed / steps,
+        n_params=2,
+        n_trainable_params=2,
+        extra={"last_value": values[-1], "initial_value": values[0], "lr": lr, "beta1": beta1},
+    )
+    record.flush_metrics()
+    record.write_summary(summary)
+    return summary.to_json()
+
+
+def descend(
+    opt: torch.optim.Optimizer, x: torch.nn.Parameter, steps: int, log_every: int, record: RunFolder
+) -> tuple[list[float], float]:
+    """``steps`` optimizer steps on f with exact subgradients; returns f(x_t) for every t and the seconds."""
     values, start = [], time.perf_counter()
     for step in range(1, steps + 1):
         with torch.no_grad():
@@ -73,43 +102,9 @@ def run_toy(
             x.grad = fig1_subgradient(x)
         opt.step()
         if step % log_every == 0 or step == steps:
-            record.log(
-                {
-                    "train/step": step,
-                    "train/loss": values[-1],
-                    "train/wall_clock_s": time.perf_counter() - start,
-                    "toy/x1": float(x[0].detach()),
-                    "toy/x2": float(x[1].detach()),
-                }
-            )
-    elapsed = time.perf_counter() - start
-    final = sum(values[-tail:]) / len(values[-tail:])
-    summary = {
-        "method": optimizer,
-        "model": "toy_fig1",
-        "data": "none",
-        "seed": seed,
-        "experiment": experiment,
-        "run_name": run_name or f"{optimizer}-seed{seed}",
-        "status": "ok",
-        "final_train_loss": final,
-        "last_value": values[-1],
-        "initial_value": values[0],
-        "steps": steps,
-        "lr": lr,
-        "beta1": beta1,
-        "wall_clock_s": elapsed,
-        "step_time_median_s": elapsed / steps,
-        "time_to_target_s": None,
-        "eval_exact_match": None,
-        "n_params": 2,
-        "n_trainable_params": 2,
-        "device": "cpu",
-        "torch_version": torch.__version__,
-    }
-    record.flush_metrics()
-    record.write_summary(summary)
-    return summary
+            row = MetricsRow(step=step, loss=values[-1], wall_clock_s=time.perf_counter() - start).to_json()
+            record.log(row | {"toy/x1": float(x[0].detach()), "toy/x2": float(x[1].detach())})
+    return values, time.perf_counter() - start
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")

@@ -1,7 +1,7 @@
 """The Hydra app: fine-tune a model with a method, measure it, record it.
 
 ``suite-train method=signsgd train.max_steps=100`` runs one job; ``suite-train -m
-method=adamw,signsgd`` sweeps. The loop reads top to bottom: setup, train, evaluate, record.
+method=adamw,signsgd`` sweeps. ``run`` reads top to bottom: setup -> train -> summarize -> finish.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from suite.measure.memory import MemoryMeter
 from suite.measure.timer import TrainClock
 from suite.methods import Method
 from suite.track import wandb_run
+from suite.track.record import MetricsRow, RunSummary
 from suite.track.store import RunFolder
 from suite.validate import ConfigError, validate
 
@@ -161,169 +163,237 @@ def train_step(
 # ---------------------------------------------------------------- the run
 
 
+@dataclass
+class Job:
+    """What setup builds and the loop uses."""
+
+    cfg: DictConfig
+    device: torch.device
+    folder: RunFolder
+    method: Method
+    tokenizer: Any
+    splits: Any
+    meter: MemoryMeter
+    loader: DataLoader
+    scheduler: Any
+    autocast: contextlib.AbstractContextManager
+    scaler: torch.amp.GradScaler | None
+    max_steps: int
+    tracker: wandb_run.WandbRun | wandb_run.NoRun
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Fine-tune, evaluate and record one job; returns its summary."""
+    """Fine-tune, evaluate and record one job: setup -> train -> summarize -> finish."""
     validate(cfg)
     device = pick_device(cfg.device)
     set_seed(cfg.seed)
-    record = RunFolder(run_folder(cfg))
-    summary: dict[str, Any] = {
-        "method": cfg.method.name,
-        "model": cfg.model.name,
-        "data": cfg.data.name,
-        "seed": cfg.seed,
-        "experiment": cfg.experiment_name,
-        "run_name": cfg.run_name,
-        "status": "failed",
-        "device": devmem.describe(device),
-        "torch_version": torch.__version__,
-        "git_commit": git_commit(),
-        "versions": versions(),
-    }
+    folder = RunFolder(run_folder(cfg))
+    summary = new_summary(cfg, device)
     tracker = None
     try:
-        record.write_config(cfg)
-        model, tokenizer = instantiate(without(cfg.model, "name"))
-        model.to(device)
-        summary["load_peak_reserved_bytes"] = devmem.cuda_peaks(device)["peak_reserved_bytes"]
-        splits = instantiate(without(cfg.data, "name", "max_length"))
-        if cfg.train.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.config.use_cache = False
-
-        meter = MemoryMeter(model)
-        method = build_method(cfg, model)
-        meter.track(method.optimizer, method.extra_state)
-        steps_per_epoch = len(splits.train) // (cfg.train.batch_size * cfg.train.grad_accum)
-        max_steps = math.ceil(cfg.train.epochs * steps_per_epoch) if cfg.train.epochs else cfg.train.max_steps
-        scheduler = (
-            get_scheduler(
-                cfg.train.lr_scheduler,
-                method.optimizer,
-                num_warmup_steps=cfg.train.warmup_steps,
-                num_training_steps=max_steps,
-            )
-            if method.uses_lr_schedule
-            else None
-        )
-        loader = DataLoader(
-            splits.train,
-            batch_size=cfg.train.batch_size,
-            shuffle=True,
-            drop_last=True,
-            collate_fn=CausalCollator(tokenizer, cfg.data.max_length),
-            generator=torch.Generator().manual_seed(cfg.seed),
-        )
-        autocast = (
-            torch.autocast(device.type, dtype=AUTOCAST[cfg.train.autocast])
-            if cfg.train.autocast
-            else contextlib.nullcontext()
-        )
-        scaler = method.grad_scaler or (
-            torch.amp.GradScaler(device.type) if cfg.train.autocast == "fp16" else None
-        )
-        tracker = wandb_run.start(cfg, str(record.folder), cfg.run_name, cfg.experiment_name)
-        method.model.train()
-
-        devmem.reset_peaks(device)
-        clock = TrainClock(device, cfg.train.target_loss)
-        summary["status"] = "ok"
-        loss = float("nan")
-        bar = tqdm(total=max_steps, desc=f"{cfg.method.name}", dynamic_ncols=True)
-        for step, micro_batches in enumerate(batches(loader, cfg.train.grad_accum), start=1):
-            micro_batches = [{k: v.to(device) for k, v in b.items()} for b in micro_batches]
-            clock.start()
-            loss = train_step(method, micro_batches, meter, autocast, scaler)
-            seconds = clock.stop(loss)
-            meter.after_step()
-            if scheduler is not None:
-                scheduler.step()
-            if not math.isfinite(loss):
-                summary["status"] = "diverged"
-                log.warning("loss is %s at step %d: stopping", loss, step)
-                break
-            bar.update()
-            bar.set_postfix(
-                loss=f"{loss:.4f}", step_ms=f"{1e3 * seconds:.0f}", grads_MB=f"{meter.peak_grads / 2**20:.1f}"
-            )
-            if step % cfg.train.log_every == 0 or step == max_steps:
-                row = {
-                    "train/step": step,
-                    "train/loss": loss,
-                    "train/lr": method.optimizer.param_groups[0]["lr"],
-                    "train/wall_clock_s": clock.elapsed,
-                    "train/step_time_s": seconds,
-                    "mem/grads_bytes": meter.peak_grads,
-                    "mem/rss_bytes": devmem.peak_rss_bytes(),
-                }
-                row.update(
-                    {
-                        f"mem/cuda_{k.split('_')[1]}_bytes": v
-                        for k, v in devmem.cuda_peaks(device).items()
-                        if v is not None
-                    }
-                )
-                record.log(row)
-                tracker.log(row)
-            if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < max_steps:
-                evaluate_and_log(cfg, method, tokenizer, splits.test, step, record, tracker)
-            if step >= max_steps:
-                break
-        bar.close()
-
-        summary.update(
-            final_train_loss=loss,
-            steps=step,
-            wall_clock_s=clock.elapsed,
-            step_time_median_s=clock.median_step,
-            time_to_target_s=clock.time_to_target,
-            target_loss=cfg.train.target_loss,
-        )
-        summary.update(meter.breakdown().as_dict())
-        summary.update(devmem.cuda_peaks(device))
-        summary["peak_rss_bytes"] = devmem.peak_rss_bytes()
-        summary["n_trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        summary["n_params"] = sum(p.numel() for p in model.parameters())
-        summary["eval_exact_match"] = (
-            evaluate_and_log(cfg, method, tokenizer, splits.test, step, record, tracker)
-            if summary["status"] == "ok"
-            else None
-        )
-        meter.close()
-        if cfg.lm_eval.tasks and summary["status"] == "ok":
-            summary.update(
-                downstream.evaluate_and_log(
-                    cfg.lm_eval, method.model, tokenizer, splits.test, step, record, tracker
-                )
-            )
-        if cfg.save_checkpoint:
-            save_checkpoint(method.model, tokenizer, record.folder / "checkpoint")
+        job = setup(cfg, device, folder, summary)
+        tracker = job.tracker
+        loss, step = train(job, summary)
+        summarize(job, summary, loss, step)
     except BaseException as err:
-        summary["status"] = "failed"
-        summary["error"] = f"{type(err).__name__}: {err}"
+        summary.status = "failed"
+        summary.error = f"{type(err).__name__}: {err}"
         raise
     finally:
-        record.flush_metrics()
-        record.write_summary(summary)
-        if tracker is not None:
-            tracker.finish(summary, exit_code=0 if summary["status"] != "failed" else 1)
-    print_summary(summary, record.folder)
-    return summary
+        finish(folder, summary, tracker)
+    print_summary(summary, folder.folder)
+    return summary.to_json()
 
 
-def evaluate_and_log(cfg, method, tokenizer, test, step, record, tracker) -> float | None:
-    if cfg.eval.n_examples == 0:
+def new_summary(cfg: DictConfig, device: torch.device) -> RunSummary:
+    """The record of a run that has not trained yet (status ``failed`` until training starts)."""
+    return RunSummary(
+        method=cfg.method.name,
+        model=cfg.model.name,
+        data=cfg.data.name,
+        seed=cfg.seed,
+        experiment=cfg.experiment_name,
+        run_name=cfg.run_name,
+        device=devmem.describe(device),
+        torch_version=torch.__version__,
+        git_commit=git_commit(),
+        versions=versions(),
+    )
+
+
+def setup(cfg: DictConfig, device: torch.device, folder: RunFolder, summary: RunSummary) -> Job:
+    """Model, data, method, schedule, loader, precision and tracker, in the order the protocol needs."""
+    folder.write_config(cfg)
+    model, tokenizer = instantiate(without(cfg.model, "name"))
+    model.to(device)
+    summary.load_peak_reserved_bytes = devmem.cuda_peaks(device)["peak_reserved_bytes"]
+    splits = instantiate(without(cfg.data, "name", "max_length"))
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+    # The meter comes before the method: its gradient hook must run before any hook the method
+    # registers (fused methods free each gradient in theirs) and while every parameter requires grad.
+    meter = MemoryMeter(model)
+    method = build_method(cfg, model)
+    meter.track(method.optimizer, method.extra_state)
+    max_steps = total_steps(cfg, len(splits.train))
+    scheduler = None
+    if method.uses_lr_schedule:
+        scheduler = get_scheduler(
+            cfg.train.lr_scheduler,
+            method.optimizer,
+            num_warmup_steps=cfg.train.warmup_steps,
+            num_training_steps=max_steps,
+        )
+    loader = DataLoader(
+        splits.train,
+        batch_size=cfg.train.batch_size,
+        shuffle=True,
+        drop_last=True,
+        collate_fn=CausalCollator(tokenizer, cfg.data.max_length),
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    precision = cfg.train.autocast
+    autocast = (
+        torch.autocast(device.type, dtype=AUTOCAST[precision]) if precision else contextlib.nullcontext()
+    )
+    scaler = method.grad_scaler or (torch.amp.GradScaler(device.type) if precision == "fp16" else None)
+    tracker = wandb_run.start(cfg, str(folder.folder), cfg.run_name, cfg.experiment_name)
+    return Job(
+        cfg,
+        device,
+        folder,
+        method,
+        tokenizer,
+        splits,
+        meter,
+        loader,
+        scheduler,
+        autocast,
+        scaler,
+        max_steps,
+        tracker,
+    )
+
+
+def total_steps(cfg: DictConfig, n_train: int) -> int:
+    """``train.max_steps``, or ``train.epochs`` worth of optimizer steps when that is set."""
+    if not cfg.train.epochs:
+        return cfg.train.max_steps
+    steps_per_epoch = n_train // (cfg.train.batch_size * cfg.train.grad_accum)
+    return math.ceil(cfg.train.epochs * steps_per_epoch)
+
+
+def train(job: Job, summary: RunSummary) -> tuple[float, int]:
+    """The training loop; returns the last loss and step, and fills the summary's time fields."""
+    cfg, method = job.cfg, job.method
+    method.model.train()
+    # Peaks start here, after the model and optimizer are built: the protocol's training peak.
+    devmem.reset_peaks(job.device)
+    clock = TrainClock(job.device, cfg.train.target_loss)
+    summary.status = "ok"
+    loss, step = float("nan"), 0
+    bar = tqdm(total=job.max_steps, desc=f"{cfg.method.name}", dynamic_ncols=True)
+    for step, micro_batches in enumerate(batches(job.loader, cfg.train.grad_accum), start=1):
+        micro_batches = [{k: v.to(job.device) for k, v in b.items()} for b in micro_batches]
+        # The clock brackets the step alone: data transfer, logging and evaluation stay outside.
+        clock.start()
+        loss = train_step(method, micro_batches, job.meter, job.autocast, job.scaler)
+        seconds = clock.stop(loss)
+        # Optimizer state is sampled after the clock stops, so counting its bytes costs no step time.
+        job.meter.after_step()
+        if job.scheduler is not None:
+            job.scheduler.step()
+        if not math.isfinite(loss):
+            summary.status = "diverged"
+            log.warning("loss is %s at step %d: stopping", loss, step)
+            break
+        bar.update()
+        bar.set_postfix(
+            loss=f"{loss:.4f}", step_ms=f"{1e3 * seconds:.0f}", grads_MB=f"{job.meter.peak_grads / 2**20:.1f}"
+        )
+        if step % cfg.train.log_every == 0 or step == job.max_steps:
+            log_step(job, clock, step, loss, seconds)
+        if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < job.max_steps:
+            evaluate_and_log(job, step)
+        if step >= job.max_steps:
+            break
+    bar.close()
+    summary.wall_clock_s, summary.step_time_median_s = clock.elapsed, clock.median_step
+    summary.time_to_target_s, summary.target_loss = clock.time_to_target, cfg.train.target_loss
+    return loss, step
+
+
+def log_step(job: Job, clock: TrainClock, step: int, loss: float, seconds: float) -> None:
+    """One metrics row to the store and W&B."""
+    peaks = devmem.cuda_peaks(job.device)
+    row = MetricsRow(
+        step=step,
+        loss=loss,
+        lr=job.method.optimizer.param_groups[0]["lr"],
+        wall_clock_s=clock.elapsed,
+        step_time_s=seconds,
+        grads_bytes=job.meter.peak_grads,
+        rss_bytes=devmem.peak_rss_bytes(),
+        cuda_reserved_bytes=peaks["peak_reserved_bytes"],
+        cuda_allocated_bytes=peaks["peak_allocated_bytes"],
+    ).to_json()
+    job.folder.log(row)
+    job.tracker.log(row)
+
+
+def summarize(job: Job, summary: RunSummary, loss: float, step: int) -> None:
+    """Memory and counts first, then the evaluations, then the checkpoint."""
+    model = job.method.model
+    summary.final_train_loss, summary.steps = loss, step
+    # Memory is read before evaluation, so generation never counts towards the training peaks.
+    for key, value in job.meter.breakdown().as_dict().items():
+        setattr(summary, key, value)
+    peaks = devmem.cuda_peaks(job.device)
+    summary.peak_reserved_bytes, summary.peak_allocated_bytes = (
+        peaks["peak_reserved_bytes"],
+        peaks["peak_allocated_bytes"],
+    )
+    summary.peak_rss_bytes = devmem.peak_rss_bytes()
+    summary.n_trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    summary.n_params = sum(p.numel() for p in model.parameters())
+    job.meter.close()
+    if summary.status == "ok":
+        summary.eval_exact_match = evaluate_and_log(job, step)
+        if job.cfg.lm_eval.tasks:
+            scores = downstream.evaluate_and_log(
+                job.cfg.lm_eval, model, job.tokenizer, job.splits.test, step, job.folder, job.tracker
+            )
+            summary.extra.update(scores)
+    if job.cfg.save_checkpoint:
+        save_checkpoint(model, job.tokenizer, job.folder.folder / "checkpoint")
+
+
+def finish(
+    folder: RunFolder, summary: RunSummary, tracker: wandb_run.WandbRun | wandb_run.NoRun | None
+) -> None:
+    """Write the metrics and the summary (whatever happened), and close the W&B run."""
+    folder.flush_metrics()
+    folder.write_summary(summary)
+    if tracker is not None:
+        tracker.finish(summary.to_json(), exit_code=0 if summary.status != "failed" else 1)
+
+
+def evaluate_and_log(job: Job, step: int) -> float | None:
+    """Greedy exact match on the first ``eval.n_examples`` test problems, logged at ``step``."""
+    cfg = job.cfg.eval
+    if cfg.n_examples == 0:
         return None
     acc = exact_match_accuracy(
-        method.model,
-        tokenizer,
-        test[: cfg.eval.n_examples],
-        batch_size=cfg.eval.batch_size,
-        max_new_tokens=cfg.eval.max_new_tokens,
+        job.method.model,
+        job.tokenizer,
+        job.splits.test[: cfg.n_examples],
+        batch_size=cfg.batch_size,
+        max_new_tokens=cfg.max_new_tokens,
     )
     row = {"train/step": step, "eval/exact_match": acc}
-    record.log(row)
-    tracker.log(row)
+    job.folder.log(row)
+    job.tracker.log(row)
     return acc
 
 
@@ -336,17 +406,17 @@ def save_checkpoint(model: torch.nn.Module, tokenizer, folder: Path) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def print_summary(s: dict[str, Any], folder: Path) -> None:
+def print_summary(s: RunSummary, folder: Path) -> None:
     mib = 2**20
-    em = "n/a" if s.get("eval_exact_match") is None else f"{s['eval_exact_match']:.3f}"
+    em = "n/a" if s.eval_exact_match is None else f"{s.eval_exact_match:.3f}"
     lines = [
-        f"{s['method']} on {s['model']}/{s['data']} ({s['device']}): status {s['status']}",
-        f"  final train loss {s['final_train_loss']:.4f}   exact match {em}",
-        f"  memory MiB: params {s['mem_params_bytes'] / mib:.2f}  grads {s['mem_grads_bytes'] / mib:.2f}"
-        f"  state {s['mem_state_bytes'] / mib:.2f}  activations {s['mem_activations_bytes'] / mib:.2f}"
-        f"  total {s['mem_total_bytes'] / mib:.2f}   (peak RSS {s['peak_rss_bytes'] / mib:.0f})",
-        f"  wall-clock {s['wall_clock_s']:.1f}s over {s['steps']} steps, "
-        f"median step {1e3 * s['step_time_median_s']:.1f} ms",
+        f"{s.method} on {s.model}/{s.data} ({s.device}): status {s.status}",
+        f"  final train loss {s.final_train_loss:.4f}   exact match {em}",
+        f"  memory MiB: params {s.mem_params_bytes / mib:.2f}  grads {s.mem_grads_bytes / mib:.2f}"
+        f"  state {s.mem_state_bytes / mib:.2f}  activations {s.mem_activations_bytes / mib:.2f}"
+        f"  total {s.mem_total_bytes / mib:.2f}   (peak RSS {s.peak_rss_bytes / mib:.0f})",
+        f"  wall-clock {s.wall_clock_s:.1f}s over {s.steps} steps,"
+        f" median step {1e3 * s.step_time_median_s:.1f} ms",
         f"  results: {folder}",
     ]
     print("\n".join(lines), flush=True)

@@ -7,19 +7,20 @@ import os
 
 import pytest
 
+from suite.track.record import MetricsRow, RunSummary, describe_fields
 from suite.track.store import RunFolder, read_summaries, write_atomic
 
 
 def test_interrupted_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):
     record = RunFolder(tmp_path / "run")
-    record.write_summary({"status": "ok", "final_train_loss": 1.0})
+    record.write_summary(RunSummary(status="ok", final_train_loss=1.0))
 
     def crash(*args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        record.write_summary({"status": "ok", "final_train_loss": 0.5, "big": "x" * 10**6})
+        record.write_summary(RunSummary(status="ok", final_train_loss=0.5, extra={"big": "x" * 10**6}))
     monkeypatch.undo()
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["final_train_loss"] == 1.0
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["summary.json"]
@@ -43,7 +44,7 @@ def test_metrics_and_summaries_read_back(tmp_path):
     record.log({"train/step": 1, "train/loss": 2.0})
     record.log({"train/step": 2, "train/loss": 1.5})
     record.flush_metrics()
-    record.write_summary({"method": "a"})
+    record.write_summary(RunSummary(method="a"))
     lines = (tmp_path / "exp" / "a" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["train/loss"] for line in lines] == [2.0, 1.5]
     (row,) = read_summaries(tmp_path)
@@ -55,13 +56,13 @@ def test_report_tables_the_summaries(tmp_path, capsys):
 
     for method, total in (("adamw", 3 * 2**20), ("signsgd", 2**20)):
         RunFolder(tmp_path / method).write_summary(
-            {
-                "method": method,
-                "status": "ok",
-                "final_train_loss": 1.0,
-                "mem_total_bytes": total,
-                "step_time_median_s": 0.5,
-            }
+            RunSummary(
+                method=method,
+                status="ok",
+                final_train_loss=1.0,
+                mem_total_bytes=total,
+                step_time_median_s=0.5,
+            )
         )
     main([str(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
@@ -79,3 +80,24 @@ def test_report_on_an_empty_folder_is_one_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"suite-report: error: no summary.json below {tmp_path}"
+
+
+def test_the_record_round_trips_and_keeps_unknown_keys_flat():
+    written = RunSummary(method="adamw", status="ok", mem_total_bytes=7, extra={"lm_eval_acc": 0.5})
+    flat = written.to_json()
+    assert flat["lm_eval_acc"] == 0.5 and "extra" not in flat
+    assert set(RunSummary.field_names()) <= flat.keys()
+    assert RunSummary.from_json(flat) == written
+    assert RunSummary.from_json({"method": "toy"}).mem_total_bytes is None  # older, shorter summaries load
+
+
+def test_a_metrics_row_has_its_wandb_keys_and_leaves_out_what_does_not_apply():
+    row = MetricsRow(step=3, loss=1.5, grads_bytes=10).to_json()
+    assert row == {"train/step": 3, "train/loss": 1.5, "mem/grads_bytes": 10}
+    assert "| `train/step` | steps |" in describe_fields(MetricsRow)
+
+
+def test_every_report_column_is_a_field_of_the_record():
+    from suite.report import COLUMNS
+
+    assert set(COLUMNS) <= set(RunSummary.field_names())

@@ -9,31 +9,10 @@ import sys
 import pytest
 from helpers import FAST, TINY, loss_fell, run_job
 
+from suite.track.record import RunSummary
 from suite.train import run
 
-SUMMARY_KEYS = {
-    "method",
-    "model",
-    "data",
-    "seed",
-    "status",
-    "final_train_loss",
-    "eval_exact_match",
-    "mem_params_bytes",
-    "mem_grads_bytes",
-    "mem_state_bytes",
-    "mem_activations_bytes",
-    "mem_total_bytes",
-    "peak_reserved_bytes",
-    "peak_allocated_bytes",
-    "peak_rss_bytes",
-    "wall_clock_s",
-    "step_time_median_s",
-    "time_to_target_s",
-    "device",
-    "torch_version",
-    "git_commit",
-}
+SUMMARY_KEYS = set(RunSummary.field_names())
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from suite.track.record import RunSummary
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
@@ -49,15 +51,16 @@ class RunFolder:
         text = "".join(json.dumps(row) + "\n" for row in self.metrics)
         write_atomic(self.folder / "metrics.jsonl", text)
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        write_atomic(self.folder / "summary.json", json.dumps(summary, indent=2) + "\n")
+    def write_summary(self, summary: RunSummary) -> None:
+        write_atomic(self.folder / "summary.json", json.dumps(summary.to_json(), indent=2) + "\n")
 
 
 def read_summaries(root: str | Path) -> list[dict[str, Any]]:
-    """Every ``summary.json`` below ``root``, with ``run_dir`` added."""
+    """Every ``summary.json`` below ``root`` as a flat dict with every :class:`RunSummary` field
+    (None where a run did not record it) and ``run_dir`` added."""
     rows = []
     for path in sorted(Path(root).rglob("summary.json")):
-        row = json.loads(path.read_text())
+        row = RunSummary.from_json(json.loads(path.read_text())).to_json()
         row["run_dir"] = str(path.parent)
         rows.append(row)
     return rows

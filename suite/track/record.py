@@ -1,0 +1,117 @@
+"""The run record, defined once: what ``summary.json`` holds and what one ``metrics.jsonl`` row holds.
+
+The training loop and the toy fill these records, the store writes them (``to_json``), W&B gets
+the same keys, and the report and the paper modules read them back (``from_json``). Each field
+carries its unit and meaning; ``summary.json`` keeps flat keys, and anything a run adds beyond
+these fields (lm-eval scores, the toy's iterates) travels in ``extra`` and is written flat beside
+them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+def _f(doc: str, unit: str = "", key: str | None = None, default: Any = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "unit": unit, "key": key})
+
+
+@dataclass
+class RunSummary:
+    """One run's ``summary.json``. Memory fields follow the README's measurement protocol."""
+
+    method: str = _f("the method's config name (conf/method/<name>.yaml)")
+    model: str = _f("the model's config name")
+    data: str = _f("the dataset's config name")
+    seed: int = _f("the run's seed (data order, initialisation, the methods' generators)")
+    experiment: str = _f("the experiment name: the run lives in results/<experiment>/<run_name>/")
+    run_name: str = _f("the run's folder name")
+    status: str = _f("ok | failed | diverged", default="failed")
+    error: str | None = _f("the exception that ended a failed run, one line")
+    device: str = _f("the device the run trained on, e.g. 'cpu (2 threads)' or a GPU's name")
+    torch_version: str = _f("torch.__version__")
+    git_commit: str | None = _f("the suite's git commit, if it runs from a checkout")
+    versions: dict[str, str | None] | None = _f("versions of the libraries that shape the results")
+    steps: int | None = _f("optimizer steps taken", "steps")
+    final_train_loss: float | None = _f("training loss of the last step (mean over micro-batches)")
+    eval_exact_match: float | None = _f("greedy exact match of the final answer on the test split", "0..1")
+    target_loss: float | None = _f("train.target_loss, the loss time_to_target_s is measured against")
+    wall_clock_s: float | None = _f("training wall-clock, evaluation excluded", "s")
+    step_time_median_s: float | None = _f("median wall-clock of one optimizer step", "s")
+    time_to_target_s: float | None = _f("training wall-clock until the loss first reached target_loss", "s")
+    mem_params_bytes: int | None = _f("every parameter of the model, trainable or frozen", "bytes")
+    mem_grads_bytes: int | None = _f("peak live .grad bytes, sampled after every backward", "bytes")
+    mem_state_bytes: int | None = _f(
+        "peak optimizer state beyond the parameters (incl. master copies)", "bytes"
+    )
+    mem_activations_bytes: int | None = _f("peak bytes saved for backward in one forward", "bytes")
+    mem_total_bytes: int | None = _f("params + grads + state + activations", "bytes")
+    load_peak_reserved_bytes: int | None = _f("CUDA max_memory_reserved while the model loaded", "bytes")
+    peak_reserved_bytes: int | None = _f("CUDA max_memory_reserved during training (null off CUDA)", "bytes")
+    peak_allocated_bytes: int | None = _f(
+        "CUDA max_memory_allocated during training (null off CUDA)", "bytes"
+    )
+    peak_rss_bytes: int | None = _f("the process's peak resident set size", "bytes")
+    n_params: int | None = _f("parameters of the model", "count")
+    n_trainable_params: int | None = _f("parameters that require gradients at the end of the run", "count")
+    extra: dict[str, Any] = field(
+        default_factory=dict, metadata={"doc": "run-specific keys, written flat", "unit": ""}
+    )
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """The keys every ``summary.json`` has (``extra`` is written flat, so it is not one)."""
+        return [f.name for f in fields(cls) if f.name != "extra"]
+
+    def to_json(self) -> dict[str, Any]:
+        out = {name: getattr(self, name) for name in self.field_names()}
+        return out | self.extra
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunSummary:
+        """A record from a ``summary.json`` dict; missing fields are None, unknown keys go to ``extra``."""
+        names = set(cls.field_names())
+        known = {k: v for k, v in data.items() if k in names}
+        return cls(**known, extra={k: v for k, v in data.items() if k not in names})
+
+
+@dataclass
+class MetricsRow:
+    """One training row of ``metrics.jsonl`` (and of the W&B history), keyed as W&B shows it."""
+
+    step: int = _f("optimizer step", "steps", "train/step")
+    loss: float = _f("training loss of the step", key="train/loss")
+    lr: float | None = _f("learning rate of the first parameter group", key="train/lr")
+    wall_clock_s: float | None = _f("training wall-clock so far", "s", "train/wall_clock_s")
+    step_time_s: float | None = _f("wall-clock of this step", "s", "train/step_time_s")
+    grads_bytes: int | None = _f("peak live .grad bytes so far", "bytes", "mem/grads_bytes")
+    rss_bytes: int | None = _f("process peak RSS so far", "bytes", "mem/rss_bytes")
+    cuda_reserved_bytes: int | None = _f(
+        "CUDA max_memory_reserved so far", "bytes", "mem/cuda_reserved_bytes"
+    )
+    cuda_allocated_bytes: int | None = _f(
+        "CUDA max_memory_allocated so far", "bytes", "mem/cuda_allocated_bytes"
+    )
+
+    @classmethod
+    def keys(cls) -> dict[str, str]:
+        """Field name -> the row's key."""
+        return {f.name: f.metadata["key"] for f in fields(cls)}
+
+    def to_json(self) -> dict[str, Any]:
+        """The row with its W&B keys; fields that do not apply (None) are left out."""
+        return {
+            key: getattr(self, name) for name, key in self.keys().items() if getattr(self, name) is not None
+        }
+
+
+def describe_fields(record: type) -> str:
+    """A markdown table of a record's fields: key, unit, meaning."""
+    lines = ["| key | unit | meaning |", "| --- | --- | --- |"]
+    for f in fields(record):
+        if f.name != "extra":
+            lines.append(
+                f"| `{f.metadata.get('key') or f.name}` | {f.metadata['unit']} | {f.metadata['doc']} |"
+            )
+    return "\n".join(lines)
