@@ -97,7 +97,3 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             "train.autocast=fp16 needs CUDA (it uses a GradScaler); on CPU use train.autocast=bf16 or null"
         )
-    if cfg.train.warmup_steps >= cfg.train.max_steps and cfg.train.epochs is None:
-        raise ConfigError(
-            f"train.warmup_steps={cfg.train.warmup_steps} must be below train.max_steps={cfg.train.max_steps}"
-        )

@@ -11,7 +11,7 @@ Both paths use ``.grad`` as scratch space: after ``step()`` each gradient holds 
 or ``sign(m_t)`` (β > 0). Gradients are discarded after a step anyway, and writing the sign in
 place avoids a fresh temporary per step (on CPU a fresh ``_foreach_sign`` costs ~5x more than the
 in-place one: over 8.4M fp32 parameters a fresh ``_foreach_sign`` then ``_foreach_add_`` took 8.5x a
-plain ``_foreach_add_``, the in-place sign 1.74x, in one run; ``benchmarks/bench_optim.py`` measures yours).
+plain ``_foreach_add_``, the in-place sign 1.74x, in one run; ``suite-bench optim`` measures yours).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class SignSGD(torch.optim.Optimizer):
         weight_decay: decoupled λ (``x ← x − η λ x``).
         foreach: use the ``torch._foreach_*`` path; None picks it on CUDA and the per-tensor
             path on CPU, where each tensor's pass stays in cache and measured faster
-            (``benchmarks/bench_optim.py``), as ``torch.optim`` itself decides.
+            (``suite-bench optim``), as ``torch.optim`` itself decides.
         fused_backward: update each parameter inside backward (post-accumulate-grad hook) and
             free its gradient at once; ``step()`` then does nothing. No gradient accumulation.
     """
