@@ -36,6 +36,7 @@ def assert_positive_numbers(rows: list[list[str]]) -> None:
             assert math.isfinite(value) and value > 0, row
 
 
+@pytest.mark.slow
 def test_optim_prints_every_optimizer_training_step_and_depth(capsys):
     main(["optim", "--iters", "1", "--hidden", "16", "--layers", "2", "--depths", "2,3"])
     steps, training, depth = tables(capsys.readouterr().out)

@@ -60,6 +60,7 @@ def test_good_sweep_passes():
     preflight.check(["-m", "method=adamw,signsgd", "train.batch_size=4,8"])
 
 
+@pytest.mark.slow
 def test_cli_exits_with_one_line_and_writes_nothing(tmp_path):
     proc = subprocess.run(
         [
@@ -81,6 +82,7 @@ def test_cli_exits_with_one_line_and_writes_nothing(tmp_path):
     assert list(Path(tmp_path).iterdir()) == []
 
 
+@pytest.mark.slow
 def test_cli_prints_config(tmp_path):
     proc = subprocess.run(
         [

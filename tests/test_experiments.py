@@ -133,6 +133,7 @@ def _cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     return proc
 
 
+@pytest.mark.slow
 def test_multirun_command_line_runs_the_whole_sweep(tmp_path):
     """``suite-train -m experiment=absignsgd_ablation`` launches the file's own sweep."""
     _cli(
@@ -156,6 +157,7 @@ def test_multirun_command_line_runs_the_whole_sweep(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_toy_command_line_runs_the_whole_sweep(tmp_path):
     _cli(["-m", "suite.toy", "-m", "experiment=stosignsgd_fig1", "toy.steps=30"], tmp_path)
     runs = sorted((tmp_path / "stosignsgd_fig1").glob("*/summary.json"))

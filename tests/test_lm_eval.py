@@ -44,6 +44,7 @@ def overfit_model(examples: list[Example], steps: int = 40):
     return model, tok
 
 
+@pytest.mark.slow
 def test_local_task_agrees_with_our_exact_match():
     test = build(n_train=0, n_test=16).test
     model, tok = overfit_model(test[:10])  # the last six are unseen: mostly wrong
@@ -54,6 +55,7 @@ def test_local_task_agrees_with_our_exact_match():
     assert model.training  # the train/eval mode is given back
 
 
+@pytest.mark.slow
 def test_loop_logs_lm_eval_and_the_cli_loads_the_checkpoint(tmp_path):
     summary = run_job(
         tmp_path,

@@ -259,6 +259,7 @@ def _mv_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_majority_vote_two_gloo_ranks(tmp_path):
     """Two ranks with different batches: each moves by sign(sign(g0) + sign(g1)) (ties: 0)."""
     import torch.multiprocessing as mp

@@ -94,6 +94,7 @@ def test_failed_run_records_failed_status(tmp_path, job):
     assert summary["status"] == "failed" and "no_such_builder" in summary["error"]
 
 
+@pytest.mark.slow
 def test_cli_multirun_two_methods_with_wandb_offline(tmp_path):
     overrides = [o for o in FAST if not o.startswith("logger")]
     proc = subprocess.run(
