@@ -238,11 +238,13 @@ def setup(cfg: DictConfig, device: torch.device, folder: RunFolder, summary: Run
     meter.track(method.optimizer, method.extra_state)
     max_steps = total_steps(cfg, len(splits.train))
     scheduler = None
-    if method.uses_lr_schedule and cfg.train.warmup_steps >= max_steps:
-        log.warning(
-            "train.warmup_steps=%d >= %d steps: the whole run is warm-up", cfg.train.warmup_steps, max_steps
-        )
     if method.uses_lr_schedule:
+        if cfg.train.warmup_steps >= max_steps:
+            log.warning(
+                "train.warmup_steps=%d >= %d steps: the run ends in warm-up",
+                cfg.train.warmup_steps,
+                max_steps,
+            )
         scheduler = get_scheduler(
             cfg.train.lr_scheduler,
             method.optimizer,

@@ -115,3 +115,7 @@ def describe_fields(record: type) -> str:
                 f"| `{f.metadata.get('key') or f.name}` | {f.metadata['unit']} | {f.metadata['doc']} |"
             )
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(f"summary.json\n\n{describe_fields(RunSummary)}\n\nmetrics.jsonl\n\n{describe_fields(MetricsRow)}")
