@@ -15,7 +15,7 @@ README = REPO / "README.md"
 
 def test_readme_is_short_and_its_generated_blocks_are_current():
     text = README.read_text()
-    assert len(text.splitlines()) <= 220
+    assert len(text.splitlines()) <= 270
     assert readme.BLOCK.search(text), "README shows no generated table"
     assert readme.render(README) == text, "run python -m suite.readme"
 
