@@ -31,6 +31,7 @@ from suite.evaluate import exact_match_accuracy
 from suite.measure import device as devmem
 from suite.measure.memory import MemoryMeter
 from suite.measure.timer import TrainClock
+from suite.measure.updates import UpdateProbe, lost_update_warning
 from suite.methods import Method
 from suite.track import wandb_run
 from suite.track.record import MetricsRow, RunSummary
@@ -90,6 +91,12 @@ def build_method(cfg: DictConfig, model: torch.nn.Module) -> Method:
             f"method {cfg.method.name} updates inside backward and cannot "
             f"accumulate gradients; set train.grad_accum=1"
         )
+    if cfg.train.max_grad_norm is not None and (method.updates_in_backward or method.grad_scaler):
+        why = "updates inside backward" if method.updates_in_backward else "unscales its own gradients"
+        raise ConfigError(
+            f"method {cfg.method.name} {why}, so the loop cannot clip before its step; "
+            f"set train.max_grad_norm=null"
+        )
     if method.updates_in_backward and cfg.train.autocast == "fp16":
         raise ConfigError(
             f"method {cfg.method.name} updates inside backward; "
@@ -141,6 +148,7 @@ def train_step(
     meter: MemoryMeter,
     autocast: contextlib.AbstractContextManager,
     scaler: torch.amp.GradScaler | None,
+    max_grad_norm: float | None,
 ) -> float:
     """Forward and backward over the micro-batches, then one update; returns the mean loss."""
     total = 0.0
@@ -149,15 +157,28 @@ def train_step(
             loss = method.model(**batch).loss / len(micro_batches)
         method.backward(scaler.scale(loss) if scaler is not None else loss)
         total += loss.detach()
+    loss = float(total)
+    if method.on_step_loss is not None:
+        method.on_step_loss(loss)
     if not method.updates_in_backward:
-        if scaler is not None and method.grad_scaler is None:
-            scaler.step(method.optimizer)
-        else:
-            method.optimizer.step()
+        update(method, scaler, max_grad_norm)
+    return loss
+
+
+def update(method: Method, scaler: torch.amp.GradScaler | None, max_grad_norm: float | None) -> None:
+    """Clip (on unscaled gradients), step, update the loss scale, free the gradients."""
+    if max_grad_norm is not None:
         if scaler is not None:
-            scaler.update()
-        method.optimizer.zero_grad(set_to_none=True)
-    return float(total)
+            scaler.unscale_(method.optimizer)
+        params = [p for group in method.optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    if scaler is not None and method.grad_scaler is None:
+        scaler.step(method.optimizer)
+    else:
+        method.optimizer.step()
+    if scaler is not None:
+        scaler.update()
+    method.optimizer.zero_grad(set_to_none=True)
 
 
 # ---------------------------------------------------------------- the run
@@ -297,17 +318,21 @@ def train(job: Job, summary: RunSummary) -> tuple[float, int]:
     # Peaks start here, after the model and optimizer are built: the protocol's training peak.
     devmem.reset_peaks(job.device)
     clock = TrainClock(job.device, cfg.train.target_loss)
+    guard = LostUpdateGuard(method, cfg.seed)
     summary.status = "ok"
     loss, step = float("nan"), 0
     bar = tqdm(total=job.max_steps, desc=f"{cfg.method.name}", dynamic_ncols=True)
     for step, micro_batches in enumerate(batches(job.loader, cfg.train.grad_accum), start=1):
         micro_batches = [{k: v.to(job.device) for k, v in b.items()} for b in micro_batches]
+        logged = step == 1 or step % cfg.train.log_every == 0 or step == job.max_steps
+        guard.before(logged)
         # The clock brackets the step alone: data transfer, logging and evaluation stay outside.
         clock.start()
-        loss = train_step(method, micro_batches, job.meter, job.autocast, job.scaler)
+        loss = train_step(method, micro_batches, job.meter, job.autocast, job.scaler, cfg.train.max_grad_norm)
         seconds = clock.stop(loss)
-        # Optimizer state is sampled after the clock stops, so counting its bytes costs no step time.
+        # Optimizer state and the guard's sample are read after the clock stops: no step time.
         job.meter.after_step()
+        applied = guard.after(step)
         if job.scheduler is not None:
             job.scheduler.step()
         if not math.isfinite(loss):
@@ -318,8 +343,8 @@ def train(job: Job, summary: RunSummary) -> tuple[float, int]:
         bar.set_postfix(
             loss=f"{loss:.4f}", step_ms=f"{1e3 * seconds:.0f}", grads_MB=f"{job.meter.peak_grads / 2**20:.1f}"
         )
-        if step % cfg.train.log_every == 0 or step == job.max_steps:
-            log_step(job, clock, step, loss, seconds)
+        if logged:
+            log_step(job, clock, step, loss, seconds, applied)
         if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < job.max_steps:
             evaluate_and_log(job, step)
         if step >= job.max_steps:
@@ -327,10 +352,53 @@ def train(job: Job, summary: RunSummary) -> tuple[float, int]:
     bar.close()
     summary.wall_clock_s, summary.step_time_median_s = clock.elapsed, clock.median_step
     summary.time_to_target_s, summary.target_loss = clock.time_to_target, cfg.train.target_loss
+    summary.update_applied_fraction_min, summary.update_applied_fraction_mean = guard.min, guard.mean
     return loss, step
 
 
-def log_step(job: Job, clock: TrainClock, step: int, loss: float, seconds: float) -> None:
+class LostUpdateGuard:
+    """Measures ``update_applied_fraction`` on the logged steps and warns once when a step after
+    the first moved under half of the trainable coordinates (at step 1 LoRA's zero-initialised B
+    leaves A's gradient zero by design)."""
+
+    def __init__(self, method: Method, seed: int):
+        self.method = method
+        self.probe = UpdateProbe(method.model, seed=seed)
+        self.fractions: list[float] = []
+        self.active = False
+        self.warned = False
+
+    def before(self, measure: bool) -> None:
+        self.active = measure
+        if measure:
+            self.probe.before()
+
+    def after(self, step: int) -> float | None:
+        if not self.active:
+            return None
+        fraction = self.probe.after()
+        if fraction is None:
+            return None
+        self.fractions.append(fraction)
+        if fraction < 0.5 and step > 1 and not self.warned:
+            self.warned = True
+            lr = self.method.optimizer.param_groups[0].get("lr") or 0.0
+            dtype = next(p.dtype for p in self.method.model.parameters() if p.requires_grad)
+            log.warning(lost_update_warning(fraction, step, lr, dtype))
+        return fraction
+
+    @property
+    def min(self) -> float | None:
+        return min(self.fractions, default=None)
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.fractions) / len(self.fractions) if self.fractions else None
+
+
+def log_step(
+    job: Job, clock: TrainClock, step: int, loss: float, seconds: float, applied: float | None
+) -> None:
     """One metrics row to the store and W&B."""
     peaks = devmem.cuda_peaks(job.device)
     row = MetricsRow(
@@ -343,6 +411,7 @@ def log_step(job: Job, clock: TrainClock, step: int, loss: float, seconds: float
         rss_bytes=devmem.peak_rss_bytes(),
         cuda_reserved_bytes=peaks["peak_reserved_bytes"],
         cuda_allocated_bytes=peaks["peak_allocated_bytes"],
+        update_applied_fraction=applied,
     ).to_json()
     job.folder.log(row)
     job.tracker.log(row)

@@ -42,6 +42,9 @@ class Method:
         uses_lr_schedule: False for methods that set their own step size (ALIAS).
         extra_state: anything else the method keeps that the memory meter must count (bytes are
             counted from every tensor reachable from it).
+        on_step_loss: called with the step's loss as a float: the mean over all its micro-batches,
+            neither divided by the accumulation count nor loss-scaled (averaged over ranks when
+            distributed), after backward and before ``optimizer.step()`` (ALIAS takes f(x_0) here).
     """
 
     model: nn.Module
@@ -51,6 +54,7 @@ class Method:
     grad_scaler: torch.amp.GradScaler | None = None
     uses_lr_schedule: bool = True
     extra_state: list = field(default_factory=list)
+    on_step_loss: Callable[[float], None] | None = None
 
 
 def trainable(model: nn.Module) -> list[nn.Parameter]:

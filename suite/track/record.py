@@ -53,6 +53,12 @@ class RunSummary:
         "CUDA max_memory_allocated during training (null off CUDA)", "bytes"
     )
     peak_rss_bytes: int | None = _f("the process's peak resident set size", "bytes")
+    update_applied_fraction_min: float | None = _f(
+        "smallest fraction of trainable coordinates a measured step changed (lost-update guard)", "0..1"
+    )
+    update_applied_fraction_mean: float | None = _f(
+        "mean over the measured steps of the fraction of trainable coordinates changed", "0..1"
+    )
     n_params: int | None = _f("parameters of the model", "count")
     n_trainable_params: int | None = _f("parameters that require gradients at the end of the run", "count")
     extra: dict[str, Any] = field(
@@ -92,6 +98,11 @@ class MetricsRow:
     )
     cuda_allocated_bytes: int | None = _f(
         "CUDA max_memory_allocated so far", "bytes", "mem/cuda_allocated_bytes"
+    )
+    update_applied_fraction: float | None = _f(
+        "fraction of trainable coordinates this step changed (sampled)",
+        "0..1",
+        "train/update_applied_fraction",
     )
 
     @classmethod
