@@ -2,7 +2,9 @@
 
 ``model=tiny`` is a Qwen3-architecture causal LM built from a ``transformers`` config with a
 byte-level (ByT5) tokenizer, so nothing is downloaded. Paper-scale configs load a local
-Hugging Face checkpoint with ``from_pretrained``.
+Hugging Face checkpoint with ``from_pretrained``; ``model=standin_qwen3`` / ``model=standin_llama``
+build a few-layer, narrow, randomly initialised model of the same family and dtype in their place
+(``standin``), so every paper experiment runs end to end without its checkpoint.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     ByT5Tokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     Qwen3Config,
     Qwen3ForCausalLM,
 )
+
+from suite.validate import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -73,6 +79,64 @@ def tiny_qwen3(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         return Qwen3ForCausalLM(config)
+
+
+# The architecture families of the papers' models (Qwen3-8B/32B; Llama-3-8B and LLaMA-7B).
+FAMILIES = {"qwen3": (Qwen3Config, Qwen3ForCausalLM), "llama": (LlamaConfig, LlamaForCausalLM)}
+
+
+def _check_standin(family: str, dtype: str, hidden_size: int, num_heads: int, num_kv_heads: int) -> None:
+    if family not in FAMILIES:
+        raise ConfigError(f"model.family={family!r} is not a stand-in family; allowed: {', '.join(FAMILIES)}")
+    if dtype not in DTYPES:
+        raise ConfigError(f"model.dtype={dtype!r} is not a dtype; allowed: {', '.join(DTYPES)}")
+    if hidden_size % num_heads or num_heads % num_kv_heads:
+        raise ConfigError(
+            f"model.hidden_size={hidden_size}, num_heads={num_heads}, num_kv_heads={num_kv_heads}: "
+            "allowed: hidden_size a multiple of num_heads, num_heads a multiple of num_kv_heads"
+        )
+
+
+def standin(
+    *,
+    family: str,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    num_kv_heads: int,
+    intermediate_size: int,
+    max_position_embeddings: int,
+    rope_theta: float,
+    rms_norm_eps: float,
+    dtype: str,
+    seed: int,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A paper model's stand-in: its architecture ``family`` (``qwen3``: QK-norm attention;
+    ``llama``), grouped-query attention, SwiGLU MLP, untied LM head and weight ``dtype``, but
+    ``num_layers`` narrow blocks, initialised from ``seed`` (no checkpoint) with the byte tokenizer."""
+    _check_standin(family, dtype, hidden_size, num_heads, num_kv_heads)
+    config_class, model_class = FAMILIES[family]
+    tokenizer = byte_tokenizer()
+    config = config_class(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        head_dim=hidden_size // num_heads,
+        max_position_embeddings=max_position_embeddings,
+        rope_parameters={"rope_type": "default", "rope_theta": rope_theta},
+        rms_norm_eps=rms_norm_eps,
+        tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = model_class(config)
+    return model.to(DTYPES[dtype]), tokenizer
 
 
 def load_pretrained(path: str, dtype: str = "bfloat16") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

@@ -1,0 +1,187 @@
+"""Every arm of every paper experiment, run end to end on a stand-in model, and its notebook's table.
+
+For each ``experiments/paper_*.yaml`` the sweep is read from the file's own ``hydra.sweeper.params``
+(so a new arm is covered without touching this file) and every job of it runs in-process on the
+model's stand-in (``model=standin_qwen3`` for the Qwen3 checkpoints, ``model=standin_llama`` for
+the Llama ones: same family, bf16), for two steps on CPU, with the paper's dtype, lr, schedule
+kind, accumulation, batch size, sequence length and gradient checkpointing. Shortened: the run
+length (two steps instead of the epochs; warm-up off, so both steps run at the paper's peak lr),
+the data (a small local file in the paper dataset's format instead of the hub copy) and the
+evaluation (two test problems, 8 new tokens). Then the artefact the runs' folder feeds
+(``suite.papers``, what the notebook in ``analysis/`` calls) builds its table and figure from them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from helpers import gsm8k_train
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from suite import papers
+from suite.configs import CONF_DIR
+from suite.track.store import read_summaries
+from suite.train import run
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER_EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("paper_*.yaml"))
+STANDIN = {"qwen3_8b": "standin_qwen3", "qwen3_32b": "standin_qwen3", "llama3_8b": "standin_llama"}
+SHORTENED = [
+    "train.epochs=null",
+    "train.max_steps=2",
+    "train.warmup_steps=0",
+    "train.log_every=1",
+    "train.eval_every=null",
+    "data.n_train=48",
+    "data.n_test=2",
+    "eval.max_new_tokens=8",
+    "eval.batch_size=2",
+    "logger=none",
+    "device=cpu",
+]
+N_LINES = 64
+# What the stand-in run keeps from the paper's job, checked against the experiment file as composed.
+PAPER_SETTINGS = [
+    "model.dtype",
+    "method",
+    "train.batch_size",
+    "train.grad_accum",
+    "train.lr_scheduler",
+    "train.autocast",
+    "train.gradient_checkpointing",
+    "data.max_length",
+    "seed",
+]
+
+
+# ---------------------------------------------------------------- the experiment files
+
+
+def composed(*overrides: str, hydra: bool = False) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
+
+
+def sweep_jobs(name: str) -> list[list[str]]:
+    """The override lists of every job ``suite-train -m experiment=<name>`` launches."""
+    params = OmegaConf.to_container(composed(f"experiment={name}", hydra=True).hydra.sweeper.params)
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    axes = [
+        [f"{o.key_or_group}={v}" for v in o.sweep_string_iterator()]
+        if o.is_sweep_override()
+        else [o.input_line]
+        for o in parsed
+    ]
+    return [list(job) for job in itertools.product(*axes)]
+
+
+def artefact_of(name: str) -> str:
+    """The artefact an experiment's runs feed: its results folder without the ``paper_`` prefix."""
+    return composed(f"experiment={name}").experiment_name.removeprefix("paper_")
+
+
+ARTEFACTS = sorted({artefact_of(name) for name in PAPER_EXPERIMENTS})
+
+
+# ---------------------------------------------------------------- small data in the papers' formats
+
+
+def _jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def _openmathinstruct2(folder: Path) -> Path:
+    return _jsonl(
+        folder / "openmathinstruct2.jsonl",
+        [
+            {
+                "problem": f"What is {i} plus {2 * i}?",
+                "generated_solution": f"Adding, {i} + {2 * i} = {3 * i}. The answer is \\boxed{{{3 * i}}}.",
+                "expected_answer": str(3 * i),
+            }
+            for i in range(N_LINES)
+        ],
+    )
+
+
+def _alpaca(folder: Path) -> Path:
+    return _jsonl(
+        folder / "alpaca.jsonl",
+        [
+            {
+                "instruction": "Classify the sentiment of the sentence.",
+                "input": f"The film was {'good' if i % 2 else 'bad'} in part {i}.",
+                "output": "positive" if i % 2 else "negative",
+            }
+            for i in range(N_LINES)
+        ],
+    )
+
+
+def _gsm8k(folder: Path) -> Path:
+    path = gsm8k_train()
+    if path is None:
+        pytest.skip("no GSM8K copy given: set $SUITE_GSM8K_TRAIN or pass --gsm8k PATH")
+    return path
+
+
+DATA_FILES = {"openmathinstruct2": _openmathinstruct2, "alpaca": _alpaca, "gsm8k": _gsm8k}
+
+
+def standin_overrides(name: str, folder: Path) -> list[str]:
+    """The stand-in model and a local data file in the format of the experiment's dataset."""
+    cfg = composed(f"experiment={name}")
+    assert cfg.model.name in STANDIN, f"{name}: no stand-in for model={cfg.model.name}; add it to STANDIN"
+    assert cfg.data.name in DATA_FILES, f"{name}: no test file for data={cfg.data.name}; add one"
+    n_examples = min(cfg.eval.n_examples, 2)
+    data = DATA_FILES[cfg.data.name](folder)
+    return [f"model={STANDIN[cfg.model.name]}", f"data.path={data}", f"eval.n_examples={n_examples}"]
+
+
+# ---------------------------------------------------------------- the runs
+
+
+def run_arms(name: str, tmp_path: Path) -> list[dict]:
+    """Every job of ``name``'s sweep on its stand-in; returns their summaries."""
+    fixed = standin_overrides(name, tmp_path)
+    summaries = []
+    for job in sweep_jobs(name):
+        cfg = composed(f"experiment={name}", *job, *fixed, *SHORTENED, f"results_dir={tmp_path / 'runs'}")
+        paper = composed(f"experiment={name}", *job)
+        for key in PAPER_SETTINGS:
+            assert OmegaConf.select(cfg, key) == OmegaConf.select(paper, key), (name, job, key)
+        summary = run(cfg)
+        assert summary["status"] == "ok", (name, job, summary.get("error"))
+        summaries.append({**summary, "job": job, "cfg": cfg})
+    return summaries
+
+
+def test_sweeps_are_read_from_the_files():
+    jobs = sweep_jobs("paper_sqmeft_table5")
+    assert len(jobs) == 12 and ["variant=no_rms", "seed=2"] in jobs
+    assert [j for j in sweep_jobs("paper_absignsgd_memory")] == [["method=absignsgd"], ["method=adamw"]]
+    assert set(ARTEFACTS) <= set(papers.ARTEFACTS), "every paper experiment feeds a registered artefact"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("artefact", ARTEFACTS)
+def test_every_arm_runs_on_the_standin_and_the_notebook_builds(artefact, tmp_path):
+    names = [n for n in PAPER_EXPERIMENTS if artefact_of(n) == artefact]
+    summaries = [s for name in names for s in run_arms(name, tmp_path)]
+    for s in summaries:
+        cfg = s["cfg"]
+        assert s["model"].startswith("standin_") and cfg.model.dtype == "bfloat16", s["job"]
+        assert s["steps"] == 2, s["job"]
+    folder = tmp_path / "runs" / f"paper_{artefact}"
+    assert len(read_summaries(folder)) == len({s["run_name"] for s in summaries}) == len(summaries)
+    table, figure = papers.get(artefact).build(folder)
+    assert len(table) >= 1, artefact
+    assert papers.write(artefact, folder, table, figure).exists()
