@@ -11,6 +11,7 @@ import torch
 from suite.optim import ALIAS
 
 A = torch.tensor([1.0, 2.0], dtype=torch.float64)
+NO_CLAMP = math.inf
 
 
 def _quadratic_run(steps, x0=(1.0, -1.0), **kw):
@@ -34,7 +35,7 @@ def test_step_size_by_hand_d_rule(sign_only):
     # d̃1 = γ0⟨g1, sign g0⟩ = 0.1·2.7 = 0.27 > d0;  γ1 = √(0.27/4)
     # x2 = (0.9 − γ1, −0.9 + γ1); g2 = (0.9 − γ1, −1.8 + 2γ1)
     # S2 = 4 + 3γ1/γ1 = 7; d̃2 = 0.27 + γ1(2.7 − 3γ1); γ2 = √(d̃2/7)
-    gammas, x = _quadratic_run(3, L_inf=1.0, d_0=0.01, clamp_level=None, sign_only_memory=sign_only)
+    gammas, x = _quadratic_run(3, L_inf=1.0, d_0=0.01, clamp_level=NO_CLAMP, sign_only_memory=sign_only)
     g1 = math.sqrt(0.27 / 4)
     g2 = math.sqrt((0.27 + g1 * (2.7 - 3 * g1)) / 7)
     assert gammas == pytest.approx([0.1, g1, g2], rel=1e-12)
@@ -45,13 +46,13 @@ def test_step_size_by_hand_d_rule(sign_only):
 
 def test_step_size_by_hand_lower_bound_rule():
     # f(x0) = ½(1 + 2) = 1.5, f̃ = 0, L = 150: γ0 = √(1.5/150) = 0.1; S1 = 153; S2 = 156
-    gammas, _ = _quadratic_run(3, L_inf=150.0, lower_bound=0.0, clamp_level=None)
+    gammas, _ = _quadratic_run(3, L_inf=150.0, lower_bound=0.0, clamp_level=NO_CLAMP)
     assert gammas == pytest.approx([0.1, math.sqrt(1.5 / 153), math.sqrt(1.5 / 156)], rel=1e-12)
 
 
 def test_lower_bound_takes_first_loss_from_closure_and_refuses_without():
     x = torch.nn.Parameter(torch.tensor([1.0, -1.0], dtype=torch.float64))
-    opt = ALIAS([x], L_inf=150.0, lower_bound=0.0, clamp_level=None)
+    opt = ALIAS([x], L_inf=150.0, lower_bound=0.0, clamp_level=NO_CLAMP)
     x.grad = (A * x).detach()
     opt.step(lambda: 0.5 * float((A * x * x).sum()))
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
@@ -64,10 +65,10 @@ def test_lower_bound_takes_first_loss_from_closure_and_refuses_without():
 def test_clamp_warmup_and_update_gap():
     gammas, _ = _quadratic_run(3, L_inf=1.0, d_0=0.01, clamp_level=0.05)
     assert gammas == [0.05, 0.05, 0.05]
-    gammas, _ = _quadratic_run(3, L_inf=1.0, d_0=0.01, clamp_level=None, lr=0.3, warmup_steps=2)
+    gammas, _ = _quadratic_run(3, L_inf=1.0, d_0=0.01, clamp_level=NO_CLAMP, lr=0.3, warmup_steps=2)
     assert gammas[:2] == [0.3, 0.3] and gammas[2] == pytest.approx(0.1)
     # gap 2: statistics at steps 0 and 2 only; step 1 reuses γ0
-    gammas, _ = _quadratic_run(3, L_inf=1.0, d_0=0.01, clamp_level=None, update_gap=2)
+    gammas, _ = _quadratic_run(3, L_inf=1.0, d_0=0.01, clamp_level=NO_CLAMP, update_gap=2)
     # x2 = (0.8, −0.8): S = 1 + ‖(0.8,−1.6) − (1,−2)‖₁/0.2 = 4; d̃ = 0.1·(0.8 + 1.6) = 0.24
     assert gammas == pytest.approx([0.1, 0.1, math.sqrt(0.24 / 4)], rel=1e-12)
 
@@ -75,7 +76,7 @@ def test_clamp_warmup_and_update_gap():
 def test_sign_only_memory_exact_on_diagonal_quadratic_and_larger_gamma_otherwise():
     # on a diagonal quadratic a sign step changes g_i by −a_i γ sign(g_i): the projection
     # |⟨Δg, sign g⟩| equals ‖Δg‖₁ and the two modes agree exactly, overshoots included
-    kw = dict(x0=(1.0, -0.3), L_inf=1.0, d_0=0.5, clamp_level=None)
+    kw = dict(x0=(1.0, -0.3), L_inf=1.0, d_0=0.5, clamp_level=NO_CLAMP)
     full, _ = _quadratic_run(8, **kw)
     lean, _ = _quadratic_run(8, sign_only_memory=True, **kw)
     assert full == pytest.approx(lean, rel=1e-12)
@@ -83,7 +84,7 @@ def test_sign_only_memory_exact_on_diagonal_quadratic_and_larger_gamma_otherwise
     # noisy gradients: the projection is a strict lower bound, so S is smaller and γ larger
     def noisy(sign_only):
         x = torch.nn.Parameter(torch.zeros(50, dtype=torch.float64))
-        opt = ALIAS([x], L_inf=1.0, d_0=0.1, clamp_level=None, sign_only_memory=sign_only)
+        opt = ALIAS([x], L_inf=1.0, d_0=0.1, clamp_level=NO_CLAMP, sign_only_memory=sign_only)
         gen = torch.Generator().manual_seed(0)
         for _ in range(5):
             x.grad = x.detach() + torch.randn(50, generator=gen, dtype=torch.float64)
@@ -102,7 +103,7 @@ def test_weight_decay_and_momentum_update_rule():
     opt = ALIAS(
         [x],
         d_0=1.0,
-        clamp_level=None,
+        clamp_level=NO_CLAMP,
         lr=lr,
         warmup_steps=3,
         weight_decay=wd,
@@ -151,3 +152,202 @@ def test_bad_config_raises():
         ALIAS(p, d_0=1.0, update_gap=2, sign_only_memory=True)
     with pytest.raises(ValueError, match="warmup"):
         ALIAS(p, d_0=1.0, warmup_steps=3)
+
+
+def test_unset_clamp_is_the_official_default():
+    p = [torch.nn.Parameter(torch.ones(2))]
+    assert ALIAS(p, lower_bound=0.0, clamp_level=None).clamp_level == 1e-3
+
+
+# ---------------------------------------------------------------- the official algorithm
+
+
+def _official_run(x0s, grad_fn, loss_fn, *, steps, lr, warmup, L_inf, clamp, gap, wd, clip):  # noqa: N803
+    """A float64 re-derivation of the official ALIAS training loop (evseevgrv/SignSGD_GoldenGate,
+    ``torchrun_main.py`` + ``AIDsignSGD`` in ``parameter_free_signsgd.py``), lower-bound rule with
+    bound 0: f(x_0) is the first step's loss; the scheduler (linear warmup over ``warmup`` steps,
+    constant after) sets lr each step; the gradients are clipped to global L2 norm ``clip``
+    (``clip_grad_norm_``) before the step; from step ``warmup`` on, γ = min(√(f₀/S), clamp) with
+    S += ‖Δg‖₁/‖Δx‖_∞ every ``gap`` steps after the first; prev_grad/prev_param are stored before
+    the update on every gap step; x ← x(1 − lr·wd) − lr·sign(g)."""
+    xs = [x.clone() for x in x0s]
+    f0, S, gamma, prev_g, prev_x, used = None, L_inf, None, None, None, []
+    for t in range(steps):
+        grads = grad_fn(xs)
+        if f0 is None:
+            f0 = loss_fn(xs)
+        norm = math.sqrt(sum(float((g * g).sum()) for g in grads))
+        coef = min(clip / (norm + 1e-6), 1.0)
+        grads = [g * coef for g in grads]
+        step_lr = lr * t / warmup
+        if t >= warmup:
+            if t % gap == 0:
+                if t > warmup:
+                    num = sum(float((g - pg).abs().sum()) for g, pg in zip(grads, prev_g, strict=True))
+                    den = max(float((x - px).abs().max()) for x, px in zip(xs, prev_x, strict=True))
+                    S += num / den
+                gamma = min(math.sqrt(f0 / S), clamp)
+            step_lr = gamma
+        if t % gap == 0:
+            prev_g, prev_x = [g.clone() for g in grads], [x.clone() for x in xs]
+        xs = [x * (1 - step_lr * wd) - step_lr * torch.sign(g) for x, g in zip(xs, grads, strict=True)]
+        used.append(step_lr)
+    return xs, used, S
+
+
+def test_matches_the_official_loop_in_float64_warmup_clipping_gamma():
+    # f(x) = Σ_k ¼ Σ a_k x_k⁴ + ½ Σ x_k²  on two tensors: gradients large enough to be clipped
+    gen = torch.Generator().manual_seed(0)
+    a = [
+        torch.rand(3, 4, generator=gen, dtype=torch.float64) + 0.5,
+        torch.rand(5, generator=gen, dtype=torch.float64),
+    ]
+    x0s = [
+        3 * torch.randn(3, 4, generator=gen, dtype=torch.float64),
+        torch.randn(5, generator=gen, dtype=torch.float64),
+    ]
+
+    def grad_fn(xs):
+        return [ak * x**3 + x for ak, x in zip(a, xs, strict=True)]
+
+    def loss_fn(xs):
+        return sum(float((0.25 * ak * x**4 + 0.5 * x * x).sum()) for ak, x in zip(a, xs, strict=True))
+
+    kw = dict(steps=12, lr=0.05, warmup=4, L_inf=1e4, clamp=0.16672, gap=2, wd=0.001, clip=1.0)
+    ref_xs, ref_lrs, ref_S = _official_run(x0s, grad_fn, loss_fn, **kw)
+    assert ref_lrs[0] == 0.0 and 0 < ref_lrs[3] < kw["lr"]  # the warmup follows the schedule
+    assert ref_lrs[4] == kw["clamp"] > ref_lrs[6] > ref_lrs[8]  # clamped first, then S lowers γ
+
+    params = [torch.nn.Parameter(x.clone()) for x in x0s]
+    opt = ALIAS(
+        params,
+        L_inf=kw["L_inf"],
+        lower_bound=0.0,
+        clamp_level=kw["clamp"],
+        update_gap=kw["gap"],
+        weight_decay=kw["wd"],
+        lr=kw["lr"],
+        warmup_steps=kw["warmup"],
+    )
+    # the suite's loop: the run's scheduler steps every step (transformers' cosine has the same
+    # linear warmup; ALIAS ignores lr after it), clipping before step(), f(x_0) handed over first
+    from transformers import get_constant_schedule_with_warmup
+
+    scheduler = get_constant_schedule_with_warmup(opt, num_warmup_steps=kw["warmup"])
+    lrs = []
+    for _ in range(kw["steps"]):
+        with torch.no_grad():
+            for p, g in zip(params, grad_fn([p.detach() for p in params]), strict=True):
+                p.grad = g
+        opt.set_initial_loss(loss_fn([p.detach() for p in params]))
+        torch.nn.utils.clip_grad_norm_(params, kw["clip"])
+        lrs.append(float(opt.param_groups[0]["lr"]) if opt.stats["step"] < kw["warmup"] else None)
+        opt.step()
+        lrs[-1] = lrs[-1] if lrs[-1] is not None else opt.stats["gamma"]
+        scheduler.step()
+    assert lrs == pytest.approx(ref_lrs, rel=1e-12, abs=0)
+    assert opt.stats["S"] == pytest.approx(ref_S, rel=1e-12)
+    for p, x in zip(params, ref_xs, strict=True):
+        torch.testing.assert_close(p.detach(), x, rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------- statistics, bit for bit
+
+
+def _frozen_update_statistics(self, params):
+    """The statistics code as it was before the fast path (commit a56d738), kept as the reference."""
+    st = self.stats
+    sums, steps = [], []
+    for p in params:
+        state = self.state[p]
+        g = p.grad
+        if self.sign_only_memory:
+            sums.append(torch.mul(g, state["prev_sign"]).sum(dtype=torch.float64))
+            continue
+        prev = state["prev_grad"]
+        scratch = torch.sign(prev).mul_(g)
+        sums.append(scratch.sum(dtype=torch.float64))
+        sums.append(torch.sub(g, prev, out=scratch).abs_().sum(dtype=torch.float64))
+        steps.append(torch.sub(p, state["prev_param"], out=scratch).abs_().amax())
+    values = torch.stack(sums).tolist()
+    if self.sign_only_memory:
+        inner = sum(values)
+        diff_l1 = abs(inner - st["prev_l1"])
+        step_inf = st["gamma_prev"]
+    else:
+        inner, diff_l1 = sum(values[0::2]), sum(values[1::2])
+        step_inf = max(torch.stack(steps).tolist())
+    if step_inf > 0:
+        st["S"] += diff_l1 / step_inf
+    st["d_tilde"] += st["gamma_prev"] * inner
+    st["d"] = max(st["d"], st["d_tilde"])
+
+
+def _frozen_sign_update(self, group, gamma):
+    """The per-tensor sign update as it was before the foreach path."""
+    beta, damp, wd = group["momentum"], group["dampening"], group["weight_decay"]
+    for p in group["params"]:
+        g = p.grad
+        if g is None:
+            continue
+        if beta > 0:
+            state = self.state[p]
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.detach().clone()
+            else:
+                buf.mul_(beta).add_(g, alpha=1.0 - damp)
+            if group["nesterov"]:
+                g.add_(buf, alpha=beta)
+            else:
+                g.copy_(buf)
+        if wd != 0:
+            p.mul_(1.0 - gamma * wd)
+        p.add_(g.sign_(), alpha=-gamma)
+
+
+class FrozenALIAS(ALIAS):
+    _update_statistics = _frozen_update_statistics
+    _sign_update = _frozen_sign_update
+
+
+FAST_CASES = {
+    "lower-bound": dict(lower_bound=0.0, L_inf=10.0),
+    "lower-bound gap 3 wd momentum": dict(
+        lower_bound=0.0, L_inf=10.0, update_gap=3, weight_decay=0.01, momentum=0.9, lr=1e-3, warmup_steps=2
+    ),
+    "d-rule": dict(d_0=1e-3, L_inf=10.0),
+    "d-rule nesterov": dict(d_0=1e-3, L_inf=10.0, momentum=0.5, nesterov=True),
+    "sign-only lower-bound": dict(lower_bound=0.0, L_inf=10.0, sign_only_memory=True),
+    "sign-only d-rule": dict(d_0=1e-3, L_inf=10.0, sign_only_memory=True),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("case", FAST_CASES, ids=str)
+def test_fast_statistics_bit_identical_to_frozen_reference(case, dtype):
+    kw = dict(clamp_level=0.05, **FAST_CASES[case])
+    gen = torch.Generator().manual_seed(1)
+    shapes = [(64, 48), (48,), (300, 7), (5, 3, 9)]
+    x0 = [torch.randn(s, generator=gen).to(dtype) for s in shapes]
+    grads = [[torch.randn(s, generator=gen).to(dtype) for s in shapes] for _ in range(10)]
+    runs = []
+    for cls in (ALIAS, FrozenALIAS):
+        params = [torch.nn.Parameter(x.clone()) for x in x0]
+        opt = cls(params, **kw)
+        opt.set_initial_loss(2.5)
+        gammas = []
+        for step_grads in grads:
+            for p, g in zip(params, step_grads, strict=True):
+                p.grad = g.clone() + p.detach()
+            opt.step()
+            gammas.append(opt.param_groups[0]["lr"])
+        runs.append((params, opt, gammas))
+    (fast, fast_opt, fast_gammas), (ref, ref_opt, ref_gammas) = runs
+    assert fast_gammas == ref_gammas
+    used = ("S", "gamma", "gamma_prev", "step", "f0", "prev_l1")
+    used += ("d", "d_tilde") if "d_0" in kw or kw.get("sign_only_memory") else ()
+    assert {k: fast_opt.stats[k] for k in used} == {k: ref_opt.stats[k] for k in used}
+    assert fast_opt.stats["S"] > kw["L_inf"]  # the statistics did move
+    for p, q in zip(fast, ref, strict=True):
+        assert torch.equal(p, q)

@@ -9,15 +9,33 @@ The paper's step size (arXiv 2506.03725; official code github.com/evseevgrv/Sign
     γ_t = min(√((f(x_0) − f̃)/S_t), clamp_level)
     x_{t+1} = x_t (1 − γ_t λ_wd) − γ_t sign(g_t)     (or sign of a heavy-ball momentum buffer)
 
-Like the official code (``AIDsignSGD``), the statistics are updated every ``update_gap`` steps
-from the gradient and iterate stored at the last update (``prev_grad``, ``prev_param``), only
-after ``warmup_steps`` steps, during which the user ``lr`` is used. Unlike the code, the d̃ sum
-uses the paper's γ_i (the γ of the step at which ``prev_grad`` was stored), not the code's
-``zip(grads, prev_grad_list, prev_gamma)`` pairing of parameters with a time-indexed history.
+As the official code (``AIDsignSGD`` in ``parameter_free_signsgd.py``, driven by
+``torchrun_main.py``):
 
-f(x_0) for the lower-bound rule: call :meth:`ALIAS.set_initial_loss` once before the first step
-(the method module does it from the first loss, so the loop calls plain ``step()``), or pass a
-``closure`` to the first ``step``.
+* the statistics are updated every ``update_gap`` steps from the gradient and iterate stored at
+  the last update (``prev_grad``, ``prev_param``, stored before the step, during warmup too), from
+  the first step after ``warmup_steps`` on;
+* during the first ``warmup_steps`` steps each group steps with its own ``lr``, which the run's
+  LR scheduler sets every step (the official loop's scheduler warms up linearly over the same
+  ``warmup_steps``); after that γ, and ``lr`` is ignored;
+* ``clamp_level=None`` means the official default, 1e-3 (``math.inf``: no clamp);
+* f(x_0) is the step's loss before any division by the accumulation count, averaged over ranks
+  (the official loop passes it as the first step's closure; here :meth:`ALIAS.set_initial_loss`,
+  called by the method from the loop's ``on_step_loss``). The official loop takes the undivided
+  loss of the step's *last* micro-batch; the loop here hands the mean over all of the step's
+  micro-batches (the same with one micro-batch);
+* gradients are clipped, if at all, by the loop before ``step()`` (``train.max_grad_norm``, the
+  official ``--grad_clipping``), so ‖Δg‖₁ and ⟨g, sign g_prev⟩ see the clipped gradients.
+
+Unlike the code: the d̃ sum uses the paper's γ_i (the γ of the step at which ``prev_grad`` was
+stored), not the code's ``zip(grads, prev_grad_list, prev_gamma)`` pairing of parameters with a
+time-indexed history; the sums are accumulated in float64 (the code: in the parameter dtype);
+a zero ‖x_{i+1} − x_i‖_∞ skips the S update (the code divides by it); a warmup that ends off an
+``update_gap`` step computes γ at once (the code fails on an empty ``prev_gamma``).
+
+Cost. The lower-bound rule never reads d̃, so its statistics skip the ⟨g, sign g_prev⟩ pass; the
+‖·‖_∞ is one exact max-abs reduction; the sign update runs as foreach ops over all tensors
+(elementwise, the same bits as the per-tensor loop).
 
 Memory. Full mode keeps ``prev_grad`` and ``prev_param`` (2 tensors in the parameter dtype).
 ``sign_only_memory=True`` keeps one int8 tensor, ``sign(g_prev)``, plus scalars:
@@ -45,6 +63,26 @@ from torch import Tensor
 
 __all__ = ["ALIAS"]
 
+OFFICIAL_CLAMP_LEVEL = 1e-3  # parameter_free_signsgd.py: ``1e-3 if clamp_level is None``
+
+
+class Scratch:
+    """One flat buffer per (dtype, device), as large as the largest tensor, viewed per tensor:
+    one allocation per statistics update instead of one per tensor."""
+
+    def __init__(self, tensors: list[Tensor]) -> None:
+        self.sizes: dict[tuple, int] = {}
+        for t in tensors:
+            key = (t.dtype, t.device)
+            self.sizes[key] = max(self.sizes.get(key, 0), t.numel())
+        self.buffers: dict[tuple, Tensor] = {}
+
+    def like(self, t: Tensor) -> Tensor:
+        key = (t.dtype, t.device)
+        if key not in self.buffers:
+            self.buffers[key] = torch.empty(self.sizes.get(key, t.numel()), dtype=t.dtype, device=t.device)
+        return self.buffers[key][: t.numel()].view(t.shape)
+
 
 class ALIAS(torch.optim.Optimizer):
     """Parameter-free Sign-SGD. Exactly one of ``d_0`` and ``lower_bound`` must be given.
@@ -55,12 +93,14 @@ class ALIAS(torch.optim.Optimizer):
         lower_bound: f̃ ≤ inf f for the lower-bound rule (scripts: 0.0).
         d_0: initial distance estimate for the d-rule.
         weight_decay: decoupled, ``x ← x(1 − γ·wd)``.
-        clamp_level: upper bound on γ (None: no clamp; scripts: 0.01 sign-only).
+        clamp_level: upper bound on γ (None: the official default 1e-3; ``math.inf``: no clamp;
+            the sign-only script: 0.01).
         update_gap: steps between statistics updates (scripts: 10 or 20).
         momentum, dampening, nesterov: heavy ball on the gradient as ``torch.optim.SGD``; the
             step is ``γ·sign(buffer)`` (or the Nesterov direction).
-        lr: the step size during warmup (required if ``warmup_steps > 0``).
-        warmup_steps: steps with the user ``lr`` before γ takes over.
+        lr: the step size during warmup (required if ``warmup_steps > 0``); an LR scheduler may
+            change each group's ``lr`` every step, as in the official loop.
+        warmup_steps: steps with each group's ``lr`` before γ takes over.
         sign_only_memory: keep only int8 ``sign(g_prev)`` (see the module docstring).
 
     After each step ``param_groups[i]["lr"]`` holds the γ that was used.
@@ -106,7 +146,7 @@ class ALIAS(torch.optim.Optimizer):
         self.L_inf = L_inf
         self.lower_bound = lower_bound
         self.d_0 = d_0
-        self.clamp_level = clamp_level
+        self.clamp_level = OFFICIAL_CLAMP_LEVEL if clamp_level is None else clamp_level
         self.update_gap = update_gap
         self.warmup_steps = warmup_steps
         self.sign_only_memory = sign_only_memory
@@ -130,34 +170,40 @@ class ALIAS(torch.optim.Optimizer):
         return [p for g in self.param_groups for p in g["params"] if p.grad is not None]
 
     def _update_statistics(self, params: list[Tensor]) -> None:
-        """S += ‖Δg‖₁/‖Δx‖_∞ and d̃ += γ_prev⟨g, sign(g_prev)⟩ against the stored state.
+        """S += ‖Δg‖₁/‖Δx‖_∞ and (d-rule) d̃ += γ_prev⟨g, sign(g_prev)⟩ against the stored state.
 
-        Each tensor's terms are reduced (sums in float64) on its device, using one scratch tensor,
-        and read back in one host transfer per kind, not one sync per tensor; they are summed in
-        Python in parameter order, as one ``float()`` per tensor would."""
+        Each tensor's terms are reduced on its device (sums in float64, the max exactly), using one
+        scratch tensor, and read back in one host transfer, not one sync per tensor; the sums are
+        added in Python in parameter order, as one ``float()`` per tensor would."""
         st = self.stats
-        sums, steps = [], []
-        for p in params:
-            state = self.state[p]
-            g = p.grad
-            if self.sign_only_memory:
-                sums.append(torch.mul(g, state["prev_sign"]).sum(dtype=torch.float64))
-                continue
-            prev = state["prev_grad"]
-            scratch = torch.sign(prev).mul_(g)
-            sums.append(scratch.sum(dtype=torch.float64))
-            sums.append(torch.sub(g, prev, out=scratch).abs_().sum(dtype=torch.float64))
-            steps.append(torch.sub(p, state["prev_param"], out=scratch).abs_().amax())
-        values = torch.stack(sums).tolist()
         if self.sign_only_memory:
-            inner = sum(values)
-            diff_l1 = abs(inner - st["prev_l1"])
-            step_inf = st["gamma_prev"]
-        else:
-            inner, diff_l1 = sum(values[0::2]), sum(values[1::2])
-            step_inf = max(torch.stack(steps).tolist())
+            sums = [torch.mul(p.grad, self.state[p]["prev_sign"]).sum(dtype=torch.float64) for p in params]
+            inner = sum(torch.stack(sums).tolist())
+            st["S"] += abs(inner - st["prev_l1"]) / st["gamma_prev"] if st["gamma_prev"] > 0 else 0.0
+            self._add_to_distance(inner)
+            return
+        wants_inner = self.lower_bound is None  # the lower-bound rule never reads d̃
+        scratch = Scratch(params)
+        diffs, inners, steps = [], [], []
+        for p in params:
+            state, g, buf = self.state[p], p.grad, scratch.like(p.grad)
+            prev = state["prev_grad"]
+            diffs.append(torch.sub(g, prev, out=buf).abs_().sum(dtype=torch.float64))
+            if wants_inner:
+                inners.append(torch.sign(prev, out=buf).mul_(g).sum(dtype=torch.float64))
+            low, high = torch.aminmax(torch.sub(p, state["prev_param"], out=scratch.like(p)))
+            steps.append(torch.maximum(high, low.neg()).to(torch.float64))  # ‖·‖_∞, exact
+        n = len(params)
+        values = torch.stack(diffs + steps + inners).tolist()
+        diff_l1, step_inf = sum(values[:n]), max(values[n : 2 * n])
         if step_inf > 0:
             st["S"] += diff_l1 / step_inf
+        if wants_inner:
+            self._add_to_distance(sum(values[2 * n :]))
+
+    def _add_to_distance(self, inner: float) -> None:
+        """d̃ += γ_prev·inner, d = max(d, d̃)."""
+        st = self.stats
         st["d_tilde"] += st["gamma_prev"] * inner
         st["d"] = max(st["d"], st["d_tilde"])
 
@@ -172,7 +218,7 @@ class ALIAS(torch.optim.Optimizer):
             gamma = math.sqrt(max(st["f0"] - self.lower_bound, 0.0) / st["S"])
         else:
             gamma = math.sqrt(st["d"] / st["S"])
-        return gamma if self.clamp_level is None else min(gamma, self.clamp_level)
+        return min(gamma, self.clamp_level)
 
     def _store_previous(self, params: list[Tensor]) -> None:
         l1 = []
@@ -205,11 +251,11 @@ class ALIAS(torch.optim.Optimizer):
         st = self.stats
         t = st["step"]
         on_gap = t % self.update_gap == 0
-        has_prev = st["gamma_prev"] is not None
-        if t < self.warmup_steps:
+        warming_up = t < self.warmup_steps
+        if warming_up:
             gamma = self.param_groups[0]["lr"]
         else:
-            if on_gap and has_prev and t > self.warmup_steps:
+            if on_gap and st["gamma_prev"] is not None and t > self.warmup_steps:
                 self._update_statistics(params)
             if on_gap or st["gamma"] is None:
                 st["gamma"] = self._gamma()
@@ -218,32 +264,42 @@ class ALIAS(torch.optim.Optimizer):
             self._store_previous(params)
             st["gamma_prev"] = gamma
         for group in self.param_groups:
-            group["lr"] = gamma
-            self._sign_update(group, gamma)
+            if not warming_up:
+                group["lr"] = gamma
+            self._sign_update(group, float(group["lr"]))
         st["step"] = t + 1
         return loss
 
     def _sign_update(self, group: dict, gamma: float) -> None:
-        """``x ← x(1 − γ wd) − γ sign(direction)``; ``.grad`` is used as scratch."""
+        """``x ← x(1 − γ wd) − γ sign(direction)`` over the group's tensors at once (foreach);
+        ``.grad`` is used as scratch."""
         beta, damp, wd = group["momentum"], group["dampening"], group["weight_decay"]
-        for p in group["params"]:
-            g = p.grad
-            if g is None:
-                continue
-            if beta > 0:
-                state = self.state[p]
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = g.detach().clone()
-                else:
-                    buf.mul_(beta).add_(g, alpha=1.0 - damp)
-                if group["nesterov"]:
-                    g.add_(buf, alpha=beta)
-                else:
-                    g.copy_(buf)
-            if wd != 0:
-                p.mul_(1.0 - gamma * wd)
-            p.add_(g.sign_(), alpha=-gamma)
+        params = [p for p in group["params"] if p.grad is not None]
+        if not params:
+            return
+        grads = [p.grad for p in params]
+        if beta > 0:
+            self._momentum(params, grads, beta, damp, group["nesterov"])
+        if wd != 0:
+            torch._foreach_mul_(params, 1.0 - gamma * wd)
+        torch._foreach_sign_(grads)
+        torch._foreach_add_(params, grads, alpha=-gamma)
+
+    def _momentum(
+        self, params: list[Tensor], grads: list[Tensor], beta: float, damp: float, nesterov: bool
+    ) -> None:
+        """Heavy ball as ``torch.optim.SGD``: each ``.grad`` becomes the buffer (or Nesterov's)."""
+        for p, g in zip(params, grads, strict=True):
+            state = self.state[p]
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.detach().clone()
+            else:
+                buf.mul_(beta).add_(g, alpha=1.0 - damp)
+            if nesterov:
+                g.add_(buf, alpha=beta)
+            else:
+                g.copy_(buf)
 
     def state_dict(self) -> dict[str, Any]:
         """Per-parameter state plus the scalar statistics (S, d, d̃, γ, step, f(x_0))."""
