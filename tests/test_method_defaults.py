@@ -48,8 +48,11 @@ def disagreements(builder: Callable, hparams: dict) -> list[str]:
 
 
 def yaml_hparams(path: Path) -> tuple[str, dict]:
-    """(``_target_``, the keys Hydra passes to it) of one method YAML."""
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    """(``_target_``, the keys Hydra passes to it) of one method YAML, its interpolations of the
+    run's settings (``${seed}``, ``${train.warmup_steps}``) resolved against ``conf/config.yaml``."""
+    root = OmegaConf.load(CONF_DIR / "config.yaml")
+    root.method = OmegaConf.load(path)
+    cfg = OmegaConf.to_container(root.method, resolve=True)
     return cfg["_target_"], {k: v for k, v in cfg.items() if k not in SUITE_KEYS}
 
 

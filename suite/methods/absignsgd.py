@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from suite.methods import Method
+from suite.methods.seeding import method_seed
 from suite.optim import ABSignSGD
 
 
@@ -18,7 +19,7 @@ def build(
     weight_decay: float,
     train_embeddings: bool,
     train_head: bool,
-    seed: int,
+    seed: int | None,
     sign: bool,
     fused_backward: bool,
 ) -> Method:
@@ -32,7 +33,7 @@ def build(
         weight_decay=weight_decay,
         train_embeddings=train_embeddings,
         train_head=train_head,
-        seed=seed,
+        seed=method_seed(seed),
         sign=sign,
         fused_backward=fused_backward,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from suite.methods import Method
+from suite.methods.seeding import method_seed
 from suite.optim import ABSignSGDMV
 
 
@@ -19,7 +20,7 @@ def build(
     depth_bias: float,
     selection_scheme: str,
     weight_decay: float,
-    seed: int,
+    seed: int | None,
     fused_backward: bool,
 ) -> Method:
     """ABSignSGD-MV on ``model`` (bf16/fp32 weights; fp16 is refused, see ABSignSGDMV)."""
@@ -29,7 +30,7 @@ def build(
         depth_bias=depth_bias,
         selection_scheme=selection_scheme,
         weight_decay=weight_decay,
-        seed=seed,
+        seed=method_seed(seed),
         fused_backward=fused_backward,
     )
     return Method(model=model, optimizer=optimizer, updates_in_backward=fused_backward)

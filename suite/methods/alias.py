@@ -1,16 +1,25 @@
 """ALIAS (parameter-free Sign-SGD, arXiv 2506.03725) on every trainable parameter.
 
-No learning rate to tune: γ is set by the optimizer (``uses_lr_schedule=False``). For the
-lower-bound rule the first loss is handed to the optimizer as f(x_0) by ``backward``.
+No learning rate to tune after warmup: γ is set by the optimizer. As in the official training
+loop (github.com/evseevgrv/SignSGD_GoldenGate, ``torchrun_main.py``):
+
+* f(x_0) for the lower-bound rule is the first step's loss, undivided by the accumulation count
+  and unscaled, averaged over ranks: the loop hands it to ``on_step_loss`` before ``step()``;
+* ``warmup: schedule`` (the official loop): the run's LR scheduler (``train.lr_scheduler`` with
+  ``train.warmup_steps``) sets the lr of the first ``warmup_steps`` steps, rising linearly to
+  ``lr``; ``warmup: constant`` steps with ``lr`` throughout the warmup (no scheduler);
+* gradient clipping is the loop's ``train.max_grad_norm`` (the official ``--grad_clipping``).
 """
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from suite.methods import Method, trainable
 from suite.optim import ALIAS
+from suite.validate import ConfigError
+
+WARMUPS = ("schedule", "constant")
 
 
 def build(
@@ -23,11 +32,14 @@ def build(
     update_gap: int,
     weight_decay: float,
     momentum: float,
-    warmup_lr: float | None,
+    lr: float | None,
     warmup_steps: int,
+    warmup: str,
     sign_only_memory: bool,
 ) -> Method:
-    """ALIAS on the model's trainable parameters; ``warmup_lr`` is the step during warmup."""
+    """ALIAS on the model's trainable parameters; ``lr`` is the step size during warmup."""
+    if warmup not in WARMUPS:
+        raise ConfigError(f"method.warmup={warmup!r}; allowed: {', '.join(WARMUPS)}")
     optimizer = ALIAS(
         trainable(model),
         L_inf=L_inf,
@@ -37,13 +49,13 @@ def build(
         clamp_level=clamp_level,
         update_gap=update_gap,
         momentum=momentum,
-        lr=warmup_lr,
+        lr=lr,
         warmup_steps=warmup_steps,
         sign_only_memory=sign_only_memory,
     )
-
-    def backward(loss: torch.Tensor) -> None:
-        optimizer.set_initial_loss(loss.detach())
-        loss.backward()
-
-    return Method(model=model, optimizer=optimizer, backward=backward, uses_lr_schedule=False)
+    return Method(
+        model=model,
+        optimizer=optimizer,
+        uses_lr_schedule=warmup == "schedule",
+        on_step_loss=optimizer.set_initial_loss,
+    )

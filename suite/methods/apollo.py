@@ -10,6 +10,10 @@ scaling) 2·m + n. Plus one scalar ``scaled_grad`` norm per matrix for the limit
 Trap: the update is multiplied by √scale, not scale (``np.sqrt(group["scale"])``), so APOLLO-Mini's
 scale 128 is a factor of ≈11.3. The class is ``APOLLOAdamW``; the package README's ``APOLLO`` does
 not exist. Package defaults kept: eps 1e-6.
+
+Seeds: the package seeds parameter k's projection with k (1, 2, ...), the same in every run; here
+with ``k + seed·n`` (n parameters, ``seed`` the run's unless given), so seed 0 is the package's
+own draw and a sweep over seeds draws different projections.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from torch import nn
 
 from suite.methods import Method
 from suite.methods.galore import LiveState, lowrank_groups, projector_matrices
+from suite.methods.seeding import method_seed
 
 SCALE_TYPES = ("channel", "tensor")
 PROJECTIONS = ("random", "svd")
@@ -39,6 +44,7 @@ def build(
     weight_decay: float,
     betas: tuple[float, float],
     eps: float,
+    seed: int | None,
 ) -> Method:
     """APOLLO (or APOLLO-Mini) on ``model``; defaults in ``conf/method/apollo{,_mini}.yaml``."""
     if scale_type not in SCALE_TYPES:
@@ -63,6 +69,15 @@ def build(
         scale_front=scale_front,
         disable_nl=disable_nl,
     )
+    offset_projection_seeds(optimizer, method_seed(seed))
     return Method(
         model=model, optimizer=optimizer, extra_state=[LiveState(lambda: projector_matrices(optimizer))]
     )
+
+
+def offset_projection_seeds(optimizer: APOLLOAdamW, seed: int) -> None:
+    """Parameter k's projection seed k becomes ``k + seed·n`` (n: the parameters it numbered)."""
+    states = [optimizer.state[p] for g in optimizer.param_groups for p in g["params"]]
+    for state in states:
+        if "seed" in state:
+            state["seed"] += seed * len(states)

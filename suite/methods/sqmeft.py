@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from suite.methods import Method, trainable
+from suite.methods.seeding import method_seed
 from suite.optim import SQMEFT
 
 
@@ -17,7 +18,7 @@ def build(
     block_size: int,
     min_quant_numel: int,
     stochastic_rounding: bool,
-    seed: int,
+    seed: int | None,
     sign: bool,
     rms_scaled: bool,
     compile: bool,
@@ -31,7 +32,7 @@ def build(
         block_size=block_size,
         min_quant_numel=min_quant_numel,
         stochastic_rounding=stochastic_rounding,
-        seed=seed,
+        seed=method_seed(seed),
         sign=sign,
         rms_scaled=rms_scaled,
         compile=compile,

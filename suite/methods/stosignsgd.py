@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from suite.methods import Method, trainable
+from suite.methods.seeding import method_seed
 from suite.optim import StoSignSGD
 
 
@@ -14,7 +15,7 @@ def build(
     lr: float,
     betas: tuple[float, float],
     weight_decay: float,
-    seed: int,
+    seed: int | None,
     foreach: bool | None,
     fused_backward: bool,
 ) -> Method:
@@ -24,7 +25,7 @@ def build(
         lr=lr,
         betas=tuple(betas),
         weight_decay=weight_decay,
-        seed=seed,
+        seed=method_seed(seed),
         foreach=foreach,
         fused_backward=fused_backward,
     )

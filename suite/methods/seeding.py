@@ -1,0 +1,16 @@
+"""The seed of a method's own random generator: the run's, unless the method is given one.
+
+The loop seeds torch from the run's ``seed`` (``transformers.set_seed``) before it builds the
+method, so ``torch.initial_seed()`` is that seed; a method YAML's ``seed: null`` therefore
+follows ``suite-train seed=...`` (a sweep over seeds draws different noise), and an explicit
+``method.seed=...`` wins.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def method_seed(seed: int | None) -> int:
+    """``seed`` if given, else the run's seed (``torch.initial_seed()``)."""
+    return int(seed) if seed is not None else torch.initial_seed()
