@@ -351,3 +351,37 @@ def test_fast_statistics_bit_identical_to_frozen_reference(case, dtype):
     assert fast_opt.stats["S"] > kw["L_inf"]  # the statistics did move
     for p, q in zip(fast, ref, strict=True):
         assert torch.equal(p, q)
+
+
+# ---------------------------------------------------------------- through the method and the loop
+
+
+def test_f0_is_the_undivided_loss_of_the_whole_first_step():
+    """With two micro-batches the loop divides each loss by 2 before backward; f(x_0) must be the
+    step's mean undivided loss (the official loop: the undivided loss, not the divided one)."""
+    import contextlib
+
+    import hydra
+    from omegaconf import OmegaConf
+
+    from suite.configs import CONF_DIR
+    from suite.measure.memory import MemoryMeter
+    from suite.models import byte_tokenizer, tiny_qwen3
+    from suite.train import train_step
+
+    torch.manual_seed(0)
+    model = tiny_qwen3(byte_tokenizer(), hidden_size=32, num_layers=2, intermediate_size=64)
+    meter = MemoryMeter(model)
+    cfg = OmegaConf.load(CONF_DIR / "method" / "alias.yaml")
+    cfg.pop("name")
+    method = hydra.utils.instantiate(cfg, model=model)
+    assert method.uses_lr_schedule  # warmup: schedule, as the official loop
+    gen = torch.Generator().manual_seed(0)
+    ids = [torch.randint(3, 259, (2, 16), generator=gen) for _ in range(2)]
+    batches = [{"input_ids": i, "labels": i} for i in ids]
+    with torch.no_grad():
+        undivided = [float(model(**b).loss) for b in batches]
+    train_step(method, batches, meter, contextlib.nullcontext(), None, None)
+    assert method.optimizer.stats["f0"] == pytest.approx(sum(undivided) / 2, rel=1e-6)
+    assert method.optimizer.stats["f0"] > max(undivided) / 2  # not one divided micro-batch loss
+    meter.close()
