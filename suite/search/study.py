@@ -1,0 +1,93 @@
+"""The stored study: Optuna's ``JournalStorage`` with a file in the results store, opened so that a
+rerun continues it, and the checks that a continued study is the same search over the same job."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+from filelock import FileLock, Timeout
+from omegaconf import DictConfig, OmegaConf
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+
+from suite.search.settings import SearchSettings
+from suite.validate import ConfigError
+
+# Keys of the composed job that differ between trials or do not change what a trial computes.
+NOT_COMPARED = ("run_name", "method.lr", "results_dir", "search", "logger")
+
+
+def journal_path(cfg: DictConfig, s: SearchSettings) -> Path:
+    """``<results_dir>/<experiment_name>/<study_name>.journal``: the study beside its trials' runs."""
+    return Path(cfg.results_dir) / cfg.experiment_name / f"{s.study_name}.journal"
+
+
+def flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dict as ``{"a.b": value}``."""
+    if isinstance(node, dict) and node:
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix.removesuffix("."): node}
+
+
+def job_fingerprint(cfg: DictConfig) -> dict[str, Any]:
+    """The composed job's settings that every trial of a study shares."""
+    values = flat(OmegaConf.to_container(cfg, resolve=True))
+    return {k: v for k, v in values.items() if not any(k == n or k.startswith(n + ".") for n in NOT_COMPARED)}
+
+
+def _first_difference(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
+    for key in sorted(set(stored) | set(now)):
+        if stored.get(key) != now.get(key):
+            return f"{key}={stored.get(key)!r} (now {now.get(key)!r})"
+    return None
+
+
+def check_same_search(study: optuna.Study, s: SearchSettings, job: dict[str, Any]) -> None:
+    """A stored study continues only with the settings and the job it was started with."""
+    for what, now in (("search", s.stored()), ("job", job)):
+        diff = _first_difference(study.user_attrs[what], now)
+        if diff is not None:
+            raise ConfigError(
+                f"study {s.study_name} was started with {what} setting {diff}; rerun it with its own "
+                f"settings, or start another with search.study_name=<name>"
+            )
+
+
+def open_study(path: Path, s: SearchSettings, job: dict[str, Any]) -> optuna.Study:
+    """The study stored at ``path``, created on the first run and loaded (and checked) after."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(path)))
+    sampler = optuna.samplers.TPESampler(
+        seed=s.sampler_seed, n_startup_trials=s.startup_trials, constant_liar=True
+    )
+    study = optuna.create_study(
+        storage=storage, sampler=sampler, study_name=s.study_name, direction=s.direction, load_if_exists=True
+    )
+    if "search" not in study.user_attrs:
+        study.set_user_attr("search", s.stored())
+        study.set_user_attr("job", job)
+    check_same_search(study, s, job)
+    return study
+
+
+@contextlib.contextmanager
+def only_runner(path: Path) -> Iterator[None]:
+    """Hold the study for this process, so the trials it finds running were interrupted, not
+    running elsewhere; a second ``suite-search`` of the same study stops with one line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{path}.runner.lock")  # Optuna's own journal lock is <path>.lock
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(f"the study in {path} is being run by another suite-search") from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -1,0 +1,81 @@
+"""One trial: an ordinary ``suite-train`` run with the trial's lr, in its own process, recorded in
+the results store like any other run; its outcome is read back from its ``summary.json``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from suite.track.store import write_atomic
+
+SUITE_TRAIN = [sys.executable, "-c", "from suite.train import main; main()"]
+# Runs that trained to the end: a collapsed run's rising loss is a real (bad) value for the sampler.
+TRAINED = ("ok", "collapsed")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A trial to run: its number in the study, its lr and the run it writes."""
+
+    number: int
+    lr: float
+    run_name: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the trial's run recorded: the metric (None unless the run trained to the end and the
+    value is finite), its status, its training wall-clock and where it is."""
+
+    value: float | None
+    status: str
+    wall_clock_s: float | None
+    run_dir: Path
+
+
+def run_name(study_name: str, number: int) -> str:
+    return f"{study_name}-{number:03d}"
+
+
+def command(overrides: list[str], trial: Planned) -> list[str]:
+    """The ``suite-train`` command line of a trial: the search's job with the trial's lr and name."""
+    return [*SUITE_TRAIN, *overrides, f"method.lr={trial.lr!r}", f"run_name={trial.run_name}"]
+
+
+def threads_env(n_jobs: int) -> dict[str, str]:
+    """The trial's environment: with several trials at once each gets its share of the cores
+    (OpenMP reads ``OMP_NUM_THREADS`` when torch loads), unless the caller set it already."""
+    env = dict(os.environ)
+    if n_jobs > 1 and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // n_jobs))
+    return env
+
+
+def outcome(run_dir: Path, metric: str) -> Outcome:
+    """The trial's result from its run's summary (status ``failed`` if it wrote none)."""
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        return Outcome(None, "failed", None, run_dir)
+    summary = json.loads(path.read_text())
+    value = summary.get(metric)
+    usable = summary["status"] in TRAINED and isinstance(value, (int, float)) and math.isfinite(value)
+    return Outcome(float(value) if usable else None, summary["status"], summary.get("wall_clock_s"), run_dir)
+
+
+def run_trial(
+    overrides: list[str], trial: Planned, experiment_dir: Path, metric: str, n_jobs: int
+) -> Outcome:
+    """Run the trial as ``suite-train`` and read its outcome; the process's output is kept in the
+    run folder as ``suite-train.log``."""
+    run_dir = experiment_dir / trial.run_name
+    (run_dir / "summary.json").unlink(missing_ok=True)  # an interrupted attempt's, never read as this one's
+    proc = subprocess.run(
+        command(overrides, trial), env=threads_env(n_jobs), capture_output=True, text=True, check=False
+    )
+    write_atomic(run_dir / "suite-train.log", proc.stdout + proc.stderr)
+    return outcome(run_dir, metric)
