@@ -11,7 +11,7 @@ from torchao.optim.subclass_4bit import OptimState4bit
 
 from suite.models import byte_tokenizer, tiny_qwen3
 from suite.optim import SQMEFT
-from suite.optim.sqmeft import round_to_bf16_stochastic_, state_nbytes
+from suite.optim.sqmeft import FourBitCodec, decision_boundaries, round_to_bf16_stochastic_, state_nbytes
 
 SHAPES = [(64, 128), (32,), (256, 64)]  # two quantised tensors, one small fp32 one
 # largest gap of the signed 4-bit dynamic-exponent map is 0.225 (e.g. 0.2125 -> 0.4375):
@@ -169,6 +169,7 @@ def test_ablations_match_float64_reference(sign, rms_scaled):
             torch.testing.assert_close(p.detach().double(), ref, atol=1e-6, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_compiled_quantiser_gives_the_same_state_and_parameters_bit_for_bit():
     params = _params()
     twin = [torch.nn.Parameter(p.detach().clone()) for p in params]
@@ -183,3 +184,58 @@ def test_compiled_quantiser_gives_the_same_state_and_parameters_bit_for_bit():
         ma, mb = eager.state[a]["exp_avg"], compiled.state[b]["exp_avg"]
         if isinstance(ma, OptimState4bit):
             assert torch.equal(ma.codes, mb.codes) and torch.equal(ma.scale, mb.scale)
+
+
+def _edge_momenta(block_size: int = 128) -> torch.Tensor:
+    """Random blocks, then blocks holding every map value, every decision boundary and the fp32
+    neighbours of both (as fractions of a block absmax of 1), zeros, ties, tiny and huge values."""
+    qmap = OptimState4bit.zeros((block_size,), True, block_size).qmap
+    bounds = decision_boundaries(qmap)
+    mids = (qmap[1:] + qmap[:-1]) / 2
+    special = [qmap, bounds, mids, (qmap[1:] - qmap[:-1]) * 0.5 + qmap[:-1]]
+    for t in (qmap, bounds, mids):
+        special += [torch.nextafter(t, torch.tensor(-2.0)), torch.nextafter(t, torch.tensor(2.0))]
+    values = torch.cat(special + [torch.tensor([0.0, -0.0, 1e-30, -1e-30, 1.0, -1.0])])
+    edge = torch.cat([torch.tensor([1.0]), values])  # absmax 1: these are the scaled values
+    edge = torch.cat([edge, torch.zeros((-edge.numel()) % block_size)]).reshape(-1, block_size)
+    edge[:, 0] = 1.0
+    gen = torch.Generator().manual_seed(0)
+    blocks = [
+        torch.randn(64, block_size, generator=gen),
+        edge,
+        edge * 3.7e-3,  # same pattern at another scale
+        torch.zeros(2, block_size),  # scale clipped at 1e-12
+        torch.full((1, block_size), 1e-14),
+        torch.randint(-2, 3, (4, block_size), generator=gen).float(),  # ties of |x| in the block
+        torch.randn(2, block_size, generator=gen) * 1e30,
+    ]
+    return torch.cat(blocks).reshape(-1)
+
+
+@pytest.mark.parametrize(
+    "compile", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["eager", "compiled"]
+)
+def test_codes_scales_and_dequantised_values_are_torchao_bit_for_bit(compile):
+    m = _edge_momenta()
+    with_nan = m.clone()
+    with_nan[5] = float("nan")  # torchao: a NaN block's codes are all 0, its scale NaN
+    codec = FourBitCodec(compile)
+    for src in (m, with_nan, torch.randn(128 * 300, generator=torch.Generator().manual_seed(1))):
+        ours = OptimState4bit.zeros(src.shape, True, 128)
+        theirs = OptimState4bit.zeros(src.shape, True, 128)
+        theirs.copy_(src)  # torchao's quantiser
+        codec.store(ours, src.clone(), torch.empty(3, src.numel()))
+        assert torch.equal(ours.codes, theirs.codes)
+        assert torch.equal(ours.scale.nan_to_num(-7.0), theirs.scale.nan_to_num(-7.0))
+        out = torch.empty(src.numel())
+        dequantised = codec.load(theirs, out, torch.empty(src.numel()))
+        ref = theirs.dequantize()
+        assert torch.equal(dequantised.nan_to_num(-7.0), ref.nan_to_num(-7.0))
+
+
+def test_decision_boundaries_split_each_pair_of_map_values():
+    qmap = OptimState4bit.zeros((128,), True, 128).qmap
+    bounds = decision_boundaries(qmap)
+    assert bounds.shape == (15,)
+    assert ((qmap[:-1] < bounds) & (bounds <= qmap[1:])).all()
+    assert not torch.equal(bounds, (qmap[1:] + qmap[:-1]) / 2)  # not simply the midpoints
