@@ -86,7 +86,7 @@ def run_toy(
         n_trainable_params=2,
         extra={"last_value": values[-1], "initial_value": values[0], "lr": lr, "beta1": beta1},
     )
-    record.flush_metrics()
+    record.close_metrics()
     record.write_summary(summary)
     return summary.to_json()
 

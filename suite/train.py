@@ -7,11 +7,12 @@ method=adamw,signsgd`` sweeps. ``run`` reads top to bottom: setup -> train -> su
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 
 import hydra
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
@@ -27,19 +30,23 @@ from transformers import get_scheduler, set_seed
 
 from suite import downstream, preflight
 from suite.data import CausalCollator
+from suite.data.steps import StepBatches
 from suite.evaluate import exact_match_accuracy
 from suite.measure import device as devmem
 from suite.measure.memory import MemoryMeter
 from suite.measure.timer import TrainClock
-from suite.measure.updates import UpdateProbe, lost_update_warning
+from suite.measure.updates import LostUpdateGuard
 from suite.methods import Method
-from suite.track import wandb_run
+from suite.resume import Progress, capture, carried_peaks, restore, stop_on_signals
+from suite.track import checkpoint, wandb_run
 from suite.track.record import MetricsRow, RunSummary
-from suite.track.store import RunFolder
+from suite.track.store import CHECKPOINT, RunFolder
 from suite.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
 
+COLLAPSE_MARGIN = 0.2  # a loss ending 20% above where it started marks the run "collapsed"
+RUN_MODES = ("resume", "overwrite")  # keys a resumed run may change
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 LIBRARIES = (
@@ -103,17 +110,6 @@ def build_method(cfg: DictConfig, model: torch.nn.Module) -> Method:
             f"train.autocast=fp16 is not supported with it, use bf16 or null"
         )
     return method
-
-
-def batches(loader: DataLoader, grad_accum: int) -> Iterator[list[dict]]:
-    """Endless groups of ``grad_accum`` micro-batches, epoch after epoch."""
-    group = []
-    while True:
-        for batch in loader:
-            group.append(batch)
-            if len(group) == grad_accum:
-                yield group
-                group = []
 
 
 def git_commit() -> str | None:
@@ -201,6 +197,7 @@ class Job:
     scaler: torch.amp.GradScaler | None
     max_steps: int
     tracker: wandb_run.WandbRun | wandb_run.NoRun
+    peaks: dict[str, int | None] = dataclasses.field(default_factory=dict)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -209,21 +206,57 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     device = pick_device(cfg.device)
     set_seed(cfg.seed)
     folder = RunFolder(run_folder(cfg))
+    folder.claim(overwrite=cfg.overwrite, resume=cfg.resume)
+    resumed = resume_state(cfg, folder)
+    if resumed is not None:
+        folder.keep_metrics_through(resumed["step"])
     summary = new_summary(cfg, device)
     tracker = None
     try:
-        job = setup(cfg, device, folder, summary)
-        tracker = job.tracker
-        loss, step = train(job, summary)
-        summarize(job, summary, loss, step)
+        with stop_on_signals() as stop:
+            job = setup(cfg, device, folder, summary)
+            tracker = job.tracker
+            loss, step = train(job, summary, resumed, stop)
+            summarize(job, summary, loss, step)
     except BaseException as err:
-        summary.status = "failed"
-        summary.error = f"{type(err).__name__}: {err}"
+        summary.status = "oom" if isinstance(err, torch.OutOfMemoryError) else "failed"
+        summary.error = f"{type(err).__name__}: {err}".splitlines()[0]
         raise
     finally:
         finish(folder, summary, tracker)
     print_summary(summary, folder.folder)
     return summary.to_json()
+
+
+def resume_state(cfg: DictConfig, folder: RunFolder) -> dict[str, Any] | None:
+    """The checkpoint a ``resume=true`` run continues from (None: it starts), after checking that
+    it was written by the same config."""
+    path = folder.folder / CHECKPOINT
+    if not (cfg.resume and path.exists()):
+        return None
+    before = flatten(OmegaConf.to_container(OmegaConf.load(folder.folder / "config.yaml"), resolve=True))
+    now = flatten(OmegaConf.to_container(cfg, resolve=True))
+    changed = [
+        k for k in sorted(before.keys() | now.keys()) if k not in RUN_MODES and before.get(k) != now.get(k)
+    ]
+    if changed:
+        folder.release()
+        raise ConfigError(
+            f"resume=true but {changed[0]}={now.get(changed[0])!r} differs from the run in {folder.folder} "
+            f"({before.get(changed[0])!r} there); resume with the same config or pass overwrite=true"
+        )
+    return checkpoint.load(path)
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """A nested config as ``{"train.lr": value}``."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= flatten(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def new_summary(cfg: DictConfig, device: torch.device) -> RunSummary:
@@ -245,6 +278,8 @@ def new_summary(cfg: DictConfig, device: torch.device) -> RunSummary:
 def setup(cfg: DictConfig, device: torch.device, folder: RunFolder, summary: RunSummary) -> Job:
     """Model, data, method, schedule, loader, precision and tracker, in the order the protocol needs."""
     folder.write_config(cfg)
+    summary.status = "running"
+    folder.write_summary(summary)
     model, tokenizer = instantiate(without(cfg.model, "name"))
     model.to(device)
     summary.load_peak_reserved_bytes = devmem.cuda_peaks(device)["peak_reserved_bytes"]
@@ -311,89 +346,93 @@ def total_steps(cfg: DictConfig, n_train: int) -> int:
     return math.ceil(cfg.train.epochs * steps_per_epoch)
 
 
-def train(job: Job, summary: RunSummary) -> tuple[float, int]:
+def train(job: Job, summary: RunSummary, resumed: dict | None, stop: list[str]) -> tuple[float, int]:
     """The training loop; returns the last loss and step, and fills the summary's time fields."""
     cfg, method = job.cfg, job.method
     method.model.train()
+    progress = Progress(
+        0,
+        StepBatches(job.loader, cfg.train.grad_accum),
+        TrainClock(job.device, cfg.train.target_loss),
+        LostUpdateGuard(method, cfg.seed),
+    )
+    if resumed is not None:
+        restore(job, progress, resumed)
     # Peaks start here, after the model and optimizer are built: the protocol's training peak.
     devmem.reset_peaks(job.device)
-    clock = TrainClock(job.device, cfg.train.target_loss)
-    guard = LostUpdateGuard(method, cfg.seed)
-    summary.status = "ok"
-    loss, step = float("nan"), 0
-    bar = tqdm(total=job.max_steps, desc=f"{cfg.method.name}", dynamic_ncols=True)
-    for step, micro_batches in enumerate(batches(job.loader, cfg.train.grad_accum), start=1):
-        micro_batches = [{k: v.to(job.device) for k, v in b.items()} for b in micro_batches]
-        logged = step == 1 or step % cfg.train.log_every == 0 or step == job.max_steps
-        guard.before(logged)
-        # The clock brackets the step alone: data transfer, logging and evaluation stay outside.
-        clock.start()
-        loss = train_step(method, micro_batches, job.meter, job.autocast, job.scaler, cfg.train.max_grad_norm)
-        seconds = clock.stop(loss)
-        # Optimizer state and the guard's sample are read after the clock stops: no step time.
-        job.meter.after_step()
-        applied = guard.after(step)
-        if job.scheduler is not None:
-            job.scheduler.step()
+    summary.status, loss = "ok", float("nan")
+    bar = tqdm(total=job.max_steps, initial=progress.step, desc=cfg.method.name, dynamic_ncols=True)
+    for step, micro_batches in enumerate(progress.batches, start=progress.step + 1):
+        if step > job.max_steps:  # a resumed run that had already finished
+            break
+        loss = one_step(job, progress, step, micro_batches)
+        bar.update()
+        bar.set_postfix(loss=f"{loss:.4f}", grads_MB=f"{job.meter.peak_grads / 2**20:.1f}")
         if not math.isfinite(loss):
             summary.status = "diverged"
             log.warning("loss is %s at step %d: stopping", loss, step)
             break
-        bar.update()
-        bar.set_postfix(
-            loss=f"{loss:.4f}", step_ms=f"{1e3 * seconds:.0f}", grads_MB=f"{job.meter.peak_grads / 2**20:.1f}"
-        )
-        if logged:
-            log_step(job, clock, step, loss, seconds, applied)
-        if cfg.train.eval_every and step % cfg.train.eval_every == 0 and step < job.max_steps:
-            evaluate_and_log(job, step)
+        if stop:
+            summary.status, summary.error = "interrupted", f"{stop[0]} at step {step}"
+            log.warning("%s at step %d: stopping", stop[0], step)
+        if cfg.train.checkpoint_every and (step % cfg.train.checkpoint_every == 0 or stop):
+            save_state(job, progress, summary)
+        if stop:
+            break
         if step >= job.max_steps:
             break
+        if cfg.train.eval_every and step % cfg.train.eval_every == 0:
+            evaluate_and_log(job, step)
     bar.close()
+    if summary.status == "ok" and collapsed(progress.losses):
+        summary.status = "collapsed"
+        summary.error = f"the loss rose by more than {COLLAPSE_MARGIN:.0%} from its start to its end"
+    clock, guard = progress.clock, progress.guard
     summary.wall_clock_s, summary.step_time_median_s = clock.elapsed, clock.median_step
     summary.time_to_target_s, summary.target_loss = clock.time_to_target, cfg.train.target_loss
     summary.update_applied_fraction_min, summary.update_applied_fraction_mean = guard.min, guard.mean
-    return loss, step
+    job.peaks = carried_peaks(job, progress)
+    return loss, progress.step
 
 
-class LostUpdateGuard:
-    """Measures ``update_applied_fraction`` on the logged steps and warns once when a step after
-    the first moved under half of the trainable coordinates (at step 1 LoRA's zero-initialised B
-    leaves A's gradient zero by design)."""
+def one_step(job: Job, progress: Progress, step: int, micro_batches: list[dict]) -> float:
+    """One optimizer step, timed alone, then what is read after it (state, guard, schedule, log)."""
+    cfg = job.cfg
+    micro_batches = [{k: v.to(job.device) for k, v in b.items()} for b in micro_batches]
+    logged = step == 1 or step % cfg.train.log_every == 0 or step == job.max_steps
+    progress.guard.before(logged)
+    # The clock brackets the step alone: data transfer, logging and evaluation stay outside.
+    progress.clock.start()
+    loss = train_step(job.method, micro_batches, job.meter, job.autocast, job.scaler, cfg.train.max_grad_norm)
+    seconds = progress.clock.stop(loss)
+    # Optimizer state and the guard's sample are read after the clock stops: no step time.
+    job.meter.after_step()
+    applied = progress.guard.after(step)
+    if job.scheduler is not None:
+        job.scheduler.step()
+    progress.step = step
+    progress.losses.append(loss)
+    if logged:
+        log_step(job, progress.clock, step, loss, seconds, applied)
+    return loss
 
-    def __init__(self, method: Method, seed: int):
-        self.method = method
-        self.probe = UpdateProbe(method.model, seed=seed)
-        self.fractions: list[float] = []
-        self.active = False
-        self.warned = False
 
-    def before(self, measure: bool) -> None:
-        self.active = measure
-        if measure:
-            self.probe.before()
+def collapsed(losses: list[float]) -> bool:
+    """The mean loss of the last steps is above that of the first steps by more than
+    ``COLLAPSE_MARGIN`` (windows of a third of the run, at most 10 steps)."""
+    window = min(10, len(losses) // 3)
+    if window == 0:
+        return False
+    first, last = sum(losses[:window]) / window, sum(losses[-window:]) / window
+    return last > first * (1 + COLLAPSE_MARGIN)
 
-    def after(self, step: int) -> float | None:
-        if not self.active:
-            return None
-        fraction = self.probe.after()
-        if fraction is None:
-            return None
-        self.fractions.append(fraction)
-        if fraction < 0.5 and step > 1 and not self.warned:
-            self.warned = True
-            lr = self.method.optimizer.param_groups[0].get("lr") or 0.0
-            dtype = next(p.dtype for p in self.method.model.parameters() if p.requires_grad)
-            log.warning(lost_update_warning(fraction, step, lr, dtype))
-        return fraction
 
-    @property
-    def min(self) -> float | None:
-        return min(self.fractions, default=None)
-
-    @property
-    def mean(self) -> float | None:
-        return sum(self.fractions) / len(self.fractions) if self.fractions else None
+def save_state(job: Job, progress: Progress, summary: RunSummary) -> None:
+    """A resumable checkpoint, and a running summary that says how far it got."""
+    checkpoint.save(job.folder.folder / CHECKPOINT, capture(job, progress))
+    job.folder.close_metrics()  # fsync the rows the checkpoint covers
+    summary.steps = progress.step
+    job.folder.write_summary(dataclasses.replace(summary, status="running"))
 
 
 def log_step(
@@ -424,12 +463,10 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int) -> None:
     # Memory is read before evaluation, so generation never counts towards the training peaks.
     for key, value in job.meter.breakdown().as_dict().items():
         setattr(summary, key, value)
-    peaks = devmem.cuda_peaks(job.device)
-    summary.peak_reserved_bytes, summary.peak_allocated_bytes = (
-        peaks["peak_reserved_bytes"],
-        peaks["peak_allocated_bytes"],
-    )
-    summary.peak_rss_bytes = devmem.peak_rss_bytes()
+    # Peaks over every piece of a resumed run (train() read them before returning).
+    summary.peak_reserved_bytes = job.peaks["peak_reserved_bytes"]
+    summary.peak_allocated_bytes = job.peaks["peak_allocated_bytes"]
+    summary.peak_rss_bytes = job.peaks["peak_rss_bytes"]
     summary.n_trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     summary.n_params = sum(p.numel() for p in model.parameters())
     job.meter.close()
@@ -447,11 +484,12 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int) -> None:
 def finish(
     folder: RunFolder, summary: RunSummary, tracker: wandb_run.WandbRun | wandb_run.NoRun | None
 ) -> None:
-    """Write the metrics and the summary (whatever happened), and close the W&B run."""
-    folder.flush_metrics()
+    """Write the summary (whatever happened), close the W&B run, hand the folder back."""
+    folder.close_metrics()
     folder.write_summary(summary)
+    folder.release()
     if tracker is not None:
-        tracker.finish(summary.to_json(), exit_code=0 if summary.status != "failed" else 1)
+        tracker.finish(summary.to_json(), exit_code=0 if summary.status not in ("failed", "oom") else 1)
 
 
 def evaluate_and_log(job: Job, step: int) -> float | None:
@@ -497,9 +535,25 @@ def print_summary(s: RunSummary, folder: Path) -> None:
     print("\n".join(lines), flush=True)
 
 
+FAILED: list[str] = []  # one line per job of this process that raised
+
+
 @hydra.main(config_path=str(preflight.CONF_DIR), config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    summary = run(cfg)
+    try:
+        summary = run(cfg)
+    except ConfigError as err:
+        print(f"suite-train: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as err:
+        # In a sweep one failed job (recorded in its summary) must not take the others with it.
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            raise
+        FAILED.append(f"{run_folder(cfg)}: {type(err).__name__}: {err}".splitlines()[0])
+        log.exception("job %s failed; the sweep goes on", run_folder(cfg))
+        return None
+    if summary["status"] == "interrupted":  # the shell's convention: 128 + the signal's number
+        sys.exit(128 + signal.Signals[summary["error"].split()[0]].value)
     return summary.get("final_train_loss")
 
 
@@ -511,3 +565,6 @@ def main() -> None:
         print(f"suite-train: error: {err}", file=sys.stderr)
         sys.exit(2)
     _hydra_main()
+    if FAILED:
+        print(f"suite-train: {len(FAILED)} job(s) failed:", *FAILED, sep="\n  ", file=sys.stderr)
+        sys.exit(1)

@@ -43,7 +43,7 @@ def test_metrics_and_summaries_read_back(tmp_path):
     record = RunFolder(tmp_path / "exp" / "a")
     record.log({"train/step": 1, "train/loss": 2.0})
     record.log({"train/step": 2, "train/loss": 1.5})
-    record.flush_metrics()
+    record.close_metrics()
     record.write_summary(RunSummary(method="a"))
     lines = (tmp_path / "exp" / "a" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["train/loss"] for line in lines] == [2.0, 1.5]

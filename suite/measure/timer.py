@@ -35,6 +35,17 @@ class TrainClock:
             self.time_to_target = self.elapsed
         return seconds
 
+    def state_dict(self) -> dict:
+        return {
+            "elapsed": self.elapsed,
+            "step_times": list(self.step_times),
+            "time_to_target": self.time_to_target,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.elapsed, self.step_times = state["elapsed"], list(state["step_times"])
+        self.time_to_target = state["time_to_target"]
+
     @property
     def median_step(self) -> float | None:
         return statistics.median(self.step_times) if self.step_times else None

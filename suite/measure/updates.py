@@ -11,8 +11,12 @@ memory that the protocol counts.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
+
+log = logging.getLogger("suite.train")
 
 
 class UpdateProbe:
@@ -64,3 +68,43 @@ def lost_update_warning(fraction: float, step: int, lr: float, dtype: torch.dtyp
         f"last place are rounded away; use fp32 master weights (model.dtype=float32 train.autocast=bf16), "
         f"a method's stochastic rounding where it has one, or a larger lr"
     )
+
+
+class LostUpdateGuard:
+    """Measures ``update_applied_fraction`` on the logged steps and warns once when a step after
+    the first moved under half of the trainable coordinates (at step 1 LoRA's zero-initialised B
+    leaves A's gradient zero by design)."""
+
+    def __init__(self, method, seed: int):
+        self.method = method
+        self.probe = UpdateProbe(method.model, seed=seed)
+        self.fractions: list[float] = []
+        self.active = False
+        self.warned = False
+
+    def before(self, measure: bool) -> None:
+        self.active = measure
+        if measure:
+            self.probe.before()
+
+    def after(self, step: int) -> float | None:
+        if not self.active:
+            return None
+        fraction = self.probe.after()
+        if fraction is None:
+            return None
+        self.fractions.append(fraction)
+        if fraction < 0.5 and step > 1 and not self.warned:
+            self.warned = True
+            lr = self.method.optimizer.param_groups[0].get("lr") or 0.0
+            dtype = next(p.dtype for p in self.method.model.parameters() if p.requires_grad)
+            log.warning(lost_update_warning(fraction, step, lr, dtype))
+        return fraction
+
+    @property
+    def min(self) -> float | None:
+        return min(self.fractions, default=None)
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.fractions) / len(self.fractions) if self.fractions else None

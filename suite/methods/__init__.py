@@ -45,6 +45,9 @@ class Method:
         on_step_loss: called with the step's loss as a float: the mean over all its micro-batches,
             neither divided by the accumulation count nor loss-scaled (averaged over ranks when
             distributed), after backward and before ``optimizer.step()`` (ALIAS takes f(x_0) here).
+        state_dict, load_state_dict: what a resumable checkpoint saves and restores for the
+            method, when ``optimizer.state_dict()`` does not hold all of it (BAdam's active block
+            and masters, AdaLomo's factored moments); None: the optimizer's own.
     """
 
     model: nn.Module
@@ -55,6 +58,14 @@ class Method:
     uses_lr_schedule: bool = True
     extra_state: list = field(default_factory=list)
     on_step_loss: Callable[[float], None] | None = None
+    state_dict: Callable[[], dict] | None = None
+    load_state_dict: Callable[[dict], None] | None = None
+
+    def training_state(self) -> dict:
+        return self.state_dict() if self.state_dict is not None else self.optimizer.state_dict()
+
+    def load_training_state(self, state: dict) -> None:
+        (self.load_state_dict or self.optimizer.load_state_dict)(state)
 
 
 def trainable(model: nn.Module) -> list[nn.Parameter]:

@@ -74,4 +74,36 @@ def build(
         verbose=verbose,
     )
     live = LiveState(lambda: [optimizer.base_optimizer.state, optimizer.base_optimizer.param_groups])
-    return Method(model=model, optimizer=optimizer, extra_state=[live])
+    return Method(
+        model=model,
+        optimizer=optimizer,
+        extra_state=[live],
+        state_dict=lambda: block_state(optimizer),
+        load_state_dict=lambda state: load_block_state(optimizer, state),
+    )
+
+
+def block_state(optimizer: BlockOptimizer) -> dict:
+    """What ``BlockOptimizer.state_dict`` (its AdamW's only) leaves out: the step count, the active
+    block, the order still to come and the fp32 masters."""
+    return {
+        "global_step": optimizer.global_step,
+        "active": optimizer.active_param_prefixs,
+        "next_block": optimizer.current_block_idx,
+        "block_order": list(getattr(optimizer, "block_order", [])),
+        "masters": {i: hp.detach().clone() for i, hp in optimizer.param_idx2hp.items()},
+        "adamw": optimizer.base_optimizer.state_dict(),
+    }
+
+
+def load_block_state(optimizer: BlockOptimizer, state: dict) -> None:
+    """Make ``state['active']`` the trainable block again, then restore masters, AdamW and order."""
+    optimizer.current_block_idx = optimizer.block_prefix_list.index(
+        state["active"][: len(state["active"]) - len(optimizer.active_modules)]
+    )
+    optimizer.switch_trainable_params(verbose=0)
+    for i, hp in state["masters"].items():
+        optimizer.param_idx2hp[i].data.copy_(hp)
+    optimizer.base_optimizer.load_state_dict(state["adamw"])
+    optimizer.global_step, optimizer.current_block_idx = state["global_step"], state["next_block"]
+    optimizer.block_order = list(state["block_order"])

@@ -107,10 +107,23 @@ def build_adalomo(
             clip_grad_value=clip_grad_value,
             weight_decay=weight_decay,
         )
+    moments = ("exp_avg_sq", "exp_avg_sq_row", "exp_avg_sq_col")
+
+    def state_dict() -> dict:
+        return {"step_num": optimizer.step_num, **{k: getattr(optimizer, k) for k in moments}}
+
+    def load_state_dict(state: dict) -> None:
+        optimizer.step_num = state["step_num"]
+        for k in moments:  # in place: the meter holds these dicts
+            getattr(optimizer, k).clear()
+            getattr(optimizer, k).update({n: t.to(device) for n, t in state[k].items()})
+
     return Method(
         model=model,
         optimizer=optimizer,
         backward=_fused(optimizer),
         updates_in_backward=True,
-        extra_state=[optimizer.exp_avg_sq, optimizer.exp_avg_sq_row, optimizer.exp_avg_sq_col],
+        extra_state=[getattr(optimizer, k) for k in moments],
+        state_dict=state_dict,
+        load_state_dict=load_state_dict,
     )

@@ -27,8 +27,11 @@ class RunSummary:
     seed: int = _f("the run's seed (data order, initialisation, the methods' generators)")
     experiment: str = _f("the experiment name: the run lives in results/<experiment>/<run_name>/")
     run_name: str = _f("the run's folder name")
-    status: str = _f("ok | failed | diverged", default="failed")
-    error: str | None = _f("the exception that ended a failed run, one line")
+    status: str = _f(
+        "running | ok | failed | oom | diverged (non-finite loss) | collapsed (loss rose >20%) | interrupted",
+        default="failed",
+    )
+    error: str | None = _f("why a run is not ok, one line (the exception, the signal, the collapse)")
     device: str = _f("the device the run trained on, e.g. 'cpu (2 threads)' or a GPU's name")
     torch_version: str = _f("torch.__version__")
     git_commit: str | None = _f("the suite's git commit, if it runs from a checkout")

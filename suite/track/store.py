@@ -8,7 +8,9 @@ complete older file or none, never half a file.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +19,15 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from suite.track.record import RunSummary
+from suite.validate import ConfigError
+
+CONFIG, METRICS, SUMMARY, CHECKPOINT, LOCK = (
+    "config.yaml",
+    "metrics.jsonl",
+    "summary.json",
+    "resume.pt",
+    ".lock",
+)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -34,25 +45,132 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def strict_json(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with every non-finite float replaced by null and named in ``nonfinite`` (strict
+    JSON readers reject bare ``NaN``/``Infinity``)."""
+    bad = {k: str(v) for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)}
+    if not bad:
+        return record
+    return {k: (None if k in bad else v) for k, v in record.items()} | {"nonfinite": bad}
+
+
+def dumps(record: dict[str, Any], **kw) -> str:
+    return json.dumps(strict_json(record), allow_nan=False, **kw)
+
+
 class RunFolder:
-    """The files of one run under ``folder``."""
+    """The files of one run under ``folder``, owned by one process at a time.
+
+    ``claim`` takes an exclusive lock (released when the process ends, however it ends) and
+    refuses a folder that already holds a run unless the run asks to overwrite or resume it, so
+    ``config.yaml``, ``metrics.jsonl`` and ``summary.json`` always describe the same run.
+    Metrics rows are appended and flushed as they are logged.
+    """
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
-        self.metrics: list[dict[str, Any]] = []
+        self._lock = None
+        self._metrics = None
+
+    def previous(self) -> dict[str, Any] | None:
+        """The summary a run left here (``{}`` for metrics without a summary), or None."""
+        path = self.folder / SUMMARY
+        if path.exists():
+            try:
+                return json.loads(path.read_text())
+            except (OSError, ValueError):
+                return {"status": "unreadable"}
+        return {} if (self.folder / METRICS).exists() else None
+
+    def claim(self, *, overwrite: bool, resume: bool) -> None:
+        """Lock the folder for this run, then refuse, clear or keep what an earlier run left."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.folder / LOCK, "a")  # noqa: SIM115 (held for the run's lifetime)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise ConfigError(
+                f"{self.folder} is in use by another run; give this one another run_name"
+            ) from None
+        refusal = refuse_reason(self.folder, self.previous(), overwrite=overwrite, resume=resume)
+        if refusal:
+            self.release()
+            raise ConfigError(refusal)
+        if overwrite:
+            for name in (CONFIG, METRICS, SUMMARY, CHECKPOINT):
+                (self.folder / name).unlink(missing_ok=True)
+
+    def release(self) -> None:
+        self.close_metrics()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def write_config(self, cfg: DictConfig) -> None:
-        write_atomic(self.folder / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        write_atomic(self.folder / CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
 
     def log(self, row: dict[str, Any]) -> None:
-        self.metrics.append(row)
+        """Append one metrics row and flush it, so a killed run keeps every row logged so far."""
+        if self._metrics is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._metrics = open(self.folder / METRICS, "a")  # noqa: SIM115
+        self._metrics.write(dumps(row) + "\n")
+        self._metrics.flush()
 
-    def flush_metrics(self) -> None:
-        text = "".join(json.dumps(row) + "\n" for row in self.metrics)
-        write_atomic(self.folder / "metrics.jsonl", text)
+    def close_metrics(self) -> None:
+        if self._metrics is not None:
+            self._metrics.flush()
+            os.fsync(self._metrics.fileno())
+            self._metrics.close()
+            self._metrics = None
+
+    def keep_metrics_through(self, step: int) -> None:
+        """Drop the rows a resumed run will log again (those after ``step``), and any torn last line."""
+        self.close_metrics()
+        path = self.folder / METRICS
+        if path.exists():
+            rows = [json.loads(line) for line in whole_lines(path)]
+            write_atomic(path, "".join(dumps(r) + "\n" for r in rows if r.get("train/step", 0) <= step))
 
     def write_summary(self, summary: RunSummary) -> None:
-        write_atomic(self.folder / "summary.json", json.dumps(summary.to_json(), indent=2) + "\n")
+        write_atomic(self.folder / SUMMARY, dumps(summary.to_json(), indent=2) + "\n")
+
+
+def refuse_reason(
+    folder: Path, previous: dict[str, Any] | None, *, overwrite: bool, resume: bool
+) -> str | None:
+    """Why a run may not take ``folder`` (None: it may). ``resume=true`` on an empty folder starts
+    the run, so a job that is requeued before its first checkpoint needs no other command."""
+    if overwrite and resume:
+        return "overwrite=true and resume=true contradict each other; pass one of them"
+    if previous is None or overwrite:
+        return None
+    status = previous.get("status", "unknown")
+    if resume:
+        if (folder / CHECKPOINT).exists():
+            return None
+        return (
+            f"resume=true but {folder} has no checkpoint to resume from (status {status}; "
+            f"train.checkpoint_every writes them); pass overwrite=true to start it again"
+        )
+    if status == "running":
+        return (
+            f"{folder} holds a run that stopped at step {previous.get('steps') or 0} without finishing; "
+            f"pass resume=true to continue it or overwrite=true to replace it"
+        )
+    return (
+        f"{folder} already holds a run (status {status}); pass overwrite=true to replace it, "
+        f"resume=true to continue it, or choose another run_name"
+    )
+
+
+def whole_lines(path: Path) -> list[str]:
+    """The complete lines of a file that a killed writer may have left with a torn last line."""
+    text = path.read_text()
+    lines = text.split("\n")
+    return [line for line in lines[:-1] if line]
 
 
 def read_summaries(root: str | Path) -> list[dict[str, Any]]:
@@ -67,5 +185,4 @@ def read_summaries(root: str | Path) -> list[dict[str, Any]]:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
+    return [json.loads(line) for line in whole_lines(Path(run_dir) / METRICS)]
