@@ -31,7 +31,7 @@ from suite.train import run
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("paper_*.yaml"))
-STANDIN = {"qwen3_8b": "standin_qwen3", "qwen3_32b": "standin_qwen3", "llama3_8b": "standin_llama"}
+STANDIN = {"qwen3": "standin_qwen3", "llama": "standin_llama"}  # architecture family -> stand-in
 SHORTENED = [
     "train.epochs=null",
     "train.max_steps=2",
@@ -136,14 +136,22 @@ def _gsm8k(folder: Path) -> Path:
 DATA_FILES = {"openmathinstruct2": _openmathinstruct2, "alpaca": _alpaca, "gsm8k": _gsm8k}
 
 
+def family(model: DictConfig) -> str:
+    """A paper model's architecture family: its published config's ``model_type``, else its name's."""
+    if "architecture" in model:
+        return model.architecture.model_type
+    return next((f for f in STANDIN if model.name.startswith(f)), model.name)
+
+
 def standin_overrides(name: str, folder: Path) -> list[str]:
     """The stand-in model and a local data file in the format of the experiment's dataset."""
     cfg = composed(f"experiment={name}")
-    assert cfg.model.name in STANDIN, f"{name}: no stand-in for model={cfg.model.name}; add it to STANDIN"
+    kind = family(cfg.model)
+    assert kind in STANDIN, f"{name}: no stand-in for model={cfg.model.name} ({kind}); add one to STANDIN"
     assert cfg.data.name in DATA_FILES, f"{name}: no test file for data={cfg.data.name}; add one"
     n_examples = min(cfg.eval.n_examples, 2)
     data = DATA_FILES[cfg.data.name](folder)
-    return [f"model={STANDIN[cfg.model.name]}", f"data.path={data}", f"eval.n_examples={n_examples}"]
+    return [f"model={STANDIN[kind]}", f"data.path={data}", f"eval.n_examples={n_examples}"]
 
 
 # ---------------------------------------------------------------- the runs
@@ -164,6 +172,22 @@ def run_arms(name: str, tmp_path: Path) -> list[dict]:
     return summaries
 
 
+def lost_updates(summary: dict) -> str | None:
+    """Why an arm stands still (a step moved under half of its trainable coordinates), or None.
+
+    Not asked of runs with stochastic rounding: there a step below half a unit in the last place
+    moves a coordinate with probability |update| / ulp, unbiased, so few coordinates move per step
+    and nothing is lost in expectation."""
+    cfg = summary["cfg"]
+    if cfg.method.get("stochastic_rounding"):
+        return None
+    fraction = summary["update_applied_fraction_min"]
+    if fraction is not None and fraction >= 0.5:
+        return None
+    lr = OmegaConf.select(cfg, "method.lr")
+    return f"{' '.join(summary['job']) or cfg.run_name}: {fraction} (lr {lr}, {cfg.model.dtype} weights)"
+
+
 def test_sweeps_are_read_from_the_files():
     jobs = sweep_jobs("paper_sqmeft_table5")
     assert len(jobs) == 12 and ["variant=no_rms", "seed=2"] in jobs
@@ -177,11 +201,11 @@ def test_every_arm_runs_on_the_standin_and_the_notebook_builds(artefact, tmp_pat
     names = [n for n in PAPER_EXPERIMENTS if artefact_of(n) == artefact]
     summaries = [s for name in names for s in run_arms(name, tmp_path)]
     for s in summaries:
-        cfg = s["cfg"]
-        assert s["model"].startswith("standin_") and cfg.model.dtype == "bfloat16", s["job"]
-        assert s["steps"] == 2, s["job"]
+        assert s["model"].startswith("standin_") and s["steps"] == 2, s["job"]
     folder = tmp_path / "runs" / f"paper_{artefact}"
     assert len(read_summaries(folder)) == len({s["run_name"] for s in summaries}) == len(summaries)
     table, figure = papers.get(artefact).build(folder)
     assert len(table) >= 1, artefact
     assert papers.write(artefact, folder, table, figure).exists()
+    lost = [lost_updates(s) for s in summaries if lost_updates(s)]
+    assert not lost, f"{artefact}: arms that lose most of their updates at the paper's lr: " + "; ".join(lost)
