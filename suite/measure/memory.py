@@ -36,13 +36,19 @@ def storages(t: torch.Tensor) -> Iterator[torch.UntypedStorage]:
         yield t.untyped_storage()
 
 
+def storage_key(s: torch.UntypedStorage) -> int:
+    """A storage's identity: its address, or on the meta device (no memory, every address 0) the
+    storage object itself, so the estimator (``suite.estimate``) counts meta tensors like real ones."""
+    return s._cdata if s.device.type == "meta" else s.data_ptr()
+
+
 def unique_bytes(tensors: Iterable[torch.Tensor], exclude: set[int] | None = None) -> int:
-    """Bytes of the distinct storages behind ``tensors``, skipping storage pointers in ``exclude``."""
+    """Bytes of the distinct storages behind ``tensors``, skipping storage keys in ``exclude``."""
     seen = set(exclude or ())
     total = 0
     for t in tensors:
         for s in storages(t):
-            key = s.data_ptr()
+            key = storage_key(s)
             if key in seen or s.nbytes() == 0:
                 continue
             seen.add(key)
@@ -63,7 +69,7 @@ def _tensors_in(obj) -> Iterator[torch.Tensor]:
 
 
 def param_storage_ptrs(model: nn.Module) -> set[int]:
-    return {s.data_ptr() for p in model.parameters() for s in storages(p)}
+    return {storage_key(s) for p in model.parameters() for s in storages(p)}
 
 
 def state_bytes(optimizer: torch.optim.Optimizer, model: nn.Module, extra=()) -> int:
@@ -72,7 +78,7 @@ def state_bytes(optimizer: torch.optim.Optimizer, model: nn.Module, extra=()) ->
     tensors = list(_tensors_in(list(optimizer.state.values())))
     for group in optimizer.param_groups:
         for p in group["params"]:
-            if all(s.data_ptr() not in own for s in storages(p)):
+            if all(storage_key(s) not in own for s in storages(p)):
                 tensors.append(p)
                 if p.grad is not None:
                     tensors.append(p.grad)
@@ -158,7 +164,7 @@ class MemoryMeter:
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
         for s in storages(t):
-            ptr = s.data_ptr()
+            ptr = storage_key(s)
             if ptr not in self._param_ptrs and ptr not in self._saved_ptrs:
                 self._saved_ptrs.add(ptr)
                 self._saved += s.nbytes()

@@ -1,0 +1,46 @@
+"""Estimates as a table: markdown and CSV in GiB, JSON in bytes (the record's own fields)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from suite.estimate.run import Estimate
+
+GIB = 2**30
+COLUMNS = {
+    "model": "model",
+    "method": "method",
+    "dtype": "dtype",
+    "batch_size": "batch",
+    "max_length": "length",
+    "gradient_checkpointing": "checkpointing",
+    "device": "kernels",
+    "mem_params_bytes": "params GiB",
+    "mem_grads_bytes": "grads GiB",
+    "mem_state_bytes": "state GiB",
+    "mem_activations_bytes": "activations GiB",
+    "mem_total_bytes": "total GiB",
+}
+
+
+def frame(rows: list[Estimate]) -> pd.DataFrame:
+    df = pd.DataFrame([r.to_json() for r in rows])[list(COLUMNS)]
+    for key in COLUMNS:
+        if key.endswith("_bytes"):
+            df[key] = df[key] / GIB
+    return df.rename(columns=COLUMNS)
+
+
+def markdown(rows: list[Estimate]) -> str:
+    return frame(rows).to_markdown(index=False, floatfmt=".3f")
+
+
+def write(rows: list[Estimate], folder: Path) -> None:
+    """``table.md``, ``table.csv`` and ``estimates.json`` of ``rows`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "table.md").write_text(markdown(rows) + "\n")
+    frame(rows).to_csv(folder / "table.csv", index=False, float_format="%.4f")
+    (folder / "estimates.json").write_text(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
