@@ -214,11 +214,88 @@ def test_fused_backward_matches_step_and_frees_grads():
 
 def test_train_embeddings_and_head_flags():
     model = _model()
-    opt = ABSignSGD(model, fp16=False, train_embeddings=True, train_head=True)
+    lr, wd = 1e-2, 0.01
+    opt = ABSignSGD(model, lr=lr, fp16=False, weight_decay=wd, train_embeddings=True, train_head=True)
+    outside = [model.model.embed_tokens.weight, model.lm_head.weight, model.model.norm.weight]
+    before = [p.detach().double().clone() for p in outside]
     model(**_batch()).loss.backward()
-    assert model.model.embed_tokens.weight.grad is not None
-    assert model.lm_head.weight.grad is not None and model.model.norm.weight.grad is not None
+    assert all(p.grad is not None for p in outside)
+    grads = [p.grad.detach().double().clone() for p in outside]
     opt.step()
+    for p, x, g in zip(outside, before, grads, strict=True):
+        ref = x - lr * wd * x - lr * torch.sign(g)
+        torch.testing.assert_close(p.detach().double(), ref, atol=1e-6, rtol=1e-6)
+    assert not torch.equal(outside[0].detach().double(), before[0])  # the embeddings moved
+
+
+def _reference_step_(params: list[torch.Tensor], lr: float, wd: float) -> None:
+    """The reference's ``_apply_sign_update`` (github.com/yijiezcn/ABSignSGD, absignsgd.py), verbatim."""
+    for p in params:
+        if p.grad is None:
+            continue
+        if wd != 0:
+            p.data.add_(-lr * wd * p.data)
+        p.data.add_(-lr * torch.sign(p.grad))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_weight_decay_is_the_reference_arithmetic_bit_for_bit_for_40_steps(dtype):
+    """Ours and the reference's update formula side by side, same blocks and batches, wd 0.01,
+    lr 1e-3 (not a bf16 number); in fp32 the old ``p.mul_(1 − lr·wd)`` does drift from it."""
+    lr, wd = 1e-3, 0.01
+    ours, ref, old = _model(dtype, layers=3), _model(dtype, layers=3), _model(dtype, layers=3)
+    opt = ABSignSGD(ours, lr=lr, fp16=False, weight_decay=wd)
+    for s in range(40):
+        block = [n for n, p in ours.named_parameters() if p.requires_grad]
+        for twin in (ref, old):
+            for n, p in twin.named_parameters():
+                p.requires_grad_(n in block)
+            twin(**_batch(s % 4)).loss.backward()
+        ours(**_batch(s % 4)).loss.backward()
+        opt.step()
+        opt.zero_grad()
+        _reference_step_([p for p in ref.parameters() if p.grad is not None], lr, wd)
+        with torch.no_grad():
+            for p in old.parameters():
+                if p.grad is not None:
+                    p.mul_(1 - lr * wd).add_(torch.sign(p.grad), alpha=-lr)
+        ref.zero_grad(set_to_none=True)
+        old.zero_grad(set_to_none=True)
+    for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
+        assert torch.equal(a, b)
+    drifted = any(not torch.equal(a, b) for a, b in zip(old.parameters(), ref.parameters(), strict=True))
+    # in bf16, lr·wd·|p| = 1e-5·|p| is below half an ulp of p: both formulas leave p to the sign step
+    assert drifted == (dtype == torch.float32)
+
+
+def _fp16_plain_step(poison: float | None):
+    model = _model()
+    lr = 1e-2
+    opt = ABSignSGD(model, lr=lr, fp16=True, weight_decay=0.0, sign=False)
+    block = list(find_blocks(model)[opt.active_block].parameters())
+    before = [p.detach().double().clone() for p in block]
+    scale = opt.scaler.get_scale()
+    opt.scaler.scale(model(**_batch()).loss).backward()
+    if poison is not None:
+        block[0].grad.view(-1)[0] = poison
+    grads = [p.grad.detach().double() / scale for p in block]
+    opt.step()
+    opt.scaler.update()
+    return block, before, grads, lr, opt.scaler.get_scale() / scale
+
+
+def test_fp16_plain_gradient_is_unscaled():
+    block, before, grads, lr, ratio = _fp16_plain_step(None)
+    assert ratio == 1.0
+    for p, x, g in zip(block, before, grads, strict=True):
+        torch.testing.assert_close(p.detach().double(), x - lr * g, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("poison", [float("inf"), float("nan")])
+def test_fp16_plain_gradient_skips_nonfinite_steps(poison):
+    block, before, _, _, ratio = _fp16_plain_step(poison)
+    assert ratio == 0.5
+    assert all(torch.equal(p.detach().double(), x) for p, x in zip(block, before, strict=True))
 
 
 def test_majority_vote_single_process_equals_absignsgd():
@@ -288,3 +365,25 @@ def test_plain_gradient_ablation_matches_float64_reference():
     opt.step()
     for p, x, g in zip(block, before, grads, strict=True):
         torch.testing.assert_close(p.detach().double(), x * (1 - lr * wd) - lr * g, atol=1e-6, rtol=1e-6)
+
+
+UPDATE_TESTS = [
+    (test_update_matches_float64_reference, dict(dtype=torch.float32, foreach=False)),
+    (test_update_matches_float64_reference, dict(dtype=torch.bfloat16, foreach=True)),
+    (test_lr_comes_from_param_groups_so_schedulers_work, {}),
+    (test_fp16_inf_still_updates_and_backs_off, {}),
+    (test_fp16_finite_keeps_scale, {}),
+    (test_train_embeddings_and_head_flags, {}),
+    (test_weight_decay_is_the_reference_arithmetic_bit_for_bit_for_40_steps, dict(dtype=torch.float32)),
+    (test_fp16_plain_gradient_is_unscaled, {}),
+    (test_plain_gradient_ablation_matches_float64_reference, {}),
+]
+
+
+@pytest.mark.parametrize("case", range(len(UPDATE_TESTS)))
+def test_a_no_op_update_fails_the_update_tests(case, monkeypatch):
+    """Each update test can fail: with the update replaced by nothing (selection still runs)."""
+    test, kwargs = UPDATE_TESTS[case]
+    monkeypatch.setattr(ABSignSGD, "_update", lambda self, params, foreach: None)
+    with pytest.raises(AssertionError):
+        test(**kwargs)

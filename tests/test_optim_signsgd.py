@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+import importlib
 
 import pytest
 import torch
 
 from suite.optim import SignSGD
+
+# the module, not the function of the same name that suite.optim exports
+signsgd_module = importlib.import_module("suite.optim.signsgd")
 
 SHAPES = [(7, 5), (13,), (3, 4, 2)]
 
@@ -131,3 +135,12 @@ def test_fused_backward_frees_grads_and_matches_step():
 def test_bad_hyperparameters_raise():
     with pytest.raises(ValueError, match="momentum"):
         SignSGD(_params(torch.float32), momentum=1.0)
+
+
+@pytest.mark.parametrize("momentum,wd", [(0.0, 0.0), (0.9, 0.05)])
+@pytest.mark.parametrize("foreach", [False, True])
+def test_a_no_op_update_fails_the_reference_test(foreach, momentum, wd, monkeypatch):
+    """The reference test can fail: with the functional core replaced by nothing."""
+    monkeypatch.setattr(signsgd_module, "signsgd", lambda *args, **kwargs: None)
+    with pytest.raises(AssertionError):
+        test_matches_float64_reference(foreach, torch.float32, momentum, wd)

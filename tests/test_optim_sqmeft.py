@@ -239,3 +239,21 @@ def test_decision_boundaries_split_each_pair_of_map_values():
     assert bounds.shape == (15,)
     assert ((qmap[:-1] < bounds) & (bounds <= qmap[1:])).all()
     assert not torch.equal(bounds, (qmap[1:] + qmap[:-1]) / 2)  # not simply the midpoints
+
+
+NO_OP_CASES = [
+    (test_rule_and_4bit_momentum_match_float64_reference, {}),
+    (test_rms_floor_moves_zero_tensors, {}),
+    (test_ablations_match_float64_reference, dict(sign=False, rms_scaled=True)),
+    (test_ablations_match_float64_reference, dict(sign=True, rms_scaled=False)),
+    (test_bf16_trap_and_stochastic_rounding, {}),
+]
+
+
+@pytest.mark.parametrize("case", range(len(NO_OP_CASES)))
+def test_a_no_op_update_fails_the_update_tests(case, monkeypatch):
+    """Each update test can fail: with the per-tensor update replaced by nothing."""
+    monkeypatch.setattr(SQMEFT, "_update_one", lambda self, group, p: None)
+    test, kwargs = NO_OP_CASES[case]
+    with pytest.raises(AssertionError):
+        test(**kwargs)

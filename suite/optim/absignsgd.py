@@ -13,6 +13,7 @@ Only the active block has ``requires_grad=True`` (every other parameter: ``requi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -22,13 +23,14 @@ from torch import Tensor, nn
 
 from suite.models import find_blocks
 from suite.optim._fused import register_fused_updates
-from suite.optim.signsgd import default_foreach, signsgd
+from suite.optim.signsgd import default_foreach
 
 __all__ = [
     "ABSignSGD",
     "ABSignSGDMV",
     "DepthBiasedSchedule",
     "nonfinite_flags",
+    "step_size",
     "outside_blocks_trained",
     "record_found_inf",
 ]
@@ -58,6 +60,13 @@ class DepthBiasedSchedule:
         s = min(range(self.num_blocks), key=lambda i: (self.tau[i], i))
         self.tau[s] += self._period(s)
         return s
+
+
+@functools.lru_cache(maxsize=64)
+def step_size(lr: float, dtype: torch.dtype) -> float:
+    """``-lr * sign(g)`` is ±this where g ≠ 0: lr rounded as torch rounds ``-lr * t`` for a tensor
+    t of ``dtype`` (so ``p.add_(sign(g), alpha=step_size)`` adds exactly the reference's step)."""
+    return float(-lr * torch.ones((), dtype=dtype))
 
 
 def nonfinite_flags(grads: list[Tensor]) -> tuple[bool, bool]:
@@ -131,7 +140,10 @@ class ABSignSGD(torch.optim.Optimizer):
             ("cuda" as in the reference; on CPU a CPU scaler, so the path runs and is tested
             here). The loop does ``scaler.scale(loss).backward(); opt.step(); scaler.update()``.
             A NaN in the block's gradient skips the update; inf alone is still applied
-            (sign(±inf) = ±1) and only makes the scale back off.
+            (sign(±inf) = ±1), as in the reference. The scale backs off on inf *and* on NaN
+            (the reference backs off on inf only, so a NaN step there keeps its scale: a
+            deliberate difference, since NaN from fp16 overflow is what backing off cures).
+            With ``sign=False`` the gradient is unscaled and any NaN or inf skips the step.
         weight_decay: λ, decoupled and applied first (reference default 0.01).
         gradient_clipping: accepted for compatibility; clipping by norm multiplies by a positive
             scalar and cannot change sign(g), so it is validated and otherwise ignored.
@@ -241,23 +253,41 @@ class ABSignSGD(torch.optim.Optimizer):
         """Hook for ABSignSGD-MV: replace ``grads`` in place by the direction to take."""
 
     def _update(self, params: list[Tensor], foreach: bool) -> None:
+        """The reference's arithmetic, bit for bit in fp32 and bf16: ``p.add_(-lr*wd*p)`` (the
+        product rounded to p's dtype before the add), then ``p.add_(-lr*sign(g))``, whose step
+        ``-lr*sign(g)`` is ±``step_size`` exactly, applied here as ``add_(sign(g), alpha=...)``
+        without a temporary. ``sign=False`` steps along ``g`` instead (``add_(-lr*g)``)."""
         group = self.param_groups[0]
+        lr, wd = group["lr"], group["weight_decay"]
         grads = [p.grad for p in params]
-        if not self.sign:
-            if group["weight_decay"] != 0:
-                torch._foreach_mul_(params, 1.0 - group["lr"] * group["weight_decay"])
-            torch._foreach_add_(params, grads, alpha=-group["lr"])
-            return
-        self._aggregate(grads)
-        signsgd(
-            params,
-            grads,
-            [],
-            lr=group["lr"],
-            momentum=0.0,
-            weight_decay=group["weight_decay"],
-            foreach=foreach,
-        )
+        if self.sign:
+            self._aggregate(grads)
+            if foreach:
+                torch._foreach_sign_(grads)
+            else:
+                for g in grads:
+                    g.sign_()
+        else:
+            for g in grads:
+                g.mul_(-lr)
+        if wd != 0:
+            for p in params:
+                p.add_(-lr * wd * p)
+        for p, g in zip(params, grads, strict=True):
+            p.add_(g, alpha=step_size(lr, p.dtype) if self.sign else 1.0)
+
+    def _check_fp16(self, params: list[Tensor]) -> bool:
+        """Feed the scaler this step's overflow (NaN or inf) and say whether to skip the update:
+        on NaN for the sign step (sign(±inf) = ±1 is still a step), on NaN or inf for
+        ``sign=False``, whose gradients are unscaled here (``g / scale``, as
+        ``GradScaler.unscale_``) because the step uses their size."""
+        grads = [p.grad for p in params]
+        has_nan, has_inf = nonfinite_flags(grads)
+        record_found_inf(self.scaler, has_nan or has_inf, params[0].device if params else "cpu")
+        skip = has_nan or (has_inf and not self.sign)
+        if not self.sign and not skip and grads:
+            torch._foreach_mul_(grads, 1.0 / self.scaler.get_scale())
+        return skip
 
     def _update_one(self, group: dict, p: Tensor) -> None:
         self._update([p], foreach=False)
@@ -273,11 +303,7 @@ class ABSignSGD(torch.optim.Optimizer):
         if self.fused_backward:
             return loss
         params = [p for p in self._updated[self.active_block] if p.grad is not None]
-        skip = False
-        if self.scaler is not None and self.scaler.is_enabled():
-            has_nan, has_inf = nonfinite_flags([p.grad for p in params])
-            record_found_inf(self.scaler, has_nan or has_inf, params[0].device if params else "cpu")
-            skip = has_nan
+        skip = self.scaler is not None and self.scaler.is_enabled() and self._check_fp16(params)
         if params and not skip:
             foreach = self.param_groups[0]["foreach"]
             self._update(params, default_foreach(params) if foreach is None else foreach)
