@@ -200,6 +200,8 @@ def _multi_tensor_signsgd(
                 buf = dev_grads[j].detach().clone()
                 momentum_buffers[indices[j]] = buf
                 dev_bufs[j] = buf
-            torch._foreach_copy_(dev_grads, dev_bufs)
-        torch._foreach_sign_(dev_grads)
+            for buf, g in zip(dev_bufs, dev_grads, strict=True):
+                torch.sign(buf, out=g)  # one pass; a copy then an in-place sign would be two
+        else:
+            torch._foreach_sign_(dev_grads)
         torch._foreach_add_(dev_params, dev_grads, alpha=-lr)
