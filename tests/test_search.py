@@ -48,7 +48,7 @@ def search_settings(**changes) -> SearchSettings:
         (["method=signsgd", "search.n_trials=0"], "search.n_trials=0 is out of range; allowed: an integer"),
         (["method=alias"], "no lr range for method alias: set search.lr=[low,high]"),
         (["method=signsgd", "seed=0,1"], "seed=0,1 is a sweep; a trial is one suite-train job"),
-        (["method=signsgd", "method.lr=1e-3"], "method.lr is what the search sets"),
+        (["method=signsgd", "method.lr=1e-3"], "method.lr is set by the search for each trial"),
         (["search.metric=eval_exact_match", "eval.n_examples=0"], "needs eval.n_examples >= 1"),
         (["search.nope=1"], "unknown search option search.nope=1"),
     ],
@@ -99,7 +99,11 @@ def test_interrupted_trials_are_rerun_with_their_lr_and_the_budget_counts_them(t
     failed = runner.ask(found, s)
     found.tell(failed.number, state=optuna.trial.TrialState.FAIL)
     again = new_study(tmp_path, s)  # what a rerun loads
-    assert runner.interrupted(again) == [left_running]
+    (rerun,) = runner.interrupted(again)
+    assert rerun == trials.Planned(left_running.number, left_running.lr, left_running.run_name, rerun=True)
+    assert trials.command([], rerun)[-1] == "overwrite=true" and "overwrite=true" not in trials.command(
+        [], done
+    )
     assert left_running.run_name == "s-001" and s.lr_low <= left_running.lr <= s.lr_high
     assert runner.n_new(again, s, resumed=1) == 5 - 2 - 1
     assert runner.n_new(again, search_settings(n_trials=2), resumed=1) == 0

@@ -17,7 +17,7 @@ from suite.search import runner, study
 from suite.search.settings import SearchSettings, settings, split_argv
 from suite.validate import ConfigError
 
-SET_BY_THE_SEARCH = ("method.lr",)
+SET_BY_THE_SEARCH = ("method.lr", "overwrite", "resume")  # per trial, by the search
 
 
 def check_overrides(overrides: list[str]) -> None:
@@ -29,7 +29,9 @@ def check_overrides(overrides: list[str]) -> None:
         if o.is_sweep_override():
             raise ConfigError(f"{o.input_line} is a sweep; a trial is one suite-train job: give one value")
         if o.key_or_group in SET_BY_THE_SEARCH:
-            raise ConfigError(f"{o.key_or_group} is what the search sets; give a range: search.lr=[low,high]")
+            raise ConfigError(
+                f"{o.key_or_group} is set by the search for each trial (the lr range: search.lr=[low,high])"
+            )
 
 
 def compose_job(overrides: list[str]) -> DictConfig:

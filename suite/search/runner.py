@@ -20,7 +20,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 def interrupted(study: optuna.Study) -> list[Planned]:
     """Trials a killed search left running, to be run again with the lr they were given."""
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return [Planned(t.number, t.params["lr"], t.user_attrs["run_name"]) for t in stale]
+    return [Planned(t.number, t.params["lr"], t.user_attrs["run_name"], rerun=True) for t in stale]
 
 
 def n_new(study: optuna.Study, s: SearchSettings, resumed: int) -> int:

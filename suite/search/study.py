@@ -18,7 +18,7 @@ from suite.search.settings import SearchSettings
 from suite.validate import ConfigError
 
 # Keys of the composed job that differ between trials or do not change what a trial computes.
-NOT_COMPARED = ("run_name", "method.lr", "results_dir", "search", "logger")
+NOT_COMPARED = ("run_name", "method.lr", "overwrite", "results_dir", "search", "logger")
 
 
 def journal_path(cfg: DictConfig, s: SearchSettings) -> Path:

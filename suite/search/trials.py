@@ -20,11 +20,13 @@ TRAINED = ("ok", "collapsed")
 
 @dataclass(frozen=True)
 class Planned:
-    """A trial to run: its number in the study, its lr and the run it writes."""
+    """A trial to run: its number in the study, its lr, the run it writes, and whether it runs
+    again (an interrupted search's trial, whose folder holds the unfinished attempt)."""
 
     number: int
     lr: float
     run_name: str
+    rerun: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,10 @@ def run_name(study_name: str, number: int) -> str:
 
 
 def command(overrides: list[str], trial: Planned) -> list[str]:
-    """The ``suite-train`` command line of a trial: the search's job with the trial's lr and name."""
-    return [*SUITE_TRAIN, *overrides, f"method.lr={trial.lr!r}", f"run_name={trial.run_name}"]
+    """The ``suite-train`` command line of a trial: the search's job with the trial's lr and name
+    (replacing the unfinished attempt of a trial that runs again)."""
+    again = ["overwrite=true"] if trial.rerun else []
+    return [*SUITE_TRAIN, *overrides, f"method.lr={trial.lr!r}", f"run_name={trial.run_name}", *again]
 
 
 def threads_env(n_jobs: int) -> dict[str, str]:
@@ -73,7 +77,6 @@ def run_trial(
     """Run the trial as ``suite-train`` and read its outcome; the process's output is kept in the
     run folder as ``suite-train.log``."""
     run_dir = experiment_dir / trial.run_name
-    (run_dir / "summary.json").unlink(missing_ok=True)  # an interrupted attempt's, never read as this one's
     proc = subprocess.run(
         command(overrides, trial), env=threads_env(n_jobs), capture_output=True, text=True, check=False
     )
