@@ -62,6 +62,11 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(argv, message, capsys, tmp_pat
     assert not list(tmp_path.rglob("*.journal"))
 
 
+def test_help_prints_the_usage(capsys):
+    cli.main(["--help"])
+    assert capsys.readouterr().out.startswith("usage: suite-search [search.<key>=<value> ...]")
+
+
 def test_command_line_beats_the_experiment_which_beats_the_defaults():
     cfg = OmegaConf.create({"search": {"n_trials": 8, "lr": [1e-4, 1e-2]}})
     node = merged(cfg, ["n_trials=3"])
@@ -167,7 +172,7 @@ def stored_trials(journal: Path) -> list[optuna.trial.FrozenTrial]:
 @pytest.mark.slow
 def test_six_trials_over_signsgds_lr_then_a_rerun_continues_the_study(tmp_path):
     job = ["method=signsgd", "train.max_steps=6", "eval.n_examples=0", f"results_dir={tmp_path}"]
-    first = suite_search(tmp_path, *job, "search.n_trials=6")
+    first = suite_search(tmp_path, *job, "search.n_trials=6", "search.n_jobs=2")  # two at a time
     assert first.returncode == 0, first.stderr[-3000:]
     journal = tmp_path / "default" / "signsgd-seed0-lrsearch.journal"
     stored = stored_trials(journal)

@@ -17,6 +17,13 @@ from suite.search import runner, study
 from suite.search.settings import SearchSettings, settings, split_argv
 from suite.validate import ConfigError
 
+USAGE = """usage: suite-search [search.<key>=<value> ...] [suite-train override ...]
+
+An Optuna search over the method's learning rate; each trial is one suite-train run of the
+overrides with its own method.lr. search.<key> (conf/search.yaml): n_trials, metric
+(final_train_loss | eval_exact_match), lr=[low,high], sampler_seed, startup_trials, n_jobs,
+study_name. Rerunning the same command continues the stored study.
+  suite-search method=signsgd search.n_trials=20 train.max_steps=300"""
 SET_BY_THE_SEARCH = ("method.lr", "overwrite", "resume")  # per trial, by the search
 
 
@@ -70,6 +77,9 @@ def report(found: optuna.Study, s: SearchSettings) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     argv = sys.argv[1:] if argv is None else argv
+    if {"-h", "--help"} & set(argv):
+        print(USAGE)
+        return
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         cfg, overrides, s = prepare(argv)
