@@ -4,14 +4,18 @@ the run with one line, before any folder is made or any compute is spent."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob
 from hydra.errors import HydraException, MissingConfigException
+from omegaconf import OmegaConf
 
+from suite.checks import check_job
 from suite.configs import CONF_DIR
+from suite.track.store import RunFolder, refuse_reason, run_folder
 from suite.validate import ConfigError, validate
 
 # Flags Hydra takes with a value; everything else that does not start with "-" is an override.
@@ -85,7 +89,8 @@ def _one_line(err: Exception) -> str:
 
 
 def check(argv: list[str]) -> None:
-    """Raise :class:`ConfigError` if any job of ``argv`` would not compose or validate."""
+    """Raise :class:`ConfigError` if any job of ``argv`` would not compose, validate, find what it
+    names, or have its run folder to itself."""
     overrides, flags = split_argv(argv)
     if flags & _SKIP_FLAGS:
         return
@@ -97,11 +102,58 @@ def check(argv: list[str]) -> None:
             def group_options(group: str) -> list[str]:
                 return loader.get_group_options(group)
 
+            folders: dict[Path, list[tuple[bool, bool]]] = {}
             for job in _expand(overrides, group_options):
-                validate(compose("config", overrides=job))
+                _check_experiment(job, group_options("experiment"))
+                cfg = compose("config", overrides=job)
+                _check_added_keys(job, cfg)
+                validate(cfg)
+                check_job(cfg)
+                folders.setdefault(run_folder(cfg), []).append((cfg.overwrite, cfg.resume))
+            _check_folders(folders)
     except ConfigError:
         raise
     except (HydraException, ValueError, KeyError) as err:
         raise ConfigError(_one_line(err)) from err
     finally:
         GlobalHydra.instance().clear()
+
+
+def _check_experiment(job: list[str], available: list[str]) -> None:
+    for o in job:
+        key, _, name = o.partition("=")
+        if key == "experiment" and name not in available:
+            raise ConfigError(f"unknown experiment '{name}'; available: {', '.join(sorted(available))}")
+
+
+def _check_added_keys(job: list[str], cfg) -> None:
+    """``+key=value`` may only add a key the group already has (Hydra lets ``+`` add anything)."""
+    added = [o for o in job if o.startswith("+")]
+    if not added:
+        return
+    base = compose("config", overrides=[o for o in job if not o.startswith("+")])
+    for o in added:
+        key = o.lstrip("+").partition("=")[0]
+        if OmegaConf.select(base, key, default="__absent__") == "__absent__":
+            parent = key.rpartition(".")[0]
+            node = OmegaConf.select(base, parent) if parent else base
+            known = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "none"
+            raise ConfigError(f"unknown key {key}; {parent or 'the config'} accepts: {known}")
+
+
+def _check_folders(folders: dict[Path, list[tuple[bool, bool]]]) -> None:
+    """Every job writes its own folder, and no folder holds a run it would replace without asking
+    (the values are each job's ``overwrite`` and ``resume``)."""
+    for folder, modes in folders.items():
+        if len(modes) > 1:
+            raise ConfigError(
+                f"{len(modes)} jobs of this sweep would write the same folder {folder}; "
+                f"set run_name to tell them apart, e.g. run_name='${{method.name}}-lr${{method.lr}}'"
+            )
+        store = RunFolder(folder)
+        if store.in_use():
+            raise ConfigError(f"{folder} is in use by another run; give this one another run_name")
+        ((overwrite, resume),) = modes
+        refusal = refuse_reason(folder, store.previous(), overwrite=overwrite, resume=resume)
+        if refusal:
+            raise ConfigError(refusal)

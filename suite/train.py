@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler, set_seed
 
 from suite import downstream, preflight
+from suite.checks import check_job, check_method_loop
 from suite.data import CausalCollator
 from suite.data.steps import StepBatches
 from suite.evaluate import exact_match_accuracy
@@ -40,7 +41,7 @@ from suite.methods import Method
 from suite.resume import Progress, capture, carried_peaks, restore, stop_on_signals
 from suite.track import checkpoint, wandb_run
 from suite.track.record import MetricsRow, RunSummary
-from suite.track.store import CHECKPOINT, RunFolder
+from suite.track.store import CHECKPOINT, RunFolder, run_folder
 from suite.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,6 @@ LIBRARIES = (
 # ---------------------------------------------------------------- setup
 
 
-def run_folder(cfg: DictConfig) -> Path:
-    return Path(cfg.results_dir) / cfg.experiment_name / cfg.run_name
-
-
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -93,22 +90,7 @@ def build_method(cfg: DictConfig, model: torch.nn.Module) -> Method:
             f"method._target_ {cfg.method._target_} returned "
             f"{type(method).__name__}; it must return suite.methods.Method"
         )
-    if method.updates_in_backward and cfg.train.grad_accum > 1:
-        raise ConfigError(
-            f"method {cfg.method.name} updates inside backward and cannot "
-            f"accumulate gradients; set train.grad_accum=1"
-        )
-    if cfg.train.max_grad_norm is not None and (method.updates_in_backward or method.grad_scaler):
-        why = "updates inside backward" if method.updates_in_backward else "unscales its own gradients"
-        raise ConfigError(
-            f"method {cfg.method.name} {why}, so the loop cannot clip before its step; "
-            f"set train.max_grad_norm=null"
-        )
-    if method.updates_in_backward and cfg.train.autocast == "fp16":
-        raise ConfigError(
-            f"method {cfg.method.name} updates inside backward; "
-            f"train.autocast=fp16 is not supported with it, use bf16 or null"
-        )
+    check_method_loop(cfg, method.updates_in_backward, method.grad_scaler is not None)
     return method
 
 
@@ -203,7 +185,13 @@ class Job:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Fine-tune, evaluate and record one job: setup -> train -> summarize -> finish."""
     validate(cfg)
+    check_job(cfg)
     device = pick_device(cfg.device)
+    if device.type == "cpu" and cfg.train.autocast == "fp16":
+        raise ConfigError(
+            "train.autocast=fp16 needs CUDA (it uses a GradScaler) and no GPU is visible; "
+            "use train.autocast=bf16 or null"
+        )
     set_seed(cfg.seed)
     folder = RunFolder(run_folder(cfg))
     folder.claim(overwrite=cfg.overwrite, resume=cfg.resume)
@@ -535,6 +523,13 @@ def print_summary(s: RunSummary, folder: Path) -> None:
     print("\n".join(lines), flush=True)
 
 
+def remove_empty_folders(folder: Path, root: Path) -> None:
+    """Remove the empty folders Hydra made for a job that was refused, up to ``root``."""
+    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
 FAILED: list[str] = []  # one line per job of this process that raised
 
 
@@ -543,6 +538,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     try:
         summary = run(cfg)
     except ConfigError as err:
+        remove_empty_folders(run_folder(cfg), Path(cfg.results_dir))
         print(f"suite-train: error: {err}", file=sys.stderr)
         sys.exit(2)
     except Exception as err:

@@ -3,11 +3,11 @@ wrong and what is allowed."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from transformers import SchedulerType
 
 
 class ConfigError(ValueError):
@@ -18,12 +18,16 @@ def _int_at_least(low: int) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low, f"an integer >= {low}")
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _positive() -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a number > 0")
+    return (lambda v: _number(v) and v > 0, "a finite number > 0")
 
 
 def _non_negative() -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, "a number >= 0")
+    return (lambda v: _number(v) and v >= 0, "a finite number >= 0")
 
 
 def _one_of(*choices) -> tuple[Callable[[Any], bool], str]:
@@ -35,7 +39,22 @@ def _optional(rule):
     return (lambda v: v is None or check(v), f"null or {text}")
 
 
-_SCHEDULERS = tuple(s.value for s in SchedulerType)
+# transformers.SchedulerType's values, written out so that checking a command line needs no torch
+# (tests/test_checks.py keeps the two equal).
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "cosine_warmup_with_min_lr",
+    "warmup_stable_decay",
+    "greedy",
+)
 
 # (dotted key, rule); a key absent from the config is not checked.
 RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
@@ -46,7 +65,11 @@ RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("train.batch_size", _int_at_least(1)),
     ("train.grad_accum", _int_at_least(1)),
     ("train.warmup_steps", _int_at_least(0)),
-    ("train.lr_scheduler", _one_of(*_SCHEDULERS)),
+    ("train.lr_scheduler", _one_of(*SCHEDULERS)),
+    ("train.max_grad_norm", _optional(_positive())),
+    ("train.checkpoint_every", _optional(_int_at_least(1))),
+    ("overwrite", _one_of(True, False)),
+    ("resume", _one_of(True, False)),
     ("train.autocast", _one_of(None, "bf16", "fp16")),
     ("train.gradient_checkpointing", _one_of(True, False)),
     ("train.log_every", _int_at_least(1)),
@@ -58,7 +81,10 @@ RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("data.max_length", _int_at_least(8)),
     ("method.lr", _optional(_positive())),
     ("method.weight_decay", _non_negative()),
-    ("method.momentum", (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "a number in [0, 1)")),
+    ("method.momentum", (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)")),
+    ("method.depth_bias", _non_negative()),
+    ("method.r", _int_at_least(1)),
+    ("method.rank", _int_at_least(1)),
     ("logger.mode", _one_of("online", "offline", "disabled")),
     ("lm_eval.limit", _optional(_int_at_least(1))),
     ("lm_eval.batch_size", _int_at_least(1)),

@@ -35,7 +35,7 @@ def test_every_option_composes(group):
         (["method=nope"], "unknown method 'nope'; available: "),
         (["model=qwen3_8b"], "missing required value model.path"),
         (["data=gsm8k", "data.hub_name=null"], "no data source: set data.path to a local jsonl file"),
-        (["method.lr=0"], "method.lr=0 is out of range; allowed: null or a number > 0"),
+        (["method.lr=0"], "method.lr=0 is out of range; allowed: null or a finite number > 0"),
         (["method.lr=-1e-3"], "method.lr=-0.001 is out of range"),
         (["train.batch_size=0"], "train.batch_size=0 is out of range; allowed: an integer >= 1"),
         (["train.grad_accum=0"], "train.grad_accum=0 is out of range"),

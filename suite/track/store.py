@@ -58,6 +58,11 @@ def dumps(record: dict[str, Any], **kw) -> str:
     return json.dumps(strict_json(record), allow_nan=False, **kw)
 
 
+def run_folder(cfg: DictConfig) -> Path:
+    """``<results_dir>/<experiment_name>/<run_name>``: where a job's files go."""
+    return Path(cfg.results_dir) / cfg.experiment_name / cfg.run_name
+
+
 class RunFolder:
     """The files of one run under ``folder``, owned by one process at a time.
 
@@ -81,6 +86,18 @@ class RunFolder:
             except (OSError, ValueError):
                 return {"status": "unreadable"}
         return {} if (self.folder / METRICS).exists() else None
+
+    def in_use(self) -> bool:
+        """Whether a live process holds the folder's lock (probed without creating anything)."""
+        if not (self.folder / LOCK).exists():
+            return False
+        with open(self.folder / LOCK, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return False
 
     def claim(self, *, overwrite: bool, resume: bool) -> None:
         """Lock the folder for this run, then refuse, clear or keep what an earlier run left."""

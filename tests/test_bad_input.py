@@ -1,0 +1,196 @@
+"""Every bad input stops ``suite-train`` before any compute: one line that says what was wrong and
+what is allowed, exit status 2, no traceback, nothing written to the results folder.
+
+Each case runs the console entry point in-process (``suite.train.main`` with ``sys.argv`` set), so
+the path is the command line's: the check before Hydra starts, and the checks at the top of the
+run for what only the running process can know (the device).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from helpers import FAST, TINY
+
+from suite import train
+
+GSM8K_OK = {"question": "What is 2 + 3?", "answer": "2 + 3 = 5\n#### 5"}
+
+
+def jsonl(path, *records) -> str:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return str(path)
+
+
+def model_dir(tmp, *files) -> str:
+    d = tmp / "ckpt"
+    d.mkdir()
+    for f in files:
+        (d / f).write_text("{}")
+    return str(d)
+
+
+# (case id, overrides (a callable gets the inputs folder), the message the line must contain)
+CASES = [
+    ("lr-inf", ["method.lr=inf"], "method.lr=inf is out of range; allowed: null or a finite number > 0"),
+    ("lr-nan", ["method.lr=nan"], "method.lr=nan is out of range"),
+    ("lr-negative", ["method.lr=-1"], "method.lr=-1 is out of range"),
+    (
+        "weight-decay-inf",
+        ["method=adamw", "method.weight_decay=inf"],
+        "method.weight_decay=inf is out of range",
+    ),
+    ("lora-rank", ["method=lora", "method.r=1000"], "method.r=1000 exceeds the smaller dimension"),
+    ("galore-rank", ["method=galore", "method.rank=1000"], "method.rank=1000 exceeds the smaller dimension"),
+    ("apollo-rank", ["method=apollo", "method.rank=64"], "method.rank=64 exceeds the smaller dimension of"),
+    (
+        "rank-zero",
+        ["method=galore", "method.rank=0"],
+        "method.rank=0 is out of range; allowed: an integer >= 1",
+    ),
+    ("depth-bias", ["method=absignsgd", "method.depth_bias=-1"], "method.depth_bias=-1 is out of range"),
+    ("fp16-cpu", ["train.autocast=fp16"], "train.autocast=fp16 needs CUDA"),
+    ("fp16-auto-no-gpu", ["train.autocast=fp16", "device=auto"], "train.autocast=fp16 needs CUDA"),
+    ("cuda-no-gpu", ["device=cuda"], "device=cuda but no CUDA device is visible"),
+    (
+        "batch-too-big",
+        ["train.batch_size=100000"],
+        "train.batch_size=100000 is larger than the training split",
+    ),
+    ("unknown-experiment", ["experiment=nope"], "unknown experiment 'nope'; available: "),
+    ("unknown-method", ["method=nope"], "unknown method 'nope'; available: "),
+    ("added-train-key", ["+train.typo=1"], "unknown key train.typo; train accepts: "),
+    ("added-method-key", ["+method.typo=1"], "unknown key method.typo; method accepts: "),
+    ("typo-no-plus", ["train.typo=1"], "Could not override 'train.typo'"),
+    ("in-backward-accum", ["method=sqmeft", "train.grad_accum=2"], "cannot accumulate gradients"),
+    (
+        "fused-accum",
+        ["method=signsgd", "method.fused_backward=true", "train.grad_accum=2"],
+        "set train.grad_accum=1",
+    ),
+    ("in-backward-clip", ["method=lomo", "train.max_grad_norm=1.0"], "set train.max_grad_norm=null"),
+    (
+        "own-scaler-clip",
+        ["method=absignsgd", "method.fp16=true", "train.max_grad_norm=1.0"],
+        "unscales its own",
+    ),
+    ("clip-negative", ["train.max_grad_norm=-1"], "train.max_grad_norm=-1 is out of range"),
+    ("checkpoint-every", ["train.checkpoint_every=0"], "train.checkpoint_every=0 is out of range"),
+    ("scheduler", ["train.lr_scheduler=wobbly"], "train.lr_scheduler='wobbly' is out of range"),
+    ("overwrite-and-resume", ["overwrite=true", "resume=true"], "contradict each other"),
+    ("results-is-file", [lambda t: f"results_dir={jsonl(t / 'file', 'x')}"], "is a file, not a folder"),
+    ("results-unwritable", ["results_dir=/proc/suite-results"], "cannot write in /proc"),
+    ("model-missing", ["model=qwen3_8b", "model.path=./no/such/dir"], "is not a directory"),
+    ("model-empty", ["model=qwen3_8b", lambda t: f"model.path={model_dir(t)}"], "has no config.json"),
+    (
+        "model-no-weights",
+        ["model=qwen3_8b", lambda t: f"model.path={model_dir(t, 'config.json')}"],
+        "has no weights (*.safetensors",
+    ),
+    (
+        "model-no-tokenizer",
+        ["model=qwen3_8b", lambda t: f"model.path={model_dir(t, 'config.json', 'model.safetensors')}"],
+        "has no tokenizer (tokenizer.json",
+    ),
+    ("data-missing", ["data=gsm8k", "data.path=/no/such.jsonl"], "data.path=/no/such.jsonl does not exist"),
+    ("data-empty", ["data=gsm8k", lambda t: f"data.path={jsonl(t / 'd.jsonl')}"], "is empty; it needs one"),
+    (
+        "data-malformed",
+        ["data=gsm8k", lambda t: f"data.path={jsonl(t / 'd.jsonl', GSM8K_OK, GSM8K_OK, '{oops')}"],
+        "d.jsonl line 3 is not valid JSON",
+    ),
+    (
+        "data-missing-field",
+        ["data=gsm8k", lambda t: f"data.path={jsonl(t / 'd.jsonl', GSM8K_OK, {'question': 'q'})}"],
+        "d.jsonl line 2 lacks the field(s) answer; each record needs question, answer",
+    ),
+    (
+        "data-no-final-answer",
+        [
+            "data=gsm8k",
+            lambda t: f"data.path={jsonl(t / 'd.jsonl', GSM8K_OK, {'question': 'q', 'answer': '5'})}",
+        ],
+        "d.jsonl line 2: the answer has no final '#### <number>' line",
+    ),
+    ("wandb-online", ["logger=wandb", "logger.mode=online"], "logger.mode=online but no W&B credentials"),
+    (
+        "sweep-shares-folder",
+        ["-m", "method=signsgd", "method.lr=1e-3,1e-2"],
+        "2 jobs of this sweep would write",
+    ),
+]
+
+
+@pytest.mark.parametrize("case, overrides, message", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_before_any_work(tmp_path, monkeypatch, capsys, case, overrides, message):
+    inputs, results = tmp_path / "inputs", tmp_path / "results"
+    inputs.mkdir()
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(inputs))  # no ~/.netrc with W&B credentials
+    overrides = [o(inputs) if callable(o) else o for o in overrides]
+    other_model = any(o.startswith("model=") for o in overrides)
+    tiny = [o for o in TINY if not (other_model and o.startswith("model."))]
+    argv = [*tiny, *FAST, f"results_dir={results}", *overrides]
+    monkeypatch.setattr(sys, "argv", ["suite-train", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        train.main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("suite-train: error: "), err
+    assert message in lines[0] and "Traceback" not in err
+    assert not results.exists() or not any(results.iterdir())
+
+
+def test_a_finished_run_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "default" / "adamw-seed0"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"status": "ok"}))
+    before = sorted(p.name for p in folder.iterdir())
+    monkeypatch.setattr(sys, "argv", ["suite-train", *TINY, *FAST, f"results_dir={tmp_path}"])
+    with pytest.raises(SystemExit):
+        train.main()
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "already holds a run (status ok); pass overwrite=true to replace it, "
+        "resume=true to continue it, or choose another run_name"
+    )
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_checking_a_command_line_does_not_import_torch():
+    code = "import sys; from suite import preflight; preflight.check(['method=lora']); "
+    code += "print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_the_scheduler_names_are_transformers_own():
+    from transformers import SchedulerType
+
+    from suite.validate import SCHEDULERS
+
+    assert SCHEDULERS == tuple(s.value for s in SchedulerType)
+
+
+@pytest.mark.parametrize("method", sorted(p.stem for p in train.preflight.CONF_DIR.glob("method/*.yaml")))
+@pytest.mark.parametrize("fused", [False, True])
+def test_the_static_loop_table_matches_every_built_method(method, fused):
+    from helpers import compose_job
+
+    from suite.checks import updates_in_backward
+    from suite.pretrain import tiny_base
+
+    cfg = compose_job(f"method={method}")
+    if "fused_backward" not in cfg.method and fused:
+        pytest.skip("no fused_backward option")
+    if fused:
+        cfg.method.fused_backward = True
+    model, _ = tiny_base(
+        hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64, pretrain_steps=0
+    )
+    built = train.build_method(cfg, model)
+    assert updates_in_backward(cfg.method) == built.updates_in_backward
