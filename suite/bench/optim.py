@@ -1,22 +1,29 @@
 """Optimizer step cost against the memory-bandwidth floor, and whole training steps.
 
-Table 1: each optimizer's ``step()`` on the tiny model (default hidden 128, 4 layers) as a ratio
-to a plain ``torch._foreach_add_(params, grads)`` over the same tensors, both measured in this
-run (median of ``--iters`` steps; gradients are re-filled outside the timed region, since the
-sign optimizers use ``.grad`` as scratch). ABSignSGD updates one block per step: its floor is
-the same ``_foreach_add_`` over that block. A second ratio is to the rule's own floor: the same
-add into the parameters and into every full-size state tensor the rule keeps, plus the noise
-draw (one ``uniform_`` per parameter) of the stochastic-sign rules: the traffic and the random
-numbers that no exact implementation of the rule avoids.
+Table 1: each optimizer's ``step()`` over the parameters of a tiny Qwen3 (``--step-hidden``,
+default 1024: 18.1M parameters) as a ratio to a plain ``torch._foreach_add_(params, grads)`` over
+the same tensors, both measured in this run (median of ``--iters`` steps; gradients are re-filled
+outside the timed region, since the sign optimizers use ``.grad`` as scratch). ABSignSGD updates
+one block per step: its floor is the same ``_foreach_add_`` over that block. A second ratio is to
+the rule's own floor: the same add into the parameters and into every full-size state tensor the
+rule keeps, plus the noise draw (one ``uniform_`` per parameter) of the stochastic-sign rules: the
+traffic and the random numbers that no exact implementation of the rule avoids.
 
-Table 2: a whole training step (forward, backward, update) on a fixed batch, mean wall-clock,
-for AdamW and the full-model sign methods (in-backward variants included), and the forward
-alone; ABSignSGD is in Table 3.
+Table 2: a whole training step (forward, backward, update) on a fixed batch on the default model
+(``--hidden 128 --layers 4``), mean time, for AdamW and the full-model sign methods, the forward
+alone, and the lost-update probe (``suite.measure.updates``) that the loop runs outside the clock.
 
 Table 3: ABSignSGD's expected training step (each block's step timed, weighted by the
 schedule's long-run share of it) against AdamW's as the model gets deeper (``--depths``).
 
-Usage: ``suite-bench optim [--iters 30] [--hidden 128] [--layers 4] [--depths 4,16,36]``.
+Table 4: the goals of the suite's speed issue, each with its measured value from the tables above.
+
+Runs on CPU (wall-clock) or CUDA (``--device cuda``: CUDA events after warm-up, see
+:mod:`suite.bench.clock`); every case is interleaved round by round with the others. ``--out DIR``
+writes ``optim.json`` (every number, with the machine) and ``optim.md`` / ``goals.md`` (the tables).
+
+Usage: ``suite-bench optim [--iters 30] [--step-hidden 1024] [--hidden 128] [--layers 4]
+[--depths 4,16,36] [--device cpu|cuda] [--threads N] [--out DIR]``.
 A benchmark, not a test: it reports ratios measured in one run and asserts nothing.
 """
 
@@ -24,11 +31,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
 
+from suite.bench.clock import Clock
+from suite.bench.report import PROBE, Table, goals_table, write_outputs
+from suite.measure.updates import UpdateProbe
 from suite.models import byte_tokenizer, find_blocks, tiny_qwen3
 from suite.optim import (
     ALIAS,
@@ -40,23 +49,7 @@ from suite.optim import (
 )
 from suite.optim.absignsgd import DepthBiasedSchedule
 
-
-def _round_robin(
-    cases: dict[str, tuple[Callable[[], None], Callable[[], None]]],
-    iters: int,
-    stat: Callable[[list[float]], float] = statistics.median,
-):
-    """``stat`` (median) of the seconds of each ``fn`` (after its untimed ``before``), the cases
-    interleaved in every round, so that load from other processes hits all of them alike."""
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for i in range(iters + 3):
-        for name, (fn, before) in cases.items():
-            before()
-            start = time.perf_counter()
-            fn()
-            if i >= 3:
-                times[name].append(time.perf_counter() - start)
-    return {name: stat(ts) for name, ts in times.items()}
+FORWARD = "forward alone, no grad (a floor for any method that runs the whole forward)"
 
 
 def _nothing() -> None:
@@ -68,8 +61,10 @@ class StepCases:
     re-filled before each timed step (the sign optimizers use ``.grad`` as scratch), and floors."""
 
     def __init__(self, params: list[torch.Tensor]) -> None:
-        self.gen = torch.Generator().manual_seed(0)
-        self.saved = {p: torch.randn(p.shape, generator=self.gen) for p in params}
+        device = params[0].device
+        cpu = torch.Generator().manual_seed(0)
+        self.gen = torch.Generator(device=device).manual_seed(0)
+        self.saved = {p: torch.randn(p.shape, generator=cpu).to(device) for p in params}
         self.noise = [torch.empty_like(p) for p in params]
 
     def fill(self, ps: list[torch.Tensor]) -> Callable[[], None]:
@@ -113,7 +108,7 @@ def step_optimizers(params: list[torch.Tensor]) -> dict[str, torch.optim.Optimiz
     return {
         "AdamW (torch, foreach)": torch.optim.AdamW(params, lr=1e-9, foreach=True),
         "SignSGD per-tensor (CPU default)": SignSGD(params, lr=1e-9, foreach=False),
-        "SignSGD foreach": SignSGD(params, lr=1e-9, foreach=True),
+        "SignSGD foreach (CUDA default)": SignSGD(params, lr=1e-9, foreach=True),
         "Signum β=0.9 per-tensor": SignSGD(params, lr=1e-9, momentum=0.9, foreach=False),
         "Signum β=0.9 foreach": SignSGD(params, lr=1e-9, momentum=0.9, foreach=True),
         "StoSignSGD per-tensor (CPU default)": StoSignSGD(params, lr=1e-9, foreach=False),
@@ -126,16 +121,9 @@ def step_optimizers(params: list[torch.Tensor]) -> dict[str, torch.optim.Optimiz
     }
 
 
-def step_table(model: torch.nn.Module, iters: int) -> list[tuple[str, float, float, float]]:
-    """(name, step seconds, × the foreach_add floor, × the rule's own floor) per optimizer.
-
-    The own floor is what no implementation of the rule can avoid: one ``_foreach_add_`` of the
-    gradient into the parameters and into every full-size state tensor the rule keeps (each must
-    be read and written once), plus the noise draw of the stochastic-sign rules. 4-bit and int8
-    states are left out of it (their bytes are a fraction of a pass)."""
+def _step_cases(model: torch.nn.Module, bench: StepCases, optimizers: dict) -> tuple[dict, dict]:
+    """(cases to time, row -> the case that is its own floor), ABSignSGD's top block included."""
     params = list(model.parameters())
-    bench = StepCases(params)
-    optimizers = step_optimizers(params)
     for opt in optimizers.values():  # create the state, so the own floors can see it
         for _ in range(2):
             bench.fill(params)()
@@ -153,37 +141,50 @@ def step_table(model: torch.nn.Module, iters: int) -> list[tuple[str, float, flo
     block = ab.blocks[top]
     cases["floor (one block)"] = (bench.floor(block), _nothing)
     cases["ABSignSGD (one block)"] = (ab.step, bench.fill(block))
-    med = _round_robin(cases, iters)
+    own["ABSignSGD (one block)"] = "floor (one block)"
+    return cases, own
+
+
+def step_table(model: torch.nn.Module, iters: int, clock: Clock) -> Table:
+    """Per optimizer: step ms, × the foreach_add floor, × the rule's own floor.
+
+    The own floor is what no implementation of the rule can avoid: one ``_foreach_add_`` of the
+    gradient into the parameters and into every full-size state tensor the rule keeps (each must
+    be read and written once), plus the noise draw of the stochastic-sign rules. 4-bit and int8
+    states are left out of it (their bytes are a fraction of a pass)."""
+    optimizers = step_optimizers(list(model.parameters()))
+    cases, own = _step_cases(model, StepCases(list(model.parameters())), optimizers)
+    med = clock.round_robin(cases, iters)
+    table = Table(["optimizer step", "median ms", "× foreach_add_ floor", "× its own floor"])
     base = med["floor (all)"]
-    rows = [("floor: torch._foreach_add_ (all params)", base, 1.0, 1.0)]
+    table.add("floor: torch._foreach_add_ (all params)", 1e3 * base, 1.0, 1.0)
     for name in optimizers:
-        rows.append((name, med[name], med[name] / base, med[name] / med[own[name]]))
+        table.add(name, 1e3 * med[name], med[name] / base, med[name] / med[own[name]])
     ab_floor, ab_step = med["floor (one block)"], med["ABSignSGD (one block)"]
-    rows.append(("floor: torch._foreach_add_ (one block)", ab_floor, 1.0, 1.0))
-    rows.append(("ABSignSGD (one block)", ab_step, ab_step / ab_floor, ab_step / ab_floor))
+    table.add("floor: torch._foreach_add_ (one block)", 1e3 * ab_floor, 1.0, 1.0)
+    table.add("ABSignSGD (one block)", 1e3 * ab_step, ab_step / ab_floor, ab_step / ab_floor)
     for p in model.parameters():
         p.requires_grad_(True)
         p.grad = None
-    return rows
+    return table
 
 
-def _batch() -> torch.Tensor:
-    return torch.randint(3, 259, (4, 128), generator=torch.Generator().manual_seed(0))
+def _batch(device: torch.device) -> torch.Tensor:
+    return torch.randint(3, 259, (4, 128), generator=torch.Generator().manual_seed(0)).to(device)
 
 
-def _timed_training_steps(
+def _training_cases(
     makers: dict[str, Callable[[torch.nn.Module], torch.optim.Optimizer]],
-    iters: int,
     hidden: int,
     layers: int,
-) -> dict[str, float]:
-    """Mean seconds of forward + backward + update for each optimizer, each on its own model: the
-    mean, since a block method's step time depends on the block (the median of a depth-biased
-    schedule would mostly see the top block)."""
-    tok, ids = byte_tokenizer(), _batch()
+    device: torch.device,
+) -> dict:
+    """One case per optimizer, each on its own model (forward + backward + update), and the
+    forward alone."""
+    tok, ids = byte_tokenizer(), _batch(device)
     cases = {}
     for name, make in makers.items():
-        model = tiny_qwen3(tok, hidden_size=hidden, num_layers=layers)
+        model = tiny_qwen3(tok, hidden_size=hidden, num_layers=layers).to(device)
         opt = make(model)
         in_backward = getattr(opt, "fused_backward", False)
 
@@ -194,25 +195,34 @@ def _timed_training_steps(
                 opt.zero_grad(set_to_none=True)
 
         cases[name] = (one_step, _nothing)
-    model = tiny_qwen3(tok, hidden_size=hidden, num_layers=layers)
+    model = tiny_qwen3(tok, hidden_size=hidden, num_layers=layers).to(device)
 
     def forward_alone() -> None:
         with torch.no_grad():
             model(input_ids=ids, labels=ids)
 
     cases[FORWARD] = (forward_alone, _nothing)
-    return _round_robin(cases, iters, statistics.mean)
-
-
-FORWARD = "forward alone, no grad (a floor for any method that runs the whole forward)"
+    return cases
 
 
 def _adamw(m: torch.nn.Module) -> torch.optim.Optimizer:
     return torch.optim.AdamW(m.parameters(), lr=1e-5, foreach=True)
 
 
-def train_step_table(iters: int, hidden: int, layers: int) -> dict[str, float]:
-    """Method -> mean seconds per forward+backward+update on a fixed random batch."""
+def _probe_case(hidden: int, layers: int, device: torch.device) -> tuple[Callable[[], None], ...]:
+    """The lost-update probe's two calls around a step, on the default model (nothing between)."""
+    probe = UpdateProbe(tiny_qwen3(byte_tokenizer(), hidden_size=hidden, num_layers=layers).to(device))
+
+    def both() -> None:
+        probe.before()
+        probe.after()
+
+    return both, _nothing
+
+
+def train_step_table(iters: int, hidden: int, layers: int, clock: Clock) -> Table:
+    """Method -> mean ms per forward+backward+update on a fixed random batch, and × AdamW's (the
+    mean, since a block method's step time depends on its block)."""
     makers: dict[str, Callable[[torch.nn.Module], torch.optim.Optimizer]] = {
         "AdamW (torch, foreach)": _adamw,
         "SignSGD": lambda m: SignSGD(m.parameters(), lr=1e-5),
@@ -221,7 +231,14 @@ def train_step_table(iters: int, hidden: int, layers: int) -> dict[str, float]:
         "SQ-MEFT (in backward)": lambda m: SQMEFT(m.parameters(), lr=1e-5),
         "SQ-MEFT (in backward), compiled quantiser": lambda m: SQMEFT(m.parameters(), lr=1e-5, compile=True),
     }
-    return _timed_training_steps(makers, iters, hidden, layers)
+    cases = _training_cases(makers, hidden, layers, clock.device)
+    cases[PROBE] = _probe_case(hidden, layers, clock.device)
+    mean = clock.round_robin(cases, iters, statistics.mean)
+    base = mean["AdamW (torch, foreach)"]
+    table = Table(["training step (batch 4×128)", "mean ms", "× AdamW"])
+    for name, t in mean.items():
+        table.add(name, 1e3 * t, t / base)
+    return table
 
 
 def schedule_weights(num_blocks: int, scheme: str, picks_per_block: int = 1000) -> list[float]:
@@ -236,64 +253,77 @@ def schedule_weights(num_blocks: int, scheme: str, picks_per_block: int = 1000) 
     return [c / sum(counts) for c in counts]
 
 
-def depth_table(iters: int, hidden: int, depths: list[int]) -> list[tuple[int, float, float, float, float]]:
-    """(layers, AdamW seconds, and as × AdamW: forward alone, ABSignSGD depth-biased, uniform).
+def depth_table(iters: int, hidden: int, depths: list[int], clock: Clock) -> Table:
+    """Per depth: AdamW ms, and as × AdamW: forward alone, ABSignSGD depth-biased, uniform.
 
     A block method's step costs more the lower its block (backward runs down to it), and a few
     steps of a schedule are not a fair sample of it (depth-biased starts at the top). So each
     block's step is timed with that block held active, and the schedules' long-run shares of
     steps weight them: the expected step time of each scheme."""
-    rows = []
+    table = Table(["layers", "AdamW step ms", "× AdamW: forward alone", "ABSignSGD depth-biased", "uniform"])
     for layers in depths:
         makers: dict[str, Callable[[torch.nn.Module], torch.optim.Optimizer]] = {"adamw": _adamw}
         for i in range(layers):
             makers[f"block {i}"] = lambda m, i=i: ABSignSGD(
                 m, lr=1e-5, fp16=False, selection_scheme=lambda k, n: i
             )
-        med = _timed_training_steps(makers, iters, hidden, layers)
-        per_block = [med[f"block {i}"] for i in range(layers)]
-        base = med["adamw"]
+        cases = _training_cases(makers, hidden, layers, clock.device)
+        mean = clock.round_robin(cases, iters, statistics.mean)
+        per_block = [mean[f"block {i}"] for i in range(layers)]
+        base = mean["adamw"]
         expected = {
             scheme: sum(w * t for w, t in zip(schedule_weights(layers, scheme), per_block, strict=True))
             for scheme in ("depth_biased", "uniform")
         }
-        rows.append(
-            (layers, base, med[FORWARD] / base, expected["depth_biased"] / base, expected["uniform"] / base)
-        )
-    return rows
+        ratios = [mean[FORWARD] / base, expected["depth_biased"] / base, expected["uniform"] / base]
+        table.add(str(layers), 1e3 * base, *ratios)
+    return table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``suite-bench optim``."""
     parser.add_argument("--iters", type=int, default=30)
-    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--step-hidden", type=int, default=1024, help="Table 1's model (18.1M params)")
+    parser.add_argument("--step-layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=128, help="Tables 2-3 (default model)")
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument(
         "--depths", default="4,16,36", help="layer counts of the ABSignSGD-vs-AdamW depth table ('' skips it)"
     )
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--out", default=None, help="folder for optim.json, optim.md and goals.md")
 
 
 def run(args: argparse.Namespace) -> None:
-    """Print the three tables (step vs floors, training step, depth) for ``args``."""
-    model = tiny_qwen3(byte_tokenizer(), hidden_size=args.hidden, num_layers=args.layers)
-    n = sum(p.numel() for p in model.parameters())
-    print(
-        f"tiny Qwen3: hidden {args.hidden}, {args.layers} layers, {n / 1e6:.2f}M params, "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}\n"
-    )
-    print("| optimizer step | median ms | × foreach_add_ floor | × its own floor |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, t, ratio, own in step_table(model, args.iters):
-        print(f"| {name} | {t * 1e3:.3f} | {ratio:.2f} | {own:.2f} |")
-    print("\n| training step (batch 4×128) | mean ms | × AdamW |")
-    print("| --- | ---: | ---: |")
-    med = train_step_table(max(args.iters // 3, 5), args.hidden, args.layers)
-    base = med["AdamW (torch, foreach)"]
-    for name, t in med.items():
-        print(f"| {name} | {t * 1e3:.1f} | {t / base:.2f} |")
+    """Print the tables (step vs floors, training step, depth, goals); with ``--out`` write them."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clock = Clock(torch.device(args.device))
+    model = tiny_qwen3(byte_tokenizer(), hidden_size=args.step_hidden, num_layers=args.step_layers)
+    model = model.to(clock.device)
+    machine = {
+        "device": args.device,
+        "device_name": torch.cuda.get_device_name(clock.device) if clock.events else "cpu",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "step_params": sum(p.numel() for p in model.parameters()),
+        "iters": args.iters,
+    }
+    tables = {"step": step_table(model, args.iters, clock)}
+    del model
+    rounds = max(args.iters // 3, 5)
+    tables["training"] = train_step_table(rounds, args.hidden, args.layers, clock)
     if args.depths:
-        print("\n| layers | AdamW step ms | × AdamW: forward alone | ABSignSGD depth-biased | uniform |")
-        print("| ---: | ---: | ---: | ---: | ---: |")
-        depths = [int(d) for d in args.depths.split(",")]
-        for layers, base, fwd, depth, uniform in depth_table(max(args.iters // 3, 5), args.hidden, depths):
-            print(f"| {layers} | {base * 1e3:.1f} | {fwd:.2f} | {depth:.2f} | {uniform:.2f} |")
+        tables["depth"] = depth_table(rounds, args.hidden, [int(d) for d in args.depths.split(",")], clock)
+    tables["goals"] = goals_table(tables, machine["step_params"], clock.device.type)
+    header = (
+        f"Device {machine['device_name']}, {machine['threads']} CPU threads, torch {machine['torch']}; "
+        f"Table 1 on {machine['step_params'] / 1e6:.1f}M parameters (hidden {args.step_hidden}), "
+        f"Tables 2-3 at hidden {args.hidden}; median/mean of {args.iters}/{rounds} interleaved rounds."
+    )
+    print(header + "\n")
+    for table in tables.values():
+        print(table.markdown() + "\n")
+    if args.out:
+        write_outputs(args.out, header, machine, tables)
