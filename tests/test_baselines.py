@@ -426,3 +426,45 @@ def test_frozen_or_in_backward_methods_train_with_gradient_checkpointing(tmp_pat
     assert s["status"] == "ok"
     assert s["final_train_loss"] == pytest.approx(plain["final_train_loss"], rel=1e-4)
     assert s["mem_activations_bytes"] < plain["mem_activations_bytes"]
+
+
+# ---------------------------------------------------------------- fp32 master weights
+
+
+def test_master_weights_adamw_and_sgdm_against_float64_reference_and_counted_as_state():
+    """bf16 weights with fp32 masters: the masters follow AdamW / SGDM written out in float64
+    (to fp32 rounding), the model's weights are the masters rounded to bf16, and the meter counts
+    the masters as optimizer state (Table I of SQ-MEFT: AdamW 12 B/param with the step, SGDM 8)."""
+    from suite.measure.memory import state_bytes
+
+    gen = torch.Generator().manual_seed(0)
+    w0 = (0.02 * torch.randn(6, 5, generator=gen)).to(torch.bfloat16)
+    grads = [torch.randn(6, 5, generator=gen).to(torch.bfloat16) for _ in range(4)]
+    lr, b1, b2, eps, wd = 1e-5, 0.9, 0.999, 1e-8, 0.01
+    for name, overrides in (("adamw", dict(weight_decay=wd)), ("sgd", dict(lr=1e-3, momentum=0.9))):
+        model = nn.Linear(5, 6, bias=False).to(torch.bfloat16)
+        with torch.no_grad():
+            model.weight.copy_(w0)
+        method = method_from_yaml(name, model, master_weights=True, **({"lr": lr} | overrides))
+        x, m, v, buf = w0.double(), 0.0, 0.0, None
+        for t, g in enumerate(grads, start=1):
+            model.weight.grad = g.clone()
+            method.optimizer.step()
+            method.optimizer.zero_grad()
+            g = g.double()
+            if name == "adamw":
+                x = x * (1 - lr * wd)
+                m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+                x = x - lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+            else:
+                buf = g if buf is None else 0.9 * buf + g
+                x = x - 1e-3 * buf
+        master = method.optimizer.masters[0]
+        assert master.dtype == torch.float32
+        torch.testing.assert_close(master.double(), x, rtol=1e-6, atol=1e-9)
+        assert torch.equal(model.weight, master.to(torch.bfloat16))
+        assert not torch.equal(model.weight, w0)  # steps far below bf16's spacing still land
+        n = model.weight.numel()
+        per_param = {"adamw": 4 + 8, "sgd": 4 + 4}[name]
+        step_counter = 4 if name == "adamw" else 0
+        assert state_bytes(method.optimizer, model) == per_param * n + step_counter

@@ -37,7 +37,8 @@ def needed(name: str) -> list[str]:
     """Values the user must give on the command line (placeholders here)."""
     extra = []
     if name.startswith("paper_"):
-        extra += ["model.path=/nonexistent/checkpoint", "data.path=/nonexistent/train.jsonl"]
+        # a hub id (org/name) for the checkpoint: preflight does not look for it on disk
+        extra += ["model.path=example-org/checkpoint", "data.path=/nonexistent/train.jsonl"]
     if name.endswith("_gsm8k"):
         extra += [f"data.path={GSM8K or '/nonexistent/gsm8k/train.jsonl'}"]
     return extra
@@ -71,13 +72,20 @@ def test_every_experiment_names_its_results_folder_and_sweep():
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_every_job_of_the_sweep_validates(name):
-    """The command ``suite-train -m experiment=<name>`` would check: every job of the sweep."""
+def test_every_job_of_the_sweep_validates(name, tmp_path):
+    """The command ``suite-train -m experiment=<name>`` would check: every job of the sweep (into
+    an empty results folder, so committed runs do not refuse it)."""
     sweep = [f"{k}={v}" for k, v in sweep_params(name).items()]
     if name == "stosignsgd_fig1":  # not an LLM job; its own app reads the `toy` section
         assert composed(f"experiment={name}").toy.optimizer in ("signsgd", "stosignsgd")
         return
-    preflight.check([f"experiment={name}", *needed(name), *sweep])
+    data = tmp_path / "train.jsonl"  # preflight reads a local data file: one fit for every format
+    fields = ("problem", "generated_solution", "expected_answer", "instruction", "input", "output")
+    fields += ("question",)
+    record = json.dumps(dict.fromkeys(fields, "1") | {"answer": "1\n#### 1"})
+    data.write_text((record + "\n") * 2400)  # more than any paper test split plus a batch
+    given = [f"data.path={data}" if o.startswith("data.path=/nonexistent/") else o for o in needed(name)]
+    preflight.check([f"experiment={name}", *given, *sweep, f"results_dir={tmp_path}"])
 
 
 @pytest.mark.parametrize("name", [e for e in TINY_EXPERIMENTS if e != "stosignsgd_fig1"])
@@ -104,13 +112,28 @@ def test_tiny_experiment_runs_one_step(name, tmp_path):
         assert (tmp_path / cfg.experiment_name / cfg.run_name / "summary.json").exists()
 
 
-def test_paper_experiments_are_paper_scale():
-    for name in PAPER_EXPERIMENTS:
-        cfg = composed(f"experiment={name}", *needed(name))
+def tiny_twin(name: str) -> str | None:
+    """The tiny experiment a paper one mirrors: ``paper_<x>`` -> ``<x>``, or for an arm file that
+    extends another paper experiment (its defaults name it) that one's twin."""
+    if name.removeprefix("paper_") in TINY_EXPERIMENTS:
+        return name.removeprefix("paper_")
+    defaults = OmegaConf.load(REPO / "experiments" / f"{name}.yaml").get("defaults", [])
+    base = next((d for d in defaults if isinstance(d, str) and d.startswith("paper_")), None)
+    return tiny_twin(base) if base else None
+
+
+@pytest.mark.parametrize("name", PAPER_EXPERIMENTS)
+def test_paper_experiments_are_paper_scale_at_a_stated_precision(name):
+    """Paper model and data; pure bf16 weights, or fp32 weights under bf16 autocast (mixed
+    precision: the experiment file says which and why); a tiny twin of the same structure."""
+    for job in one_step_jobs(name):
+        cfg = composed(f"experiment={name}", *needed(name), *job)
         assert cfg.model.name != "tiny" and cfg.data.name != "synthetic_math", name
         assert cfg.experiment_name.startswith("paper_"), name
-        assert cfg.model.dtype == "bfloat16", name
-        assert TINY_EXPERIMENTS.count(name.removeprefix("paper_")) == 1, f"{name} has no tiny twin"
+        precision = (cfg.model.dtype, cfg.train.autocast)
+        assert precision in {("bfloat16", None), ("float32", "bf16")}, (name, job, precision)
+    assert "Precision" in (REPO / "experiments" / f"{name}.yaml").read_text() or tiny_twin(name) != name
+    assert tiny_twin(name) is not None, f"{name} has no tiny twin"
 
 
 def test_toy_experiment_runs(tmp_path):

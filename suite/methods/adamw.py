@@ -2,6 +2,8 @@
 
 ``torch.optim.AdamW`` with the multi-tensor (``foreach``) path; state is ``exp_avg`` and
 ``exp_avg_sq`` in the parameter dtype (8 B/param for fp32 weights) plus a scalar ``step``.
+``master_weights=True`` on bf16 weights: mixed precision with fp32 masters counted as state
+(``suite.methods.master``; 12 B/param, the SQ-MEFT paper's Table I).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import torch
 from torch import nn
 
 from suite.methods import Method, trainable
+from suite.methods.master import maybe_master
 
 
 def build(
@@ -20,9 +23,14 @@ def build(
     betas: tuple[float, float],
     eps: float,
     foreach: bool,
+    master_weights: bool,
 ) -> Method:
     """``torch.optim.AdamW`` on the trainable parameters; defaults in ``conf/method/adamw.yaml``."""
-    optimizer = torch.optim.AdamW(
-        trainable(model), lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach
+    optimizer = maybe_master(
+        trainable(model),
+        master_weights,
+        lambda ps: torch.optim.AdamW(
+            ps, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach
+        ),
     )
     return Method(model=model, optimizer=optimizer)

@@ -2,6 +2,8 @@
 
 The SQ-MEFT paper's Table IV baselines: SGD keeps no state (``momentum_buffer`` is None when
 ``momentum`` is 0), SGDM one buffer in the parameter dtype (4 B/param for fp32 weights).
+``master_weights=True`` on bf16 weights: fp32 masters counted as state, as Table I counts them
+(``suite.methods.master``: SGD 4 B/param, SGDM 8 B/param).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import torch
 from torch import nn
 
 from suite.methods import Method, trainable
+from suite.methods.master import maybe_master
 
 
 def build(
@@ -21,15 +24,20 @@ def build(
     nesterov: bool,
     weight_decay: float,
     foreach: bool,
+    master_weights: bool,
 ) -> Method:
     """``torch.optim.SGD`` on the trainable parameters; defaults in ``conf/method/sgd.yaml``."""
-    optimizer = torch.optim.SGD(
+    optimizer = maybe_master(
         trainable(model),
-        lr=lr,
-        momentum=momentum,
-        dampening=dampening,
-        nesterov=nesterov,
-        weight_decay=weight_decay,
-        foreach=foreach,
+        master_weights,
+        lambda ps: torch.optim.SGD(
+            ps,
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            foreach=foreach,
+        ),
     )
     return Method(model=model, optimizer=optimizer)
