@@ -38,7 +38,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 def main() -> None:
     """Console entry point: add the estimator's config group, run the job(s), print the table."""
     if not any(arg.startswith(("+estimate=", "estimate=")) for arg in sys.argv[1:]):
-        sys.argv.insert(1, ADD_DEFAULTS)
+        sys.argv.append(ADD_DEFAULTS)
     _hydra_main()
     if len(ROWS) > 1:
         print("\n" + table.markdown(ROWS))

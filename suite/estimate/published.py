@@ -1,0 +1,219 @@
+"""The papers' published memory figures beside the estimator's, for ``results/estimates/``.
+
+``python -m suite.estimate.published results/estimates`` writes ``table.md`` (one table per
+artefact), ``table.csv`` and ``estimates.json`` (every estimate, in bytes). Block methods are
+estimated at their worst block, the first one (a whole run's peak reaches it): BAdam with
+``switch_mode=ascending``, ABSignSGD with :func:`first_block` as its selection scheme. The
+baselines' ranks are those of the paper experiments' arm files
+(``experiments/paper_absignsgd_table2_{galore,apollo}.yaml``: GaLore layer-wise r 128, APOLLO r 128).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from suite.configs import CONF_DIR
+from suite.estimate import table
+from suite.estimate.architecture import meta_model
+from suite.estimate.run import Estimate, estimate
+
+GIB = 2**30
+FIRST_BLOCK = "+method.selection_scheme={_target_:suite.estimate.published.first_block,_partial_:true}"
+WORST_BLOCK = {
+    "absignsgd": ["~method.selection_scheme", FIRST_BLOCK],
+    "badam": ["method.switch_mode=ascending"],
+}
+CATEGORIES = ("params", "grads", "state", "activations", "total")
+
+
+def breakdown(*figures: float) -> dict[str, float]:
+    return dict(zip(CATEGORIES, figures, strict=True))
+
+
+def shape(batch: int, length: int, checkpointing: bool = False) -> tuple[str, ...]:
+    ckpt = ("train.gradient_checkpointing=true",) if checkpointing else ()
+    return (f"train.batch_size={batch}", f"data.max_length={length}", *ckpt)
+
+
+def first_block(step: int, num_blocks: int) -> int:
+    """An ABSignSGD selection scheme that always trains block 0 (the deepest backward)."""
+    return 0
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str  # the paper's name for the row
+    method: str
+    overrides: tuple[str, ...]
+    published: dict[str, float]  # category -> the paper's figure, in the artefact's unit
+    masters: bool = False  # fp32 master weights (method.master_weights), as the paper counts them
+
+
+@dataclass(frozen=True)
+class Artefact:
+    title: str
+    source: str
+    model: str
+    unit: float  # bytes per unit of the published figures
+    settings: dict[str, tuple[str, ...]]  # column label -> overrides
+    rows: tuple[Row, ...]
+
+
+TABLE2 = Artefact(
+    title="ABSignSGD Table 2: peak reserved GPU memory, Qwen3-8B (GB)",
+    source="ABSignSGD (OpenReview NQsdnYkCar) Table 2, as in github.com/yijiezcn/ABSignSGD README",
+    model="qwen3_8b",
+    unit=GIB,
+    settings={
+        "b16 x 1024, ckpt": shape(16, 1024, True),
+        "b16 x 512, ckpt": shape(16, 512, True),
+        "b16 x 256, ckpt": shape(16, 256, True),
+    },
+    rows=(
+        Row("ABSignSGD", "absignsgd", (), {"total": 20.29}),
+        Row("LoRA", "lora", (), {"total": 22.54}),
+        Row("GaLore", "galore", ("method.rank=128",), {"total": 23.47}),
+        Row("GaLore", "galore_layerwise", ("method.rank=128",), {"total": 23.47}),
+        Row("BAdam", "badam", (), {"total": 23.19}),
+        Row("APOLLO", "apollo", ("method.rank=128",), {"total": 22.58}),
+    ),
+)
+
+TABLE4 = Artefact(
+    title="SQ-MEFT Table IV: memory breakdown, LLaMA-7B, SST-2, sequence 512, batch 8, checkpointing (GB)",
+    source="SQ-MEFT (Zhao, Bai, Li, Wang) Table IV",
+    model="llama_7b",
+    unit=GIB,
+    settings={
+        "b8 x 512, ckpt": ("train.batch_size=8", "data.max_length=512", "train.gradient_checkpointing=true")
+    },
+    rows=(
+        Row("AdamW", "adamw", (), breakdown(12.6, 12.6, 75.5, 1.8, 102.5), masters=True),
+        Row("SGD", "sgd", (), breakdown(12.6, 12.6, 25.1, 1.8, 52.1), masters=True),
+        Row(
+            "SGDM",
+            "sgd",
+            ("method.momentum=0.9",),
+            breakdown(12.6, 12.6, 50.1, 1.8, 77.1),
+            masters=True,
+        ),
+        Row("LOMO", "lomo", (), breakdown(12.6, 0.3, 0.0, 1.8, 14.7)),
+        Row("SQ-MEFT", "sqmeft", (), breakdown(12.6, 0.3, 3.4, 1.8, 18.1)),
+    ),
+)
+
+BADAM = Artefact(
+    title="BAdam README: Llama-3-8B, batch 2 (x 8 accumulation) (GB)",
+    source="github.com/Ledzy/BAdam README",
+    model="llama3_8b",
+    unit=GIB,
+    settings={
+        "b2 x 1024, ckpt": (
+            "train.batch_size=2",
+            "data.max_length=1024",
+            "train.gradient_checkpointing=true",
+        ),
+        "b2 x 1024": ("train.batch_size=2", "data.max_length=1024"),
+    },
+    rows=(Row("BAdam", "badam", (), {"total": 23.5}),),
+)
+
+ARTEFACTS = (TABLE2, TABLE4, BADAM)
+
+
+def compose_estimate(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=["+estimate=default", *overrides])
+
+
+def estimate_row(artefact: Artefact, row: Row, setting: tuple[str, ...]) -> tuple[Estimate, str]:
+    """The estimate of one published row, and a note where the row could not be set as published."""
+    overrides = [f"model={artefact.model}", f"method={row.method}", *setting, *row.overrides]
+    overrides += WORST_BLOCK.get(row.method, [])
+    note = ""
+    if row.masters:
+        if "master_weights" in compose_estimate(*overrides).method:
+            overrides.append("method.master_weights=true")
+        else:
+            note = "no fp32 masters (method.master_weights is not in this checkout)"
+    return estimate(compose_estimate(*overrides)), note
+
+
+def cell(est: Estimate, category: str, row: Row, unit: float) -> str:
+    value = getattr(est, f"mem_{category}_bytes") / unit
+    if category not in row.published:
+        return f"{value:.2f}"
+    return f"{value:.2f} ({row.published[category]:.2f})"
+
+
+def render(artefact: Artefact, results: list[tuple[Row, str, Estimate, str]]) -> str:
+    """One markdown table: every category of every estimate, the paper's figure in brackets."""
+    head = "| paper row | method | setting | " + " | ".join(CATEGORIES) + " | estimate - paper |"
+    lines = [f"### {artefact.title}", "", f"Source: {artefact.source}.", "", head, "|---" * 9 + "|"]
+    for row, label, est, note in results:
+        cells = " | ".join(cell(est, c, row, artefact.unit) for c in CATEGORIES)
+        diff = est.mem_total_bytes / artefact.unit - row.published["total"]
+        method = " ".join([row.method, *(o.removeprefix("method.") for o in row.overrides), note]).strip()
+        lines.append(f"| {row.label} | {method} | {label} | {cells} | {diff:+.2f} |")
+    return "\n".join(lines)
+
+
+def readme_formula(setting: tuple[str, ...]) -> str:
+    """ABSignSGD README's ``2M + M/(8N)`` GB vs ``18M`` (M billion parameters, N blocks, no
+    activations) beside the estimated params + grads + state of ABSignSGD and of AdamW with fp32
+    masters, Qwen3-8B."""
+    absign, _ = estimate_row(TABLE2, Row("ABSignSGD", "absignsgd", (), {}), setting)
+    adamw, note = estimate_row(TABLE2, Row("AdamW", "adamw", (), {}, masters=True), setting)
+    blocks = meta_model(
+        OmegaConf.to_container(compose_estimate("model=qwen3_8b").model)
+    ).config.num_hidden_layers
+    m = absign.n_params / 1e9
+    lines = [
+        "### ABSignSGD README: `2M + M/(8N)` vs `18M` GB, Qwen3-8B (M = 8.19, N = 36), activations excluded",
+        "",
+        "Source: github.com/yijiezcn/ABSignSGD README. GB = 1e9 B here, as M counts 1e9 parameters.",
+        "",
+        "| method | README formula GB | estimated params + grads + state GB | of which state GB |",
+        "|---|---|---|---|",
+    ]
+    for label, est, formula in (
+        ("ABSignSGD", absign, f"2M + M/(8N) = {2 * m + m / (8 * blocks):.2f}"),
+        (f"AdamW, fp32 masters {note}".strip(), adamw, f"18M = {18 * m:.2f}"),
+    ):
+        spent = est.mem_params_bytes + est.mem_grads_bytes + est.mem_state_bytes
+        lines.append(f"| {label} | {formula} | {spent / 1e9:.2f} | {est.mem_state_bytes / 1e9:.2f} |")
+    return "\n".join(lines)
+
+
+def build(folder: Path) -> list[Estimate]:
+    """Every artefact's estimates: ``table.md`` (per artefact), ``table.csv``, ``estimates.json``."""
+    sections, every = [], []
+    for artefact in ARTEFACTS:
+        results = []
+        for row in artefact.rows:
+            for label, setting in artefact.settings.items():
+                est, note = estimate_row(artefact, row, setting)
+                results.append((row, label, est, note))
+                every.append(est)
+        sections.append(render(artefact, results))
+        if artefact is TABLE2:
+            sections.append(readme_formula(shape(1, 256)))
+    table.write(every, folder)
+    (folder / "table.md").write_text(
+        "Estimated bytes in GiB (2^30 B), the paper's figure in brackets (its GB read as GiB); "
+        "`suite-estimate`, kernels of CUDA, block methods at their first block.\n\n"
+        + "\n\n".join(sections)
+        + "\n"
+    )
+    return every
+
+
+if __name__ == "__main__":
+    build(Path(sys.argv[1] if len(sys.argv) > 1 else "results/estimates"))

@@ -1,0 +1,190 @@
+"""``suite-estimate``: on the tiny model it equals the measured breakdown for every method; at
+paper scale it builds the published architectures and follows the byte counts they imply."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from transformers import set_seed
+
+from suite.configs import CONF_DIR
+from suite.estimate.architecture import meta_model
+from suite.estimate.meta import meta_step
+from suite.estimate.run import estimate
+from suite.measure.memory import MemoryMeter
+from suite.models import find_blocks
+from suite.train import build_method, train_step, without
+from suite.validate import ConfigError
+
+METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
+# The default tiny architecture, unpretrained (the weights' values do not change a byte count).
+TINY_SETTING = ["train.batch_size=2", "data.max_length=48", "estimate.device=cpu", "model.pretrain_steps=0"]
+EXACT = ("mem_params_bytes", "mem_grads_bytes", "mem_state_bytes")
+
+
+def compose_estimate(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=["+estimate=default", *overrides])
+
+
+def measured(cfg) -> dict[str, int]:
+    """The breakdown of ``cfg.estimate.steps`` real CPU training steps, counted by the loop's code
+    on full-length batches (the estimator's shape), the method seeded as the estimator seeds it."""
+    model, _ = instantiate(without(cfg.model, "name"))
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+    meter = MemoryMeter(model)
+    set_seed(cfg.seed)
+    method = build_method(cfg, model)
+    meter.track(method.optimizer, method.extra_state)
+    method.model.train()
+    ids = torch.randint(
+        3, 259, (cfg.train.batch_size, cfg.data.max_length), generator=torch.Generator().manual_seed(0)
+    )
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
+    for _ in range(cfg.estimate.steps):
+        train_step(
+            method,
+            [batch] * cfg.train.grad_accum,
+            meter,
+            contextlib.nullcontext(),
+            method.grad_scaler,
+            cfg.train.get("max_grad_norm"),
+        )
+        meter.after_step()
+    meter.close()
+    return meter.breakdown().as_dict()
+
+
+def assert_matches(overrides: list[str]) -> None:
+    est = estimate(compose_estimate(*TINY_SETTING, *overrides)).to_json()
+    real = measured(compose_estimate(*TINY_SETTING, *overrides))
+    assert {k: est[k] for k in EXACT} == {k: real[k] for k in EXACT}, overrides
+    assert real["mem_activations_bytes"] > 0
+    assert est["mem_activations_bytes"] == pytest.approx(real["mem_activations_bytes"], rel=0.01), overrides
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_tiny_estimate_equals_the_measured_breakdown(method):
+    assert_matches([f"method={method}"])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["method=adamw", "train.gradient_checkpointing=true"],
+        ["method=absignsgd", "train.gradient_checkpointing=true"],
+        ["method=lora", "train.gradient_checkpointing=true"],
+        ["method=adamw", "train.grad_accum=2"],
+        ["method=signsgd", "method.fused_backward=true"],
+        ["method=badam", "model.dtype=bfloat16"],
+    ],
+    ids=lambda o: ",".join(o),
+)
+def test_tiny_estimate_equals_measured_with_checkpointing_accumulation_and_bf16(overrides):
+    assert_matches(overrides)
+
+
+def test_checkpointing_cuts_the_estimated_activations():
+    plain = estimate(compose_estimate(*TINY_SETTING, "method=adamw"))
+    checkpointed = estimate(
+        compose_estimate(*TINY_SETTING, "method=adamw", "train.gradient_checkpointing=true")
+    )
+    assert checkpointed.mem_activations_bytes < plain.mem_activations_bytes / 2
+    assert checkpointed.mem_state_bytes == plain.mem_state_bytes
+
+
+# Published sizes: the model cards' parameter counts (Qwen3-8B 8.2B, Qwen3-32B 32.8B; Llama-3-8B
+# 8.03B; LLaMA-7B 6.7B, Touvron et al. 2023, arXiv 2302.13971 Table 2).
+PUBLISHED_BILLIONS = {"qwen3_8b": 8.19, "qwen3_32b": 32.76, "llama3_8b": 8.03, "llama_7b": 6.74}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_BILLIONS))
+def test_published_architecture_on_meta_has_the_published_size_in_bf16(name):
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"))
+    model = meta_model(cfg)
+    params = list(model.parameters())
+    assert round(sum(p.numel() for p in params) / 1e9, 2) == PUBLISHED_BILLIONS[name]
+    assert {p.device.type for p in params} == {"meta"} and {p.dtype for p in params} == {torch.bfloat16}
+
+
+def test_qwen3_8b_bytes_follow_from_its_parameters():
+    """bf16 AdamW: params = grads = 2 B/param, state = 4 B/param + a 4-byte step per tensor;
+    ABSignSGD: no state, gradients of one block at most (the embeddings and head are frozen)."""
+    setting = ["model=qwen3_8b", "train.batch_size=1", "data.max_length=64"]
+    adamw = estimate(compose_estimate(*setting, "method=adamw"))
+    n, tensors = (
+        adamw.n_params,
+        len(list(meta_model(OmegaConf.to_container(compose_estimate(*setting).model)).parameters())),
+    )
+    assert adamw.mem_params_bytes == adamw.mem_grads_bytes == 2 * n
+    assert adamw.mem_state_bytes == 4 * n + 4 * tensors
+    absign = estimate(compose_estimate(*setting, "method=absignsgd"))
+    model = meta_model(OmegaConf.to_container(compose_estimate(*setting).model))
+    largest_block = max(2 * sum(p.numel() for p in b.parameters()) for b in find_blocks(model))
+    assert absign.mem_state_bytes == 0
+    assert 0 < absign.mem_grads_bytes <= largest_block
+    assert absign.mem_activations_bytes < adamw.mem_activations_bytes
+
+
+def test_meta_step_restores_torch_on_exit():
+    generator, attention = torch.Generator, F.scaled_dot_product_attention
+    x = torch.ones(3, device="meta")
+    with meta_step("cuda"):
+        assert float(x.sum()) == 1.0 and bool((x > 0).all()) and x.tolist() == [1.0, 1.0, 1.0]
+        assert torch.Generator(device="meta").device.type == "cpu"
+    assert torch.Generator is generator and F.scaled_dot_product_attention is attention
+    with pytest.raises(RuntimeError):
+        float(x.sum())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["estimate.device=tpu"], "estimate.device='tpu' is not known; allowed: cpu, cuda"),
+        (["estimate.steps=0"], "estimate.steps=0 is out of range"),
+        (["train.autocast=bf16"], "train.autocast=bf16 cannot be estimated"),
+        (["train.batch_size=0"], "train.batch_size=0 is out of range"),
+        (["model=qwen3_8b", "~model.architecture"], "loads a checkpoint and has no architecture"),
+    ],
+)
+def test_bad_settings_stop_with_one_line(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        estimate(compose_estimate(*overrides))
+
+
+@pytest.mark.slow
+def test_cli_multirun_prints_every_method_on_qwen3_8b(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from suite.estimate.cli import main; main()",
+            "-m",
+            "model=qwen3_8b",
+            "method=glob(*)",
+            "train.batch_size=1",
+            "data.max_length=128",
+            f"estimate.out={tmp_path}",
+            f"results_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for method in METHODS:
+        assert re.search(rf"\|\s*qwen3_8b\s*\|\s*{method}\s*\|", out), method
+    assert {p.name for p in tmp_path.iterdir()} >= {"table.md", "table.csv", "estimates.json"}
+    assert len((tmp_path / "table.csv").read_text().splitlines()) == 1 + len(METHODS)
