@@ -14,7 +14,7 @@ import pandas as pd
 from suite.papers.frames import label, load_curves, load_runs, mean_curve, new_figure, ordered, sd
 from suite.papers.registry import artefact
 
-PAPER = "StoSignSGD (arXiv 2604.15416)"
+PAPER = "StoSignSGD (arXiv 2604.15416v1, 2026-04-16; the numbers below are v1's, a v2 of 2026-08-27 exists)"
 
 # ---------------------------------------------------------------- the paper's numbers
 
