@@ -30,11 +30,20 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torchao.optim.quant_utils import quantize_4bit_with_qmap, scale_tensor
 from torchao.optim.subclass_4bit import OptimState4bit
 
 from suite.optim._fused import register_fused_updates
 
-__all__ = ["SQMEFT", "FourBitCodec", "dequantize_4bit_", "quantize_4bit_", "sqmeft_step", "state_nbytes"]
+__all__ = [
+    "SQMEFT",
+    "FourBitCodec",
+    "dequantize_4bit_",
+    "quantize_4bit_",
+    "sqmeft_step",
+    "state_nbytes",
+    "torchao_quantize_4bit_",
+]
 
 
 def state_nbytes(t: Tensor) -> int:
@@ -141,6 +150,17 @@ def dequantize_4bit_(out: Tensor, codes: Tensor, scale: Tensor, pair_table: Tens
     out.view(scale.numel(), -1).mul_(scale.view(-1, 1))
 
 
+def torchao_quantize_4bit_(codes: Tensor, scale: Tensor, m: Tensor, qmap: Tensor) -> None:
+    """torchao's own ``OptimState4bit.copy_(m)`` (``scale_tensor``, its ``torch.where`` binary
+    search, packing) written into ``codes``/``scale``: what ``compile=True`` compiles, since
+    inductor turns its passes into one loop, while it compiles :func:`quantize_4bit_`'s table
+    lookups into slow scalar gathers."""
+    scaled, s = scale_tensor(m.view(-1), codes.numel() * 2 // scale.numel())
+    c = quantize_4bit_with_qmap(scaled, qmap)
+    codes.copy_((c[::2] << 4) | c[1::2])
+    scale.copy_(s)
+
+
 def pair_table(qmap: Tensor) -> Tensor:
     """Row b of the 256×2 table: the map values of byte b's high and low nibble."""
     byte = torch.arange(256, device=qmap.device)
@@ -152,7 +172,7 @@ class FourBitCodec:
     with the lookup tables kept per device."""
 
     def __init__(self, compile: bool) -> None:
-        self.quantize = torch.compile(quantize_4bit_, dynamic=True) if compile else quantize_4bit_
+        self.compiled = torch.compile(torchao_quantize_4bit_, dynamic=True) if compile else None
         self._tables: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
 
     def tables(self, state: OptimState4bit) -> tuple[Tensor, Tensor, Tensor]:
@@ -172,7 +192,10 @@ class FourBitCodec:
 
     def store(self, state: OptimState4bit, m: Tensor, scratch: Tensor) -> None:
         """Quantise ``m`` into ``state`` (``m`` and ``scratch``, (3, numel) fp32, are overwritten)."""
-        self.quantize(state.codes, state.scale, m, *self.tables(state)[:2], scratch)
+        if self.compiled is not None:
+            self.compiled(state.codes, state.scale, m, state.qmap)
+        else:
+            quantize_4bit_(state.codes, state.scale, m, *self.tables(state)[:2], scratch)
 
 
 class Workspace:
@@ -211,10 +234,9 @@ class SQMEFT(torch.optim.Optimizer):
         sign: False steps along m instead of sign(m) (the paper's Table V ablation).
         rms_scaled: False makes the step u = η instead of η·RMS(θ) (Table V ablation).
         seed: seed of the stochastic-rounding generator.
-        compile: ``torch.compile`` the quantiser (:func:`quantize_4bit_`, same codes bit for
-            bit; ~30 s once per process on a 2-core CPU). The eager quantiser already replaces
-            torchao's ``torch.where`` binary search by two table lookups (``suite-bench optim``
-            times both).
+        compile: ``torch.compile`` torchao's own quantiser (:func:`torchao_quantize_4bit_`,
+            same codes bit for bit; ~30 s once per process on a 2-core CPU) instead of the eager
+            table-lookup quantiser; ``suite-bench optim`` times both.
         fused_backward: False makes ``step()`` do the update instead (per tensor, same rule).
     """
 
