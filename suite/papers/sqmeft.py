@@ -114,7 +114,8 @@ def table4_figure(table: pd.DataFrame) -> plt.Figure:
 
 @artefact(
     "sqmeft_table4",
-    "SQ-MEFT Table IV: exact memory breakdown, ours (tiny model, fp32 weights, MiB) beside the "
+    "SQ-MEFT Table IV: exact memory breakdown, ours (tiny model, bf16 weights; AdamW, SGD and SGDM with fp32 "
+    "masters counted as state; MiB) beside the "
     "paper's (LLaMA-7B, GB).",
     TABLE4_SOURCE,
 )
