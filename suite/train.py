@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import math
 import signal
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -208,12 +210,19 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             summarize(job, summary, loss, step)
     except BaseException as err:
         summary.status = "oom" if isinstance(err, torch.OutOfMemoryError) else "failed"
-        summary.error = f"{type(err).__name__}: {err}".splitlines()[0]
+        summary.error = one_line(err)
         raise
     finally:
         finish(folder, summary, tracker)
     print_summary(summary, folder.folder)
     return summary.to_json()
+
+
+def one_line(err: BaseException) -> str:
+    """The exception as one line; Hydra's instantiation wrapper gives way to its cause."""
+    if isinstance(err, InstantiationException) and err.__cause__ is not None:
+        err = err.__cause__
+    return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
 def resume_state(cfg: DictConfig, folder: RunFolder) -> dict[str, Any] | None:
@@ -372,9 +381,9 @@ def train(job: Job, summary: RunSummary, resumed: dict | None, stop: list[str]) 
         if cfg.train.eval_every and step % cfg.train.eval_every == 0:
             evaluate_and_log(job, step)
     bar.close()
-    if summary.status == "ok" and collapsed(progress.losses):
-        summary.status = "collapsed"
-        summary.error = f"the loss rose by more than {COLLAPSE_MARGIN:.0%} from its start to its end"
+    why = collapsed(progress.losses, method.model.get_input_embeddings().num_embeddings)
+    if summary.status == "ok" and why:
+        summary.status, summary.error = "collapsed", why
     clock, guard = progress.clock, progress.guard
     summary.wall_clock_s, summary.step_time_median_s = clock.elapsed, clock.median_step
     summary.time_to_target_s, summary.target_loss = clock.time_to_target, cfg.train.target_loss
@@ -405,14 +414,20 @@ def one_step(job: Job, progress: Progress, step: int, micro_batches: list[dict])
     return loss
 
 
-def collapsed(losses: list[float]) -> bool:
-    """The mean loss of the last steps is above that of the first steps by more than
-    ``COLLAPSE_MARGIN`` (windows of a third of the run, at most 10 steps)."""
+def collapsed(losses: list[float], vocab_size: int) -> str | None:
+    """Why the run collapsed, or None: the median loss of its last steps is above that of its
+    first steps by more than ``COLLAPSE_MARGIN``, or sits at ln |V| (the uniform prediction) though
+    the first step's was below it (windows of a third of the run, at most 10 steps)."""
     window = min(10, len(losses) // 3)
     if window == 0:
-        return False
-    first, last = sum(losses[:window]) / window, sum(losses[-window:]) / window
-    return last > first * (1 + COLLAPSE_MARGIN)
+        return None
+    first, last = statistics.median(losses[:window]), statistics.median(losses[-window:])
+    uniform = math.log(vocab_size)
+    if last > first * (1 + COLLAPSE_MARGIN):
+        return f"the loss rose from {first:.4g} to {last:.4g} (medians of the first and last {window} steps)"
+    if abs(last - uniform) < 0.02 * uniform and losses[0] < 0.9 * uniform:
+        return f"the loss ended at {last:.4g}, ln of the vocabulary size: the model predicts uniformly"
+    return None
 
 
 def save_state(job: Job, progress: Progress, summary: RunSummary) -> None:
@@ -545,7 +560,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         # In a sweep one failed job (recorded in its summary) must not take the others with it.
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             raise
-        FAILED.append(f"{run_folder(cfg)}: {type(err).__name__}: {err}".splitlines()[0])
+        FAILED.append(f"{run_folder(cfg)}: {one_line(err)}")
         log.exception("job %s failed; the sweep goes on", run_folder(cfg))
         return None
     if summary["status"] == "interrupted":  # the shell's convention: 128 + the signal's number
