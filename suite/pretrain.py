@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ from suite.data import pretrain_texts
 from suite.models import DTYPES, byte_tokenizer, tiny_qwen3
 
 FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -98,18 +100,56 @@ def tiny_base(
     path = root / f"tiny-base-{key}"
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
-        if not (path / "config.json").exists():
+        problem = cache_problem(path)
+        if problem is not None:
+            if path.exists():
+                log.warning("the cached tiny base %s is damaged (%s): rebuilding it", path, problem)
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
                 model = tiny_qwen3(tokenizer, **arch, seed=seed)
                 _pretrain(
                     model, tokenizer, pretrain_steps, pretrain_batch_size, pretrain_lr, pretrain_seq_len, seed
                 )
-            tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            (tmp / "recipe.json").write_text(json.dumps(recipe, indent=2))
-            shutil.rmtree(path, ignore_errors=True)
-            os.replace(tmp, path)
+            _write_cache(path, model, tokenizer, recipe)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
     return model, tokenizer
+
+
+WEIGHTS = "model.safetensors"
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _write_cache(path: Path, model: PreTrainedModel, tokenizer, recipe: dict) -> None:
+    """Save the base next to ``path`` and move it into place whole, with its weights' size and hash."""
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-"))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    weights = tmp / WEIGHTS
+    record = dict(recipe, weights_bytes=weights.stat().st_size, weights_sha256=_sha256(weights))
+    (tmp / "recipe.json").write_text(json.dumps(record, indent=2))
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+
+
+def cache_problem(path: Path) -> str | None:
+    """What is wrong with a cached base (None: it is whole): missing files, or weights whose size
+    or SHA-256 differ from what was recorded when it was written."""
+    if not path.exists():
+        return "not built yet"
+    for name in ("config.json", "recipe.json", WEIGHTS):
+        if not (path / name).exists():
+            return f"{name} is missing"
+    try:
+        record = json.loads((path / "recipe.json").read_text())
+    except ValueError:
+        return "recipe.json is not valid JSON"
+    weights = path / WEIGHTS
+    if weights.stat().st_size != record.get("weights_bytes"):
+        return f"{WEIGHTS} has {weights.stat().st_size} bytes, {record.get('weights_bytes')} were written"
+    if _sha256(weights) != record.get("weights_sha256"):
+        return f"{WEIGHTS} does not match the SHA-256 recorded when it was written"
+    return None
