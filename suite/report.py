@@ -7,6 +7,7 @@ in MiB, peak RSS, wall-clock and median step time. ``--csv`` writes CSV instead.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from dataclasses import fields
 
@@ -18,6 +19,7 @@ from suite.track.store import read_summaries
 MIB = 2**20
 COLUMNS = {
     "method": "method",
+    "seed": "seed",
     "status": "status",
     "final_train_loss": "final loss",
     "eval_exact_match": "exact match",
@@ -35,7 +37,8 @@ UNITS = {f.name: f.metadata["unit"] for f in fields(RunSummary)}
 
 
 def summary_table(folder: str) -> pd.DataFrame:
-    """The runs below ``folder``, one row each, in the order of their total memory."""
+    """The runs below ``folder``, one row each, in the order of their total memory (unreadable
+    summaries are skipped with a warning naming each)."""
     rows = read_summaries(folder)
     if not rows:
         raise FileNotFoundError(f"no summary.json below {folder}")
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", help="a results folder, e.g. results/baselines")
     parser.add_argument("--csv", action="store_true", help="write CSV instead of markdown")
     args = parser.parse_args(argv)
+    logging.basicConfig(format="suite-report: warning: %(message)s")
     try:
         table = summary_table(args.folder)
     except FileNotFoundError as err:

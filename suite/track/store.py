@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import math
 import os
 import tempfile
@@ -20,6 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from suite.track.record import RunSummary
 from suite.validate import ConfigError
+
+log = logging.getLogger(__name__)
 
 CONFIG, METRICS, SUMMARY, CHECKPOINT, LOCK = (
     "config.yaml",
@@ -190,14 +193,33 @@ def whole_lines(path: Path) -> list[str]:
     return [line for line in lines[:-1] if line]
 
 
-def read_summaries(root: str | Path) -> list[dict[str, Any]]:
-    """Every ``summary.json`` below ``root`` as a flat dict with every :class:`RunSummary` field
-    (None where a run did not record it) and ``run_dir`` added."""
-    rows = []
-    for path in sorted(Path(root).rglob("summary.json")):
-        row = RunSummary.from_json(json.loads(path.read_text())).to_json()
+def scan_summaries(root: str | Path) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+    """Every readable ``summary.json`` below ``root`` (see :func:`read_summaries`), and the
+    unreadable ones with the reason: not JSON (a truncated write by an old version or another
+    tool), not an object, or without a method or status."""
+    rows, skipped = [], []
+    for path in sorted(Path(root).rglob(SUMMARY)):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            skipped.append((path, f"not valid JSON ({err})"))
+            continue
+        if not isinstance(data, dict) or not data.get("method") or not data.get("status"):
+            skipped.append((path, "no method or status: not a run's summary"))
+            continue
+        row = RunSummary.from_json(data).to_json()
         row["run_dir"] = str(path.parent)
         rows.append(row)
+    return rows, skipped
+
+
+def read_summaries(root: str | Path) -> list[dict[str, Any]]:
+    """Every ``summary.json`` below ``root`` as a flat dict with every :class:`RunSummary` field
+    (None where a run did not record it) and ``run_dir`` added; an unreadable one is skipped
+    with a warning that names it."""
+    rows, skipped = scan_summaries(root)
+    for path, why in skipped:
+        log.warning("skipped %s: %s", path, why)
     return rows
 
 

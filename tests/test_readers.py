@@ -1,0 +1,39 @@
+"""Readers that check: an unreadable summary is named and skipped, never a crash or a NaN row."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+from suite.report import main as report
+from suite.track.record import RunSummary
+from suite.track.store import RunFolder, dumps, read_summaries, scan_summaries
+
+
+def test_a_truncated_and_an_empty_summary_are_named_and_skipped(tmp_path, caplog, capsys):
+    RunFolder(tmp_path / "good").write_summary(RunSummary(method="adamw", status="ok", seed=0))
+    (tmp_path / "torn").mkdir()
+    (tmp_path / "torn" / "summary.json").write_text('{"method": "adamw", "sta')
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "summary.json").write_text("{}")
+    rows, skipped = scan_summaries(tmp_path)
+    assert [r["run_dir"] for r in rows] == [str(tmp_path / "good")]
+    assert {p.parent.name for p, _ in skipped} == {"torn", "empty"}
+    with caplog.at_level(logging.WARNING, logger="suite.track.store"):
+        assert len(read_summaries(tmp_path)) == 1
+    assert any(str(tmp_path / "torn" / "summary.json") in r.getMessage() for r in caplog.records)
+    report([str(tmp_path)])
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and out[2].startswith("| adamw")  # the one readable run, nothing else
+
+
+def test_non_finite_numbers_are_written_as_strict_json_null_with_the_reason():
+    text = dumps({"train/step": 3, "train/loss": math.nan, "lr": math.inf})
+    assert json.loads(text) == {
+        "train/step": 3,
+        "train/loss": None,
+        "lr": None,
+        "nonfinite": {"train/loss": "nan", "lr": "inf"},
+    }
+    assert "NaN" not in text and "Infinity" not in text
