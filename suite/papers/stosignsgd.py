@@ -14,7 +14,7 @@ import pandas as pd
 from suite.papers.frames import label, load_curves, load_runs, mean_curve, new_figure, ordered, sd
 from suite.papers.registry import artefact
 
-PAPER = "StoSignSGD (arXiv 2604.15416v1, 2026-04-16; the numbers below are v1's, a v2 of 2026-08-27 exists)"
+PAPER = "StoSignSGD (arXiv 2604.15416v1, 2026-04-16)"
 
 # ---------------------------------------------------------------- the paper's numbers
 
@@ -25,7 +25,8 @@ FIG1_SOURCE = (
 FIG1_OUTCOME = {"signsgd": "does not converge", "stosignsgd": "converges"}
 
 FINETUNE_SOURCE = (
-    f"{PAPER} 7B math fine-tuning table, AdamW / SignSGD / StoSignSGD (the table does not name "
+    f"{PAPER} 7B math fine-tuning table (v1's numbers; a v2 of 2026-08-27 exists), AdamW / SignSGD / "
+    "StoSignSGD (the table does not name "
     "its base model; the paper fine-tunes Qwen2.5-7B, Llama-3.1-8B and Mistral-7B-v0.1); "
     "the paper's SignSGD is Alg. 5 with beta1 shared with StoSignSGD, our Signum row"
 )
