@@ -35,6 +35,8 @@ def _train(name: str, dtype: torch.dtype, **overrides) -> list[float]:
         loss = method.model(input_ids=ids, labels=ids).loss
         losses.append(loss.item())
         method.backward(loss)
+        if method.on_step_loss is not None:  # as the loop does: after backward, before step()
+            method.on_step_loss(float(loss))
         if not method.updates_in_backward:
             method.optimizer.step()
             method.optimizer.zero_grad(set_to_none=True)
