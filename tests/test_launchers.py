@@ -89,12 +89,12 @@ def test_submitit_local_runs_two_jobs(tmp_path):
 
 @pytest.mark.slow
 def test_a_failing_job_leaves_the_others_complete(tmp_path):
-    """One job of three raises while building its method: its summary says so, and the other two
-    jobs' results are complete."""
+    """One job of three raises while building its method: its summary says so, the other two
+    jobs' results are complete, and the multirun exits non-zero, its parallel workers included."""
     conf = tmp_path / "conf" / "method"
     conf.mkdir(parents=True)
     (conf / "broken.yaml").write_text("name: broken\n_target_: suite.methods.signsgd.no_such_builder\n")
-    suite_train(
+    proc = suite_train(
         tmp_path,
         "-m",
         f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
@@ -106,6 +106,7 @@ def test_a_failing_job_leaves_the_others_complete(tmp_path):
         f"results_dir={tmp_path}",
         env=ONE_THREAD,
     )
+    assert proc.returncode == 1, proc.stderr[-3000:]
     runs = summaries(tmp_path / "default")
     assert sorted(runs) == ["adamw-seed0", "broken-seed0", "signsgd-seed0"]
     assert complete(runs["adamw-seed0"]) and complete(runs["signsgd-seed0"])
