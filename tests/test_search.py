@@ -218,6 +218,7 @@ def test_the_table_counts_every_trials_compute_and_picks_the_studys_best(tmp_pat
         else:
             found.tell(trial.number, value)
     fake_run(tmp_path, "alias-seed0", "alias", 0.7, 15.0)
+    fake_run(tmp_path, "alias-seed1", "alias", 9.0, 1.0, "interrupted")  # not a finished run: left out
     table = search_table.build(tmp_path)
     assert table["method"].tolist() == [
         "ALIAS",

@@ -21,6 +21,7 @@ import pandas as pd
 from suite.papers.alias import SEARCH_SPEEDUP, SOURCE
 from suite.papers.frames import FINAL_LOGS, write_table
 from suite.search.study import JournalFileBackend, JournalStorage
+from suite.search.trials import TRAINED
 from suite.track.store import read_metrics, read_summaries
 
 CAPTION = (
@@ -93,8 +94,10 @@ def vs_search_table(alias: dict | None, trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def alias_record(folder: Path) -> dict | None:
-    """The seed-mean final loss and wall-clock of the ALIAS runs in ``folder``, if any."""
-    runs = [run_record(Path(s["run_dir"])) for s in read_summaries(folder) if s["method"] == "alias"]
+    """The seed-mean final loss and wall-clock of the ALIAS runs in ``folder`` that trained to the
+    end, if any."""
+    alias = [s for s in read_summaries(folder) if s["method"] == "alias" and s["status"] in TRAINED]
+    runs = [run_record(Path(s["run_dir"])) for s in alias]
     if not runs:
         return None
     return {key: sum(r[key] for r in runs) / len(runs) for key in ("final_loss", "wall_clock_s")}
