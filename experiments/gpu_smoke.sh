@@ -5,7 +5,8 @@
 # breakdown of the same setting printed beside them.
 #   bash experiments/gpu_smoke.sh [OUT [OVERRIDE...]]   (OUT defaults to results/gpu_smoke)
 # SMOKE_DEVICE=cpu runs the same commands on CPU (add smaller model.* overrides to try it there).
-# Batches are full length (synthetic problems are >= 94 byte tokens, cut at 64), so the estimate
+# Batches are full length (synthetic problems are >= 94 byte tokens, cut at 94; prompts that fill
+# them leave their row without labels, the others carry the loss), so the estimate
 # and the run have the same shapes; 5 steps, no evaluation, no W&B.
 set -euo pipefail
 OUT=${1:-results/gpu_smoke}
@@ -14,7 +15,7 @@ DEVICE=${SMOKE_DEVICE:-cuda}
 COMMON=(
   model=standin_qwen3 model.hidden_size=1536 model.num_layers=18 model.num_heads=12
   model.num_kv_heads=3 model.intermediate_size=4608
-  data=synthetic_math data.max_length=64 train.batch_size=16
+  data=synthetic_math data.max_length=94 train.batch_size=16
   "method=glob(*)" "$@"
 )
 if [ "$DEVICE" = cuda ]; then

@@ -188,3 +188,23 @@ def test_cli_multirun_prints_every_method_on_qwen3_8b(tmp_path):
         assert re.search(rf"\|\s*qwen3_8b\s*\|\s*{method}\s*\|", out), method
     assert {p.name for p in tmp_path.iterdir()} >= {"table.md", "table.csv", "estimates.json"}
     assert len((tmp_path / "table.csv").read_text().splitlines()) == 1 + len(METHODS)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ((torch.bfloat16, (4, 1, 8)), (torch.float32, ())),  # 0-dim fp32 does not promote bf16
+        ((torch.bfloat16, (4, 1, 8)), (torch.float32, (3, 8))),  # broadcast, promoted to fp32
+        ((torch.float32, (8, 4)), 2.0),
+    ],
+)
+def test_pointwise_short_path_gives_torchs_own_meta_result(a, b):
+    def make(spec):
+        return torch.empty(spec[1], dtype=spec[0], device="meta") if isinstance(spec, tuple) else spec
+
+    x, y = make(a), make(b)
+    for op in (torch.mul, torch.add, torch.sub, torch.div):
+        want = op(x, y)
+        with meta_step("cpu"):
+            got = op(x, y)
+        assert (got.shape, got.dtype, got.stride()) == (want.shape, want.dtype, want.stride()), op

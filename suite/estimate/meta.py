@@ -36,11 +36,59 @@ def _scalar_one(t: torch.Tensor):
     return 1.0 if t.dtype.is_floating_point or t.dtype.is_complex else 1
 
 
+aten = torch.ops.aten
+# Pointwise ops whose meta rule (broadcast shape, promoted dtype) is computed here rather than by
+# torch's Python reference implementations, which take most of a meta step's time.
+_POINTWISE = {
+    aten.mul.Tensor,
+    aten.mul.Scalar,
+    aten.add.Tensor,
+    aten.sub.Tensor,
+    aten.div.Tensor,
+    aten.div.Scalar,
+    aten.pow.Tensor_Scalar,
+    aten.rsqrt.default,
+    aten.neg.default,
+}
+
+
+def _pointwise(func, args, kwargs) -> torch.Tensor | None:
+    """The output of an out-of-place pointwise op on floating meta tensors, or None if not that."""
+    if func not in _POINTWISE or kwargs:
+        return None
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    if not all(t.device.type == "meta" and t.dtype.is_floating_point for t in tensors):
+        return None
+    dtype = torch.result_type(*args) if len(args) == 2 else tensors[0].dtype
+    shape = _broadcast(*(tuple(t.shape) for t in tensors))
+    like = next((t for t in tensors if tuple(t.shape) == shape and 0 not in t.stride()), None)
+    if like is not None:
+        return torch.empty_strided(shape, like.stride(), dtype=dtype, device="meta")
+    return torch.empty(shape, dtype=dtype, device="meta")
+
+
+def _broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy broadcasting of plain integer shapes."""
+    width = max(len(s) for s in shapes)
+    out = [1] * width
+    for s in shapes:
+        for i, n in enumerate(s, start=width - len(s)):
+            if n != 1:
+                if out[i] not in (1, n):
+                    raise RuntimeError(f"shapes {shapes} do not broadcast")
+                out[i] = n
+    return tuple(out)
+
+
 class _ValuesOfOne(TorchDispatchMode):
-    """Values read out of a meta tensor (to a Python scalar or another device) are ones."""
+    """Values read out of a meta tensor (to a Python scalar or another device) are ones; pointwise
+    ops on meta tensors take the short path of :func:`_pointwise`."""
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        out = _pointwise(func, args, kwargs)
+        if out is not None:
+            return out
         source = args[1] if func is torch.ops.aten.copy_.default else args[0] if args else None
         if not isinstance(source, torch.Tensor) or source.device.type != "meta":
             return func(*args, **kwargs)
