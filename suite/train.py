@@ -14,6 +14,7 @@ import signal
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -28,7 +29,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler, set_seed
 
-from suite import downstream, preflight
+from suite import distributed, downstream, preflight
 from suite.checks import check_job, check_method_loop
 from suite.data import CausalCollator
 from suite.data.steps import StepBatches
@@ -127,17 +128,24 @@ def train_step(
     autocast: contextlib.AbstractContextManager,
     scaler: torch.amp.GradScaler | None,
     max_grad_norm: float | None,
+    forward: torch.nn.Module | None = None,
+    before_update: Callable[[], None] | None = None,
 ) -> float:
-    """Forward and backward over the micro-batches, then one update; returns the mean loss."""
+    """Forward and backward over the micro-batches, then one update; returns the mean loss.
+    ``forward``: the module that runs the batches (DDP's wrapper; default ``method.model``);
+    ``before_update``: what replaces the gradients before the update (the ranks' sign vote)."""
     total = 0.0
+    forward = method.model if forward is None else forward
     for batch in micro_batches:
         with meter.measure_activations(), autocast:
-            loss = method.model(**batch).loss / len(micro_batches)
+            loss = forward(**batch).loss / len(micro_batches)
         method.backward(scaler.scale(loss) if scaler is not None else loss)
         total += loss.detach()
     loss = float(total)
     if method.on_step_loss is not None:
         method.on_step_loss(loss)
+    if before_update is not None:
+        before_update()
     if not method.updates_in_backward:
         update(method, scaler, max_grad_norm)
     return loss
@@ -179,6 +187,8 @@ class Job:
     scaler: torch.amp.GradScaler | None
     max_steps: int
     tracker: wandb_run.WandbRun | wandb_run.NoRun
+    world: distributed.World
+    ranks: distributed.Ranks
     peaks: dict[str, int | None] = dataclasses.field(default_factory=dict)
 
 
@@ -186,14 +196,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Fine-tune, evaluate and record one job: setup -> train -> summarize -> finish."""
     validate(cfg)
     check_job(cfg)
+    world = distributed.world_from_env()
+    distributed.check(cfg, world)
     device = pick_device(cfg.device)
     if device.type == "cpu" and cfg.train.autocast == "fp16":
         raise ConfigError(
             "train.autocast=fp16 needs CUDA (it uses a GradScaler) and no GPU is visible; "
             "use train.autocast=bf16 or null"
         )
+    device = distributed.start(world, device)
     set_seed(cfg.seed)
-    folder = RunFolder(run_folder(cfg))
+    folder = RunFolder(run_folder(cfg)) if world.main else distributed.QuietFolder(run_folder(cfg))
     folder.claim(overwrite=cfg.overwrite, resume=cfg.resume)
     resumed = resume_state(cfg, folder)
     if resumed is not None:
@@ -202,7 +215,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     tracker = None
     try:
         with stop_on_signals() as stop:
-            job = setup(cfg, device, folder, summary)
+            job = setup(cfg, device, folder, summary, world)
             tracker = job.tracker
             loss, step = train(job, summary, resumed, stop)
             summarize(job, summary, loss, step)
@@ -212,7 +225,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise
     finally:
         finish(folder, summary, tracker)
-    print_summary(summary, folder.folder)
+    if world.main:
+        print_summary(summary, folder.folder)
     return summary.to_json()
 
 
@@ -270,7 +284,9 @@ def new_summary(cfg: DictConfig, device: torch.device) -> RunSummary:
     )
 
 
-def setup(cfg: DictConfig, device: torch.device, folder: RunFolder, summary: RunSummary) -> Job:
+def setup(
+    cfg: DictConfig, device: torch.device, folder: RunFolder, summary: RunSummary, world: distributed.World
+) -> Job:
     """Model, data, method, schedule, loader, precision and tracker, in the order the protocol needs."""
     folder.write_config(cfg)
     summary.status = "running"
@@ -287,35 +303,19 @@ def setup(cfg: DictConfig, device: torch.device, folder: RunFolder, summary: Run
     meter = MemoryMeter(model)
     method = build_method(cfg, model)
     meter.track(method.optimizer, method.extra_state)
-    max_steps = total_steps(cfg, len(splits.train))
-    scheduler = None
-    if method.uses_lr_schedule:
-        if cfg.train.warmup_steps >= max_steps:
-            log.warning(
-                "train.warmup_steps=%d >= %d steps: the run ends in warm-up",
-                cfg.train.warmup_steps,
-                max_steps,
-            )
-        scheduler = get_scheduler(
-            cfg.train.lr_scheduler,
-            method.optimizer,
-            num_warmup_steps=cfg.train.warmup_steps,
-            num_training_steps=max_steps,
-        )
-    loader = DataLoader(
-        splits.train,
-        batch_size=cfg.train.batch_size,
-        shuffle=True,
-        drop_last=True,
-        collate_fn=CausalCollator(tokenizer, cfg.data.max_length),
-        generator=torch.Generator().manual_seed(cfg.seed),
-    )
+    ranks = distributed.prepare(method, cfg.method.name, world, device)
+    train_set = distributed.shard(splits.train, world) if cfg.distributed.shard_data else splits.train
+    max_steps = total_steps(cfg, len(train_set))
     precision = cfg.train.autocast
     autocast = (
         torch.autocast(device.type, dtype=AUTOCAST[precision]) if precision else contextlib.nullcontext()
     )
     scaler = method.grad_scaler or (torch.amp.GradScaler(device.type) if precision == "fp16" else None)
-    tracker = wandb_run.start(cfg, str(folder.folder), cfg.run_name, cfg.experiment_name)
+    tracker = (
+        wandb_run.start(cfg, str(folder.folder), cfg.run_name, cfg.experiment_name)
+        if world.main
+        else wandb_run.NoRun()
+    )
     return Job(
         cfg,
         device,
@@ -324,12 +324,42 @@ def setup(cfg: DictConfig, device: torch.device, folder: RunFolder, summary: Run
         tokenizer,
         splits,
         meter,
-        loader,
-        scheduler,
+        make_loader(cfg, train_set, tokenizer),
+        make_scheduler(cfg, method, max_steps),
         autocast,
         scaler,
         max_steps,
         tracker,
+        world,
+        ranks,
+    )
+
+
+def make_loader(cfg: DictConfig, train_set: Any, tokenizer: Any) -> DataLoader:
+    """Shuffled batches of ``train_set`` in the order the run's seed gives."""
+    return DataLoader(
+        train_set,
+        batch_size=cfg.train.batch_size,
+        shuffle=True,
+        drop_last=True,
+        collate_fn=CausalCollator(tokenizer, cfg.data.max_length),
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+
+
+def make_scheduler(cfg: DictConfig, method: Method, max_steps: int) -> Any:
+    """The learning-rate schedule (None for a method that keeps its own)."""
+    if not method.uses_lr_schedule:
+        return None
+    if cfg.train.warmup_steps >= max_steps:
+        log.warning(
+            "train.warmup_steps=%d >= %d steps: the run ends in warm-up", cfg.train.warmup_steps, max_steps
+        )
+    return get_scheduler(
+        cfg.train.lr_scheduler,
+        method.optimizer,
+        num_warmup_steps=cfg.train.warmup_steps,
+        num_training_steps=max_steps,
     )
 
 
@@ -398,8 +428,21 @@ def one_step(job: Job, progress: Progress, step: int, micro_batches: list[dict])
     progress.guard.before(logged)
     # The clock brackets the step alone: data transfer, logging and evaluation stay outside.
     progress.clock.start()
-    loss = train_step(job.method, micro_batches, job.meter, job.autocast, job.scaler, cfg.train.max_grad_norm)
+    ranks = job.ranks
+    loss = train_step(
+        job.method,
+        micro_batches,
+        job.meter,
+        job.autocast,
+        job.scaler,
+        cfg.train.max_grad_norm,
+        ranks.forward,
+        ranks.before_update,
+    )
     seconds = progress.clock.stop(loss)
+    # The ranks' mean loss (every rank then stops, diverges or collapses at the same step).
+    loss = distributed.mean(loss, job.world)
+    ranks.traffic.end_step()
     # Optimizer state and the guard's sample are read after the clock stops: no step time.
     job.meter.after_step()
     applied = progress.guard.after(step)
@@ -454,6 +497,8 @@ def log_step(
         cuda_allocated_bytes=peaks["peak_allocated_bytes"],
         update_applied_fraction=applied,
     ).to_json()
+    if job.world.size > 1:
+        row |= {f"comm/{k}_bytes": v for k, v in job.ranks.traffic.steps[-1].items()}
     job.folder.log(row)
     job.tracker.log(row)
 
@@ -469,18 +514,33 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int) -> None:
     summary.peak_reserved_bytes = job.peaks["peak_reserved_bytes"]
     summary.peak_allocated_bytes = job.peaks["peak_allocated_bytes"]
     summary.peak_rss_bytes = job.peaks["peak_rss_bytes"]
+    if job.world.size > 1:
+        record_ranks(job, summary)
     summary.n_trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     summary.n_params = sum(p.numel() for p in model.parameters())
     job.meter.close()
-    if summary.status == "ok":
+    if summary.status == "ok" and job.world.main:
         summary.eval_exact_match = evaluate_and_log(job, step)
         if job.cfg.lm_eval.tasks:
             scores = downstream.evaluate_and_log(
                 job.cfg.lm_eval, model, job.tokenizer, job.splits.test, step, job.folder, job.tracker
             )
             summary.extra.update(scores)
-    if job.cfg.save_checkpoint:
+    if job.cfg.save_checkpoint and job.world.main:
         save_checkpoint(model, job.tokenizer, job.folder.folder / "checkpoint")
+
+
+def record_ranks(job: Job, summary: RunSummary) -> None:
+    """Every rank's peaks (the summary's peak is the largest, per rank in ``*_per_rank``) and the
+    bytes sent per step."""
+    per_rank = distributed.gather_peaks(job.peaks, job.world)
+    for key, values in per_rank.items():
+        known = [v for v in values if v is not None]
+        setattr(summary, key, max(known) if known else None)
+        summary.extra[f"{key}_per_rank"] = values
+    summary.extra["world_size"] = job.world.size
+    summary.extra["distributed"] = job.ranks.kind
+    summary.extra.update(job.ranks.traffic.summary())
 
 
 def finish(
@@ -497,7 +557,7 @@ def finish(
 def evaluate_and_log(job: Job, step: int) -> float | None:
     """Greedy exact match on the first ``eval.n_examples`` test problems, logged at ``step``."""
     cfg = job.cfg.eval
-    if cfg.n_examples == 0:
+    if cfg.n_examples == 0 or not job.world.main:  # the ranks' models are equal: rank 0 evaluates
         return None
     acc = exact_match_accuracy(
         job.method.model,

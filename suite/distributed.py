@@ -1,0 +1,224 @@
+"""Training under ``torchrun``: the process group, which methods run how, the sign vote, the bytes sent.
+
+``torchrun --nproc_per_node=K suite-train ...`` starts K copies of the app; each reads RANK,
+WORLD_SIZE and LOCAL_RANK from its environment. Gradient-averaging methods run under
+``torch.nn.parallel.DistributedDataParallel``; sign methods replace averaging by a majority vote
+of int8 signs (signSGD with majority vote, Bernstein et al., ICLR 2019, arXiv 1810.05291, Alg. 1):
+``g <- sign(sum_j sign(g_j))``, a tie giving 0 (the coordinate stays).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from omegaconf import DictConfig
+from torch import nn
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+from torch.utils.data import Dataset, Subset
+
+from suite.methods import Method
+from suite.track.store import RunFolder
+from suite.validate import ConfigError
+
+# Methods that average gradients with DDP, and those whose ranks vote on signs instead.
+AVERAGED = ("adamw", "sgd", "lora", "galore", "apollo", "apollo_mini", "alias")
+VOTED = ("signsgd", "absignsgd_mv")
+VOTE_DTYPE = torch.int8  # a sum of K votes in [-K, K] fits for K <= 127
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the ranks torchrun started (one process: rank 0 of 1)."""
+
+    rank: int
+    size: int
+    local_rank: int
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def world_from_env() -> World:
+    env = os.environ
+    return World(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+
+
+def check(cfg: DictConfig, world: World) -> None:
+    """Refuse, in one line and before any work, what cannot run on ``world.size`` > 1 ranks."""
+    if world.size == 1:
+        return
+    name = cfg.method.name
+    if name not in AVERAGED + VOTED:
+        raise ConfigError(
+            f"method={name} cannot run under torchrun (its update runs inside backward or its trainable "
+            f"set changes per step); allowed: {', '.join(AVERAGED)} (DDP) or {', '.join(VOTED)} (sign vote)"
+        )
+    if cfg.method.get("fused_backward"):
+        raise ConfigError(f"method.fused_backward=true cannot run under torchrun; use false for {name}")
+    if name == "signsgd" and cfg.method.momentum != 0:
+        raise ConfigError("method.momentum must be 0 for signsgd under torchrun (the vote is of sign(g))")
+    if world.size > torch.iinfo(VOTE_DTYPE).max and name in VOTED:
+        raise ConfigError(f"the int8 sign vote allows at most 127 ranks, got {world.size}")
+    if cfg.resume or cfg.train.checkpoint_every:
+        raise ConfigError("resume and train.checkpoint_every are not supported under torchrun; drop them")
+
+
+def start(world: World, device: torch.device) -> torch.device:
+    """Join the process group (nccl on CUDA, gloo on CPU) once per process, so the jobs of a
+    multirun share it; it is destroyed at exit. Returns this rank's device."""
+    if world.size == 1:
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        atexit.register(dist.destroy_process_group)
+    return device
+
+
+def shard(dataset: Dataset, world: World) -> Dataset:
+    """This rank's disjoint share of ``dataset``: every ``world.size``-th example from ``rank``,
+    all shards of one length (the last ``len % size`` examples are left out)."""
+    if world.size == 1:
+        return dataset
+    usable = len(dataset) - len(dataset) % world.size
+    return Subset(dataset, range(world.rank, usable, world.size))
+
+
+@dataclass
+class Traffic:
+    """Bytes this rank hands to ``all_reduce`` per step (the payload; a ring all-reduce moves about
+    2(K-1)/K of it over each link), beside what fp32 and bf16 averaging of the same tensors would."""
+
+    sent: int = 0
+    fp32_equiv: int = 0
+    bf16_equiv: int = 0
+    steps: list[dict[str, int]] = field(default_factory=list)
+
+    def count(self, elements: int, element_size: int) -> None:
+        self.sent += elements * element_size
+        self.fp32_equiv += 4 * elements
+        self.bf16_equiv += 2 * elements
+
+    def end_step(self) -> dict[str, int]:
+        """This step's counts (then zeroed for the next step)."""
+        row = {"sent": self.sent, "fp32_equiv": self.fp32_equiv, "bf16_equiv": self.bf16_equiv}
+        self.steps.append(row)
+        self.sent = self.fp32_equiv = self.bf16_equiv = 0
+        return row
+
+    def summary(self) -> dict[str, Any]:
+        """Mean bytes per step over the run, for ``summary.json``."""
+        n = max(1, len(self.steps))
+        return {
+            f"comm_{key}_bytes_per_step": sum(s[key] for s in self.steps) / n
+            for key in ("sent", "fp32_equiv", "bf16_equiv")
+        }
+
+
+def _counted_allreduce(traffic, bucket):  # noqa: ANN001 (DDP checks the annotation as a live type)
+    """DDP's own all-reduce of one gradient bucket (``default_hooks.allreduce_hook``), counted."""
+    buffer = bucket.buffer()
+    traffic.count(buffer.numel(), buffer.element_size())
+    return default_hooks.allreduce_hook(None, bucket)
+
+
+def wrap_ddp(model: nn.Module, device: torch.device, traffic: Traffic) -> nn.Module:
+    """``model`` under DDP, its gradient buckets' all-reduce counted in ``traffic``."""
+    ids = [device.index] if device.type == "cuda" else None
+    ddp = nn.parallel.DistributedDataParallel(model, device_ids=ids, gradient_as_bucket_view=True)
+    ddp.register_comm_hook(traffic, _counted_allreduce)
+    return ddp
+
+
+def vote(grads: list[torch.Tensor], traffic: Traffic) -> None:
+    """Replace each gradient by ``sign(sum over ranks of sign(g))`` in one int8 all-reduce
+    (NaN votes 0; a tie gives 0)."""
+    if not grads:
+        return
+    votes = torch.cat([torch.sign(torch.nan_to_num(g, nan=0.0)).to(VOTE_DTYPE).flatten() for g in grads])
+    traffic.count(votes.numel(), VOTE_DTYPE.itemsize)
+    dist.all_reduce(votes, op=dist.ReduceOp.SUM)
+    for g, v in zip(grads, votes.split([g.numel() for g in grads]), strict=True):
+        g.copy_(v.view_as(g).sign())
+
+
+def count_block_votes(grads: list[torch.Tensor], traffic: Traffic) -> None:
+    """What ABSignSGD-MV's optimizer all-reduces in its step: int8 signs of the active block."""
+    for g in grads:
+        traffic.count(g.numel(), VOTE_DTYPE.itemsize)
+
+
+@dataclass
+class Ranks:
+    """How one job runs over the ranks: ``kind`` ("single", "ddp" or "vote"), the module the
+    batches go through, what replaces the gradients before the update, and the bytes sent."""
+
+    kind: str
+    forward: nn.Module
+    before_update: Callable[[], None] | None
+    traffic: Traffic
+
+
+def prepare(method: Method, name: str, world: World, device: torch.device) -> Ranks:
+    """DDP for a gradient-averaging method, the sign vote for SignSGD, the count of ABSignSGD-MV's
+    own vote (its optimizer all-reduces); in one process, the model as it is."""
+    traffic = Traffic()
+    if world.size == 1:
+        return Ranks("single", method.model, None, traffic)
+    if name in AVERAGED:
+        return Ranks("ddp", wrap_ddp(method.model, device, traffic), None, traffic)
+    if method.updates_in_backward:  # check() refuses it from the config; this guards the builder
+        raise ConfigError(f"method={name} updates inside backward and cannot vote; use fused_backward=false")
+    tally = vote if name == "signsgd" else count_block_votes
+    return Ranks("vote", method.model, lambda: tally(gradients(method), traffic), traffic)
+
+
+def gradients(method: Method) -> list[torch.Tensor]:
+    """The gradients the optimizer will use this step (parameters without one are skipped)."""
+    return [p.grad for group in method.optimizer.param_groups for p in group["params"] if p.grad is not None]
+
+
+def mean(value: float, world: World) -> float:
+    """The mean of ``value`` over the ranks (float64; a collective: every rank calls it)."""
+    if world.size == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return float(t) / world.size
+
+
+class QuietFolder(RunFolder):
+    """The run folder as a rank other than 0 sees it: only rank 0 writes, so this writes nothing."""
+
+    def claim(self, *, overwrite: bool, resume: bool) -> None:
+        pass
+
+    def write_config(self, cfg: DictConfig) -> None:
+        pass
+
+    def log(self, row: dict[str, Any]) -> None:
+        pass
+
+    def keep_metrics_through(self, step: int) -> None:
+        pass
+
+    def write_summary(self, summary: Any) -> None:
+        pass
+
+
+def gather_peaks(peaks: dict[str, int | None], world: World) -> dict[str, list[int | None]]:
+    """Every rank's peaks, rank by rank (a collective: every rank calls it)."""
+    if world.size == 1:
+        return {k: [v] for k, v in peaks.items()}
+    every: list[Any] = [None] * world.size
+    dist.all_gather_object(every, peaks)
+    return {k: [p[k] for p in every] for k in peaks}
