@@ -7,7 +7,8 @@
 # SMOKE_DEVICE=cpu runs the same commands on CPU (add smaller model.* overrides to try it there).
 # Batches are full length (synthetic problems are >= 94 byte tokens, cut at 94; prompts that fill
 # them leave their row without labels, the others carry the loss), so the estimate
-# and the run have the same shapes; 5 steps, no evaluation, no W&B.
+# and the run have the same shapes; 5 steps in both (block methods then train the same blocks),
+# no evaluation, no W&B.
 set -euo pipefail
 OUT=${1:-results/gpu_smoke}
 shift || true
@@ -23,5 +24,5 @@ if [ "$DEVICE" = cuda ]; then
 fi
 suite-train -m "${COMMON[@]}" "device=$DEVICE" logger=none train.max_steps=5 train.warmup_steps=0 \
   eval.n_examples=0 experiment_name=gpu_smoke "results_dir=$OUT" overwrite=true
-suite-estimate -m "${COMMON[@]}" "estimate.device=$DEVICE" "estimate.out=$OUT/estimates" "results_dir=$OUT"
+suite-estimate -m "${COMMON[@]}" "estimate.device=$DEVICE" estimate.steps=5 "estimate.out=$OUT/estimates" "results_dir=$OUT"
 python -m suite.estimate.compare "$OUT/gpu_smoke" "$OUT/estimates/estimates.json" | tee "$OUT/side_by_side.md"
