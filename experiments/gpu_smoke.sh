@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The suite on a CUDA GPU, checked in minutes before booking days: every method for a few steps
-# on a ~0.5B-parameter bf16 Qwen3 stand-in (model=standin_qwen3 widened: hidden 1536, 18 blocks,
+# on a 0.49B-parameter bf16 Qwen3 stand-in (model=standin_qwen3 widened: hidden 1536, 18 blocks,
 # 12:3 heads), the exact meter and the CUDA allocator's peaks recorded, the estimator's
 # breakdown of the same setting printed beside them.
 #   bash experiments/gpu_smoke.sh [OUT [OVERRIDE...]]   (OUT defaults to results/gpu_smoke)
