@@ -7,6 +7,7 @@ import contextlib
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -208,3 +209,29 @@ def test_pointwise_short_path_gives_torchs_own_meta_result(a, b):
         with meta_step("cpu"):
             got = op(x, y)
         assert (got.shape, got.dtype, got.stride()) == (want.shape, want.dtype, want.stride()), op
+
+
+def test_first_block_is_the_worst_block_of_a_block_method():
+    from suite.estimate.published import WORST_BLOCK
+
+    for method in ("absignsgd", "badam"):
+        worst = estimate(compose_estimate(*TINY_SETTING, f"method={method}", *WORST_BLOCK[method]))
+        for seed in range(3):
+            other = estimate(compose_estimate(*TINY_SETTING, f"method={method}", f"seed={seed}"))
+            assert other.mem_activations_bytes <= worst.mem_activations_bytes
+            assert other.mem_params_bytes == worst.mem_params_bytes
+            assert other.mem_state_bytes == worst.mem_state_bytes
+
+
+@pytest.mark.slow
+def test_committed_paper_estimate_is_reproduced():
+    """The SQ-MEFT Table IV LOMO row of results/estimates/estimates.json, estimated afresh."""
+    import json
+
+    from suite.estimate.published import TABLE4, estimate_row
+
+    committed = json.loads((Path(__file__).parents[1] / "results/estimates/estimates.json").read_text())
+    row = next(r for r in TABLE4.rows if r.label == "LOMO")
+    fresh, _ = estimate_row(TABLE4, row, next(iter(TABLE4.settings.values())))
+    (old,) = [e for e in committed if e["model"] == "llama_7b" and e["method"] == "lomo"]
+    assert fresh.to_json() == old
