@@ -215,6 +215,16 @@ class QuietFolder(RunFolder):
         pass
 
 
+def weights_agree(model: nn.Module, world: World) -> bool:
+    """Whether every rank ends with the same weights, by a fingerprint: each parameter's float64
+    sum, compared bitwise across the ranks (a collective: every rank calls it)."""
+    with torch.no_grad():
+        mine = torch.stack([p.detach().double().sum() for p in model.parameters()]).cpu()
+    every: list[Any] = [None] * world.size
+    dist.all_gather_object(every, mine)
+    return all(torch.equal(mine, other) for other in every)
+
+
 def gather_peaks(peaks: dict[str, int | None], world: World) -> dict[str, list[int | None]]:
     """Every rank's peaks, rank by rank (a collective: every rank calls it)."""
     if world.size == 1:

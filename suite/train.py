@@ -531,14 +531,17 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int) -> None:
 
 
 def record_ranks(job: Job, summary: RunSummary) -> None:
-    """Every rank's peaks (the summary's peak is the largest, per rank in ``*_per_rank``) and the
-    bytes sent per step."""
+    """Every rank's peaks (the summary's peak is the largest, per rank in ``*_per_rank``), whether
+    the ranks' weights agree, and the bytes sent per step."""
     per_rank = distributed.gather_peaks(job.peaks, job.world)
     for key, values in per_rank.items():
         known = [v for v in values if v is not None]
         setattr(summary, key, max(known) if known else None)
         summary.extra[f"{key}_per_rank"] = values
     summary.extra["world_size"] = job.world.size
+    summary.extra["ranks_weights_agree"] = distributed.weights_agree(job.method.model, job.world)
+    if not summary.extra["ranks_weights_agree"]:
+        log.warning("the ranks ended with different weights; rank 0's are the run's")
     summary.extra["distributed"] = job.ranks.kind
     summary.extra.update(job.ranks.traffic.summary())
 

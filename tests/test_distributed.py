@@ -1,0 +1,214 @@
+"""Training under torchrun (suite/distributed.py): what may run, the shards, the vote, the bytes,
+and two gloo ranks on CPU that equal one process when they see the same data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import FAST, TINY, compose_job, run_job
+from safetensors.torch import load_file
+
+from suite import distributed
+from suite.models import find_blocks
+from suite.validate import ConfigError
+
+TWO_RANKS = distributed.World(rank=0, size=2, local_rank=0)
+METHODS = ("adamw", "signsgd", "absignsgd_mv")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["method=badam"], "method=badam cannot run under torchrun"),
+        (["method=absignsgd"], "method=absignsgd cannot run under torchrun"),
+        (["method=lomo"], "method=lomo cannot run under torchrun"),
+        (["method=signsgd", "method.momentum=0.9"], "method.momentum must be 0 for signsgd"),
+        (["method=signsgd", "method.fused_backward=true"], "method.fused_backward=true cannot run"),
+        (["resume=true"], "resume and train.checkpoint_every are not supported"),
+        (["train.checkpoint_every=2"], "resume and train.checkpoint_every are not supported"),
+    ],
+)
+def test_what_cannot_run_distributed_is_refused_before_any_work(overrides, message, monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ConfigError, match=message):
+        run_job(tmp_path, *overrides)
+    assert not any(tmp_path.iterdir())  # refused before the run folder was made
+
+
+@pytest.mark.parametrize("method", [*distributed.AVERAGED, *distributed.VOTED])
+def test_supported_methods_pass_the_check(method):
+    distributed.check(compose_job(f"method={method}"), TWO_RANKS)
+
+
+def test_shards_are_disjoint_equal_and_cover_all_but_the_remainder():
+    data = list(range(11))
+    shards = [list(distributed.shard(data, distributed.World(r, 3, r))) for r in range(3)]
+    assert [len(s) for s in shards] == [3, 3, 3]
+    assert sorted(x for s in shards for x in s) == list(range(9))
+    assert distributed.shard(data, distributed.World(0, 1, 0)) is data
+
+
+def test_traffic_counts_the_payload_beside_fp32_and_bf16():
+    traffic = distributed.Traffic()
+    traffic.count(100, 1)  # 100 int8 votes
+    traffic.count(10, 4)  # an fp32 bucket of 10
+    assert traffic.end_step() == {"sent": 140, "fp32_equiv": 440, "bf16_equiv": 220}
+    traffic.count(50, 1)
+    traffic.end_step()
+    assert traffic.summary() == {
+        "comm_sent_bytes_per_step": 95.0,
+        "comm_fp32_equiv_bytes_per_step": 320.0,
+        "comm_bf16_equiv_bytes_per_step": 160.0,
+    }
+
+
+VOTE_GRADS = [  # rank -> two gradients; zeros, a NaN and opposite signs (ties) included
+    [torch.tensor([1.0, -2.0, 0.0, 3.0, float("nan")]), torch.tensor([[0.5, -0.5], [2.0, 0.0]])],
+    [torch.tensor([4.0, 1.0, -1.0, -3.0, 2.0]), torch.tensor([[0.1, -0.2], [-1.0, 0.0]])],
+]
+
+
+def _vote_worker(rank: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    grads = [g.clone() for g in VOTE_GRADS[rank]]
+    traffic = distributed.Traffic()
+    distributed.vote(grads, traffic)
+    torch.save({"grads": grads, "traffic": traffic.end_step()}, f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_vote_of_two_gloo_ranks_matches_a_float64_reference(tmp_path):
+    import torch.multiprocessing as mp
+
+    out = str(tmp_path / "vote")
+    mp.spawn(_vote_worker, args=(str(tmp_path / "init"), out), nprocs=2, join=True)
+    for rank in range(2):
+        result = torch.load(f"{out}.{rank}")
+        for i, got in enumerate(result["grads"]):
+            votes = sum(torch.sign(torch.nan_to_num(VOTE_GRADS[r][i].double(), nan=0.0)) for r in range(2))
+            assert torch.equal(got.double(), torch.sign(votes))
+        assert result["traffic"] == {"sent": 9, "fp32_equiv": 36, "bf16_equiv": 18}
+
+
+def _ranks_run(root: Path, method: str, *, shard_data: bool) -> Path:
+    return root / "ranks" / "default" / f"{method}-shard_data_{shard_data}"
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(run_dir / "checkpoint" / "model.safetensors")
+
+
+def _rows(run_dir: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if "train/loss" in r]
+
+
+@pytest.fixture(scope="module")
+def two_rank_runs(tmp_path_factory, suite_cache):
+    """Each method in one process, then one torchrun multirun on two gloo ranks: each method with
+    the same data on both ranks (``<method>-shard_data_False``) and with a shard each (``..._True``)."""
+    root = tmp_path_factory.mktemp("distributed")
+    common = ["train.max_steps=4", "eval.n_examples=0", "save_checkpoint=true"]
+    single = {m: run_job(root / "single", f"method={m}", *common) for m in METHODS}
+    suite_train = Path(sys.executable).parent / "suite-train"
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"),
+        *(str(suite_train), "-m", *TINY, *FAST, *common),
+        f"results_dir={root / 'ranks'}",
+        "distributed.shard_data=false,true",
+        f"method={','.join(METHODS)}",
+        "run_name=${method.name}-shard_data_${distributed.shard_data}",
+    ]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return root, single
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_two_ranks_with_the_same_data_equal_one_process(two_rank_runs, method):
+    root, _ = two_rank_runs
+    one, two = root / "single" / "default" / f"{method}-seed0", _ranks_run(root, method, shard_data=False)
+    a, b = _weights(one), _weights(two)
+    assert a.keys() == b.keys()
+    if method == "adamw":  # the mean of two equal fp32 gradients is the gradient
+        for k in a:
+            torch.testing.assert_close(b[k], a[k])
+    else:  # bitwise: the vote of two equal signs is the sign
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["train/loss"] for r in _rows(two)] == pytest.approx([r["train/loss"] for r in _rows(one)])
+
+
+@pytest.mark.slow
+def test_bytes_per_step_are_the_int8_block_for_absignsgd_mv(two_rank_runs):
+    """ABSignSGD-MV sends one int8 per parameter of its active block: a quarter of fp32 averaging."""
+    root, _ = two_rank_runs
+    run_dir = _ranks_run(root, "absignsgd_mv", shard_data=False)
+    model, _ = _tiny_model()
+    sizes = {sum(p.numel() for p in block.parameters()) for block in find_blocks(model)}
+    assert len(sizes) == 1  # every block of the tiny model has the same size
+    block = sizes.pop()
+    for row in _rows(run_dir):
+        assert row["comm/sent_bytes"] == block
+        assert row["comm/fp32_equiv_bytes"] == 4 * block
+        assert row["comm/bf16_equiv_bytes"] == 2 * block
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["comm_sent_bytes_per_step"] == block
+    assert summary["comm_fp32_equiv_bytes_per_step"] == 4 * block
+    assert summary["world_size"] == 2 and summary["distributed"] == "vote"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "bytes_per_param"), [("signsgd", 1), ("adamw", 4)])
+def test_bytes_per_step_of_the_whole_model(two_rank_runs, method, bytes_per_param):
+    """SignSGD's vote: one int8 per trainable parameter; DDP: its fp32 buckets of every gradient."""
+    root, single = two_rank_runs
+    n = single[method]["n_trainable_params"]
+    summary = json.loads((_ranks_run(root, method, shard_data=False) / "summary.json").read_text())
+    assert summary["comm_sent_bytes_per_step"] == bytes_per_param * n
+    assert summary["comm_fp32_equiv_bytes_per_step"] == 4 * n
+
+
+@pytest.mark.slow
+def test_rank_zero_writes_and_every_rank_peak_is_recorded(two_rank_runs):
+    root, _ = two_rank_runs
+    run_dir = _ranks_run(root, "signsgd", shard_data=False)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    per_rank = summary["peak_rss_bytes_per_rank"]
+    assert len(per_rank) == 2 and summary["peak_rss_bytes"] == max(per_rank) > 0
+    assert summary["status"] == "ok" and summary["steps"] == 4
+    assert len(_rows(run_dir)) == 4  # one writer: each step logged once
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_ranks_on_their_own_shards_stay_in_step(two_rank_runs, method):
+    """Different data on each rank: the weights still agree across the ranks (averaged or voted
+    gradients), and differ from the one-process run (the ranks did see other data)."""
+    root, _ = two_rank_runs
+    sharded = _ranks_run(root, method, shard_data=True)
+    summary = json.loads((sharded / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["ranks_weights_agree"] is True
+    same = json.loads((_ranks_run(root, method, shard_data=False) / "summary.json").read_text())
+    assert same["ranks_weights_agree"] is True
+    a, b = _weights(sharded), _weights(root / "single" / "default" / f"{method}-seed0")
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def _tiny_model():
+    from hydra.utils import instantiate
+
+    from suite.train import without
+
+    return instantiate(without(compose_job().model, "name", "architecture"))
