@@ -57,7 +57,9 @@ def test_bad_command_line_is_one_line(argv, message):
 
 
 def test_good_sweep_passes():
-    preflight.check(["-m", "method=adamw,signsgd", "train.batch_size=4,8"])
+    preflight.check(
+        ["-m", "method=adamw,signsgd", "train.batch_size=4,8", "run_name=${method.name}-b${train.batch_size}"]
+    )
 
 
 @pytest.mark.slow

@@ -40,6 +40,8 @@ def test_console_scripts():
         "suite-train": "suite.train:main",
         "suite-report": "suite.report:main",
         "suite-bench": "suite.bench.cli:main",
+        "suite-estimate": "suite.estimate.cli:main",
+        "suite-search": "suite.search:main",
     }
 
 
