@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
+from pathlib import Path
+
+import pytest
 
 from suite.report import main as report
 from suite.track.record import RunSummary
@@ -37,3 +41,37 @@ def test_non_finite_numbers_are_written_as_strict_json_null_with_the_reason():
         "nonfinite": {"train/loss": "nan", "lr": "inf"},
     }
     assert "NaN" not in text and "Infinity" not in text
+
+
+def _artefacts_with_runs():
+    from suite import papers
+
+    return [
+        n
+        for n in sorted(papers.ARTEFACTS)
+        if (RESULTS / n).is_dir() and any((RESULTS / n).glob("*/summary.json"))
+    ]
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+@pytest.mark.parametrize("name", _artefacts_with_runs())
+def test_every_notebook_names_a_torn_summary_and_marks_a_missing_seed(tmp_path, caplog, name):
+    from suite import papers
+
+    folder = tmp_path / name
+    shutil.copytree(RESULTS / name, folder)
+    torn = folder / "torn-seed9" / "summary.json"
+    torn.parent.mkdir()
+    torn.write_text('{"method": "adamw", "status": "o')
+    second = sorted(folder.glob("*-seed1"))
+    if second:
+        shutil.rmtree(second[0])  # one arm loses a seed
+    with caplog.at_level(logging.WARNING):
+        papers.build(name, tmp_path)
+    assert any(str(torn) in r.getMessage() for r in caplog.records)
+    lines = [line for line in (folder / "table.md").read_text().splitlines() if line.startswith("|")]
+    header, rows = lines[0], lines[2:]
+    if second and " seeds " in header:
+        assert any(" of " in row for row in rows)  # the short row is marked, e.g. "1 of 2"

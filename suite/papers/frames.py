@@ -9,6 +9,7 @@ and ``write_table`` / ``write_figure`` put ``table.md``, ``table.tex`` and ``fig
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Iterable
@@ -24,6 +25,8 @@ import pandas as pd  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from suite.track.store import read_metrics, read_summaries  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 MIB = 2**20
 GIB = 2**30
@@ -214,6 +217,21 @@ def _cell(v: Any) -> str:
 def table_cells(table: pd.DataFrame) -> pd.DataFrame:
     """Every cell as text: numbers with ``g`` formatting, missing values as an em dash."""
     return table.apply(lambda col: col.map(_cell))
+
+
+def mark_seed_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """A mean over fewer seeds than the other rows' is not comparable with them: such rows show
+    ``"2 of 3"`` in ``seeds`` and are named in a warning (a missing run changed a runtime ordering
+    once, silently)."""
+    if "seeds" not in table or pd.to_numeric(table["seeds"]).nunique() <= 1:
+        return table
+    counts = pd.to_numeric(table["seeds"])
+    most = int(counts.max())
+    short = [str(i) for i, n in zip(table.index, counts, strict=True) if n < most]
+    log.warning(
+        "rows %s have fewer seeds than the others (%d): their means are marked", ", ".join(short), most
+    )
+    return table.assign(seeds=[f"{int(n)} of {most}" if n < most else str(int(n)) for n in counts])
 
 
 def write_table(table: pd.DataFrame, folder: str | Path, caption: str, stem: str = "table") -> Path:
