@@ -9,28 +9,20 @@ every RNG, and the clock and meters, so wall-clock and memory peaks carry across
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from suite.track.store import replaced_whole
+
 
 def save(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` so that readers find the old checkpoint or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with replaced_whole(path, "wb") as f:
+        torch.save(state, f)
 
 
 def load(path: Path) -> dict[str, Any]:

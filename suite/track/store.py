@@ -8,14 +8,16 @@ complete older file or none, never half a file.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -33,19 +35,27 @@ CONFIG, METRICS, SUMMARY, CHECKPOINT, LOCK = (
 )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+@contextlib.contextmanager
+def replaced_whole(path: Path, mode: str = "w") -> Iterator[IO]:
+    """A file to write that takes ``path``'s place only once complete (temporary file in the same
+    folder, fsync, ``os.replace``): readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (see :func:`replaced_whole`)."""
+    with replaced_whole(path) as f:
+        f.write(text)
 
 
 def strict_json(record: dict[str, Any]) -> dict[str, Any]:
