@@ -626,9 +626,11 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    """Console entry point: check every job of the command line, then hand it to Hydra."""
+    """Console entry point: check every job of the command line, then hand it to Hydra. Under
+    torchrun rank 0 checks alone (the others would find the run folders it has just claimed)."""
     try:
-        preflight.check(sys.argv[1:])
+        if distributed.world_from_env().main:
+            preflight.check(sys.argv[1:])
     except ConfigError as err:
         print(f"suite-train: error: {err}", file=sys.stderr)
         sys.exit(2)
