@@ -1,7 +1,8 @@
 """The Hydra app: fine-tune a model with a method, measure it, record it.
 
 ``suite-train method=signsgd train.max_steps=100`` runs one job; ``suite-train -m
-method=adamw,signsgd`` sweeps. ``run`` reads top to bottom: setup -> train -> summarize -> finish.
+method=adamw,signsgd`` sweeps; ``torchrun --nproc_per_node=K $(which suite-train) ...`` runs a job
+on K ranks (suite/distributed.py). ``run`` reads top to bottom: setup -> train -> summarize -> finish.
 """
 
 from __future__ import annotations
