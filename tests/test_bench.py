@@ -66,6 +66,8 @@ def test_optim_prints_every_optimizer_training_step_depth_and_goals(capsys, tmp_
     assert [r["optimizer step"] for r in data["tables"]["step"]] == [r[0] for r in steps]
     assert (tmp_path / "goals.md").read_text().count("\n") == len(goals) + 2
     assert "| ABSignSGD (one block) |" in (tmp_path / "optim.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.count("\n") == 1 and "Not measured: ABSignSGD training step" in summary
 
 
 def test_optim_without_depths_prints_three_tables(capsys):
@@ -85,6 +87,9 @@ def test_goals_read_the_measured_rows():
         assert goals.rows[0][1:] == ["1.40×" if device == "cpu" else "1.60×", met]
         assert goals.value("SQ-MEFT step ≤ AdamW step", 1) == "1.20×"
         assert goals.value("ALIAS step ≤ 2× its own floor", 1) == "not measured"
+        line = report.goals_summary(goals)
+        assert ("**Met:** SignSGD step ≤ 1.5× its own floor (1.40×)." in line) == (device == "cpu")
+        assert "**Not met:** " in line and "SQ-MEFT step ≤ AdamW step (1.20×)" in line
 
 
 class FakeEvent:

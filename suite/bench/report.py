@@ -106,8 +106,20 @@ def goals_table(tables: dict[str, Table], step_params: int, device_type: str) ->
     return goals
 
 
+def goals_summary(goals: Table) -> str:
+    """The goals table in one line of prose: which are met and which not, with the values."""
+    met = [f"{g} ({v})" for g, v, ok in goals.rows if ok == "yes"]
+    missed = [f"{g} ({v})" for g, v, ok in goals.rows if ok == "**no**"]
+    unmeasured = [g for g, v, ok in goals.rows if ok not in ("yes", "**no**")]
+    parts = [f"**Met:** {'; '.join(met) or 'none'}.", f"**Not met:** {'; '.join(missed) or 'none'}."]
+    if unmeasured:
+        parts.append(f"Not measured: {'; '.join(unmeasured)}.")
+    return " ".join(parts)
+
+
 def write_outputs(out: str, header: str, machine: dict, tables: dict[str, Table]) -> None:
-    """``optim.json`` (machine + every table's rows), ``optim.md`` (all tables), ``goals.md``."""
+    """``optim.json`` (machine + every table's rows), ``optim.md`` (all tables), ``goals.md`` and
+    ``summary.md`` (the goals in one line)."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     data = {"machine": machine, "tables": {name: t.records() for name, t in tables.items()}}
@@ -115,3 +127,4 @@ def write_outputs(out: str, header: str, machine: dict, tables: dict[str, Table]
     body = "\n\n".join(t.markdown() for t in tables.values())
     (folder / "optim.md").write_text(f"{header}\n\n{body}\n")
     (folder / "goals.md").write_text(tables["goals"].markdown() + "\n")
+    (folder / "summary.md").write_text(goals_summary(tables["goals"]) + "\n")
