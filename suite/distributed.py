@@ -10,6 +10,7 @@ of int8 signs (signSGD with majority vote, Bernstein et al., ICLR 2019, arXiv 18
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,6 +138,13 @@ def wrap_ddp(model: nn.Module, device: torch.device, traffic: Traffic) -> nn.Mod
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=ids, gradient_as_bucket_view=True)
     ddp.register_comm_hook(traffic, _counted_allreduce)
     return ddp
+
+
+def sync_on_last(forward: nn.Module, last: bool) -> contextlib.AbstractContextManager:
+    """DDP all-reduces in the last micro-batch's backward only: the earlier ones accumulate locally."""
+    if last or not isinstance(forward, nn.parallel.DistributedDataParallel):
+        return contextlib.nullcontext()
+    return forward.no_sync()
 
 
 def vote(grads: list[torch.Tensor], traffic: Traffic) -> None:

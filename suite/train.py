@@ -137,10 +137,11 @@ def train_step(
     ``before_update``: what replaces the gradients before the update (the ranks' sign vote)."""
     total = 0.0
     forward = method.model if forward is None else forward
-    for batch in micro_batches:
-        with meter.measure_activations(), autocast:
-            loss = forward(**batch).loss / len(micro_batches)
-        method.backward(scaler.scale(loss) if scaler is not None else loss)
+    for i, batch in enumerate(micro_batches):
+        with distributed.sync_on_last(forward, i == len(micro_batches) - 1):
+            with meter.measure_activations(), autocast:
+                loss = forward(**batch).loss / len(micro_batches)
+            method.backward(scaler.scale(loss) if scaler is not None else loss)
         total += loss.detach()
     loss = float(total)
     if method.on_step_loss is not None:

@@ -118,7 +118,8 @@ def two_rank_runs(tmp_path_factory, suite_cache):
     """Each method in one process, then one torchrun multirun on two gloo ranks: each method with
     the same data on both ranks (``<method>-shard_data_False``) and with a shard each (``..._True``)."""
     root = tmp_path_factory.mktemp("distributed")
-    common = ["train.max_steps=4", "eval.n_examples=0", "save_checkpoint=true"]
+    # Two micro-batches a step: DDP must still all-reduce once per step.
+    common = ["train.max_steps=4", "train.grad_accum=2", "eval.n_examples=0", "save_checkpoint=true"]
     single = {m: run_job(root / "single", f"method={m}", *common) for m in METHODS}
     suite_train = Path(sys.executable).parent / "suite-train"
     command = [
@@ -172,7 +173,8 @@ def test_bytes_per_step_are_the_int8_block_for_absignsgd_mv(two_rank_runs):
 @pytest.mark.slow
 @pytest.mark.parametrize(("method", "bytes_per_param"), [("signsgd", 1), ("adamw", 4)])
 def test_bytes_per_step_of_the_whole_model(two_rank_runs, method, bytes_per_param):
-    """SignSGD's vote: one int8 per trainable parameter; DDP: its fp32 buckets of every gradient."""
+    """SignSGD's vote: one int8 per trainable parameter; DDP: its fp32 buckets of every gradient,
+    once per step although each step has two micro-batches."""
     root, single = two_rank_runs
     n = single[method]["n_trainable_params"]
     summary = json.loads((_ranks_run(root, method, shard_data=False) / "summary.json").read_text())
