@@ -4,7 +4,7 @@ In bf16 a weight ``w`` only moves when the update exceeds half a unit in the las
 (``|Δ| > 2**-9 · |w|`` roughly): with weights ~N(0, 0.02), a sign step of lr 1e-6 changes about
 2% of the coordinates and 1e-4 about 85%, so a run can "train" for hours while standing still.
 The probe samples up to ``per_tensor`` fixed coordinates of every parameter that requires grad
-before the step and compares them bitwise after it; the fraction is weighted by tensor size. It
+before the step and compares them after it; the fraction is weighted by tensor size. It
 runs outside the step's clock and holds a few KiB per tensor, so it costs neither step time nor
 memory that the protocol counts.
 """
@@ -20,44 +20,40 @@ log = logging.getLogger("suite.train")
 
 
 class UpdateProbe:
-    """``before()`` the step, ``after()`` it: the estimated fraction of trainable coordinates changed."""
+    """``before()`` the step, ``after()`` it: the estimated fraction of trainable coordinates changed.
 
-    def __init__(self, model: nn.Module, per_tensor: int = 1024, seed: int = 0):
+    The sample is the first ``per_tensor`` coordinates of every trainable tensor (a view, so
+    nothing is gathered); the copy, the difference and the count run as a handful of
+    ``torch._foreach_*`` calls, whatever the number of tensors.
+    """
+
+    def __init__(self, model: nn.Module, per_tensor: int = 1024):
         self.model = model
         self.per_tensor = per_tensor
-        self.generator = torch.Generator().manual_seed(seed)
-        self._index: dict[int, torch.Tensor] = {}
-        self._taken: list[tuple[nn.Parameter, torch.Tensor, torch.Tensor]] = []
+        self._params: list[nn.Parameter] = []
+        self._saved: list[torch.Tensor] = []
 
-    def _sample(self, p: nn.Parameter) -> torch.Tensor:
-        idx = self._index.get(id(p))
-        if idx is None:
-            n = p.numel()
-            idx = torch.arange(n) if n <= self.per_tensor else torch.randperm(n, generator=self.generator)
-            idx = idx[: self.per_tensor].to(p.device)
-            self._index[id(p)] = idx
-        return idx
+    def _slices(self) -> list[torch.Tensor]:
+        return [p.detach().reshape(-1)[: self.per_tensor] for p in self._params]
 
     def before(self) -> None:
         """Copy the sampled coordinates of every parameter that requires grad now."""
-        self._taken = []
+        self._params = [p for p in self.model.parameters() if p.requires_grad]
         with torch.no_grad():
-            for p in self.model.parameters():
-                if p.requires_grad:
-                    idx = self._sample(p)
-                    self._taken.append((p, idx, p.detach().reshape(-1)[idx].clone()))
+            self._saved = torch._foreach_mul(self._slices(), 1) if self._params else []
 
     def after(self) -> float | None:
         """The size-weighted fraction of the sampled coordinates that differ now (None: nothing trainable)."""
-        if not self._taken:
+        if not self._params:
             return None
         with torch.no_grad():
-            moved = torch.stack(
-                [(p.detach().reshape(-1)[i] != old).float().mean() * p.numel() for p, i, old in self._taken]
-            )
-        total = sum(p.numel() for p, _, _ in self._taken)
-        self._taken = []
-        return float(moved.sum()) / total
+            # a changed float minus its old value is exact and non-zero (Sterbenz), so |sign| counts it
+            changed = torch._foreach_sign(torch._foreach_sub(self._slices(), self._saved))
+            counts = torch.stack(torch._foreach_norm(changed, 1)).double().cpu()
+        sizes = torch.tensor([p.numel() for p in self._params], dtype=torch.float64)
+        taken = torch.tensor([min(p.numel(), self.per_tensor) for p in self._params], dtype=torch.float64)
+        self._params, self._saved = [], []
+        return float((counts / taken * sizes).sum() / sizes.sum())
 
 
 def lost_update_warning(fraction: float, step: int, lr: float, dtype: torch.dtype) -> str:
@@ -77,7 +73,7 @@ class LostUpdateGuard:
 
     def __init__(self, method, seed: int):
         self.method = method
-        self.probe = UpdateProbe(method.model, seed=seed)
+        self.probe = UpdateProbe(method.model)
         self.fractions: list[float] = []
         self.active = False
         self.warned = False
