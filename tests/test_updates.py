@@ -8,12 +8,12 @@ import pytest
 import torch
 from helpers import run_job, train_losses
 
-from suite.measure.updates import UpdateProbe
+from suite.measure.updates import UpdateProbe, trainable_parameters
 
 
 def test_probe_counts_exactly_the_changed_coordinates():
     model = torch.nn.Sequential(torch.nn.Linear(40, 50), torch.nn.Linear(50, 3))
-    probe = UpdateProbe(model, per_tensor=10**6)
+    probe = UpdateProbe(lambda: trainable_parameters(model), per_tensor=10**6)
     probe.before()
     with torch.no_grad():
         model[0].weight.view(-1)[:500].add_(1.0)  # 500 of 2000 weights
@@ -26,7 +26,7 @@ def test_probe_sample_estimates_the_fraction_and_skips_frozen():
     model = torch.nn.Linear(1000, 1000, bias=False)
     frozen = torch.nn.Linear(10, 10)
     frozen.requires_grad_(False)
-    probe = UpdateProbe(torch.nn.ModuleList([model, frozen]), per_tensor=4096)
+    probe = UpdateProbe(lambda: trainable_parameters(torch.nn.ModuleList([model, frozen])), per_tensor=4096)
     probe.before()
     with torch.no_grad():
         model.weight.view(-1)[::4].add_(1.0)
@@ -37,7 +37,7 @@ def test_probe_sample_estimates_the_fraction_and_skips_frozen():
 def test_bf16_updates_below_half_ulp_are_lost():
     w = torch.randn(4096, generator=torch.Generator().manual_seed(0)).mul_(0.02).bfloat16()
     param = torch.nn.Parameter(w)
-    probe = UpdateProbe(torch.nn.ParameterList([param]), per_tensor=4096)
+    probe = UpdateProbe(lambda: [param], per_tensor=4096)
     probe.before()
     with torch.no_grad():
         param.add_(-1e-6 * torch.ones_like(param))
@@ -128,3 +128,19 @@ def test_max_grad_norm_is_refused_for_methods_that_update_in_backward(tmp_path, 
 
     with pytest.raises(ConfigError, match="train.max_grad_norm=null"):
         run_job(tmp_path, f"method={method}", "train.max_grad_norm=1.0")
+
+
+@pytest.mark.parametrize("masters, fires", [(True, False), (False, True)])
+def test_the_guard_reads_the_fp32_masters_of_a_master_weights_method(tmp_path, caplog, masters, fires):
+    # bf16 weights, AdamW at lr 1e-6 (steps of ~1e-6): the bf16 copies barely move, the masters do
+    with caplog.at_level(logging.WARNING, logger="suite.train"):
+        s = run_job(
+            tmp_path,
+            "method=adamw",
+            "method.lr=1e-6",
+            f"method.master_weights={masters}",
+            "model.dtype=bfloat16",
+            "train.max_steps=3",
+        )
+    assert (s["update_applied_fraction_min"] < 0.5) == fires
+    assert any("of the trainable coordinates changed" in r.message for r in caplog.records) == fires

@@ -37,7 +37,7 @@ import torch
 
 from suite.bench.clock import Clock
 from suite.bench.report import PROBE, Table, goals_table, write_outputs
-from suite.measure.updates import UpdateProbe
+from suite.measure.updates import UpdateProbe, trainable_parameters
 from suite.models import byte_tokenizer, find_blocks, tiny_qwen3
 from suite.optim import (
     ALIAS,
@@ -213,7 +213,8 @@ def _adamw(m: torch.nn.Module) -> torch.optim.Optimizer:
 
 def _probe_case(hidden: int, layers: int, device: torch.device) -> tuple[Callable[[], None], ...]:
     """The lost-update probe's two calls around a step, on the default model (nothing between)."""
-    probe = UpdateProbe(tiny_qwen3(byte_tokenizer(), hidden_size=hidden, num_layers=layers).to(device))
+    model = tiny_qwen3(byte_tokenizer(), hidden_size=hidden, num_layers=layers).to(device)
+    probe = UpdateProbe(lambda: trainable_parameters(model))
 
     def both() -> None:
         probe.before()

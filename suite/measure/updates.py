@@ -12,6 +12,7 @@ memory that the protocol counts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -27,18 +28,18 @@ class UpdateProbe:
     ``torch._foreach_*`` calls, whatever the number of tensors.
     """
 
-    def __init__(self, model: nn.Module, per_tensor: int = 1024):
-        self.model = model
+    def __init__(self, tensors: Callable[[], list[torch.Tensor]], per_tensor: int = 1024):
+        self.tensors = tensors
         self.per_tensor = per_tensor
-        self._params: list[nn.Parameter] = []
+        self._params: list[torch.Tensor] = []
         self._saved: list[torch.Tensor] = []
 
     def _slices(self) -> list[torch.Tensor]:
         return [p.detach().reshape(-1)[: self.per_tensor] for p in self._params]
 
     def before(self) -> None:
-        """Copy the sampled coordinates of every parameter that requires grad now."""
-        self._params = [p for p in self.model.parameters() if p.requires_grad]
+        """Copy the sampled coordinates of every tensor the coming step may write."""
+        self._params = list(self.tensors())
         with torch.no_grad():
             self._saved = torch._foreach_mul(self._slices(), 1) if self._params else []
 
@@ -66,14 +67,26 @@ def lost_update_warning(fraction: float, step: int, lr: float, dtype: torch.dtyp
     )
 
 
+def trainable_parameters(model: nn.Module) -> list[torch.Tensor]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def updated_tensors(method) -> list[torch.Tensor]:
+    """What a step writes: the method's own (fp32 masters, where it keeps them), else the model's
+    parameters that require grad now (a block method's active block)."""
+    if method.updated_tensors is not None:
+        return method.updated_tensors()
+    return trainable_parameters(method.model)
+
+
 class LostUpdateGuard:
     """Measures ``update_applied_fraction`` on the logged steps and warns once when a step after
     the first moved under half of the trainable coordinates (at step 1 LoRA's zero-initialised B
     leaves A's gradient zero by design)."""
 
-    def __init__(self, method, seed: int):
+    def __init__(self, method, seed: int | None = None):
         self.method = method
-        self.probe = UpdateProbe(method.model)
+        self.probe = UpdateProbe(lambda: updated_tensors(method))
         self.fractions: list[float] = []
         self.active = False
         self.warned = False
@@ -93,7 +106,7 @@ class LostUpdateGuard:
         if fraction < 0.5 and step > 1 and not self.warned:
             self.warned = True
             lr = self.method.optimizer.param_groups[0].get("lr") or 0.0
-            dtype = next(p.dtype for p in self.method.model.parameters() if p.requires_grad)
+            dtype = next(t.dtype for t in updated_tensors(self.method))
             log.warning(lost_update_warning(fraction, step, lr, dtype))
         return fraction
 

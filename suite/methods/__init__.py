@@ -45,6 +45,8 @@ class Method:
         on_step_loss: called with the step's loss as a float: the mean over all its micro-batches,
             neither divided by the accumulation count nor loss-scaled (averaged over ranks when
             distributed), after backward and before ``optimizer.step()`` (ALIAS takes f(x_0) here).
+        updated_tensors: the tensors a step writes, when they are not the model's trainable
+            parameters (fp32 master copies): the lost-update guard compares these.
         state_dict, load_state_dict: what a resumable checkpoint saves and restores for the
             method, when ``optimizer.state_dict()`` does not hold all of it (BAdam's active block
             and masters, AdaLomo's factored moments); None: the optimizer's own.
@@ -58,6 +60,7 @@ class Method:
     uses_lr_schedule: bool = True
     extra_state: list = field(default_factory=list)
     on_step_loss: Callable[[float], None] | None = None
+    updated_tensors: Callable[[], list[torch.Tensor]] | None = None
     state_dict: Callable[[], dict] | None = None
     load_state_dict: Callable[[dict], None] | None = None
 

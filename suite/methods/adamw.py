@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from suite.methods import Method, trainable
-from suite.methods.master import maybe_master
+from suite.methods.master import masters_of, maybe_master
 
 
 def build(
@@ -33,4 +33,4 @@ def build(
             ps, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach
         ),
     )
-    return Method(model=model, optimizer=optimizer)
+    return Method(model=model, optimizer=optimizer, updated_tensors=masters_of(optimizer))

@@ -78,6 +78,7 @@ def build(
         model=model,
         optimizer=optimizer,
         extra_state=[live],
+        updated_tensors=lambda: list(optimizer.param_idx2hp.values()),  # the active block's fp32 masters
         state_dict=lambda: block_state(optimizer),
         load_state_dict=lambda state: load_block_state(optimizer, state),
     )

@@ -70,6 +70,11 @@ class MasterWeights(torch.optim.Optimizer):
             m.copy_(saved)
 
 
+def masters_of(optimizer: torch.optim.Optimizer) -> Callable[[], list[Tensor]] | None:
+    """For ``Method.updated_tensors``: the fp32 masters a :class:`MasterWeights` steps."""
+    return (lambda: optimizer.masters) if isinstance(optimizer, MasterWeights) else None
+
+
 def maybe_master(
     params: list[Tensor], master_weights: bool, make: Callable[[list[Tensor]], torch.optim.Optimizer]
 ) -> torch.optim.Optimizer:
