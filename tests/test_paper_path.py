@@ -7,7 +7,8 @@ the Llama ones: same family), for two steps on CPU, with the paper job's weight 
 method settings and lr, schedule kind, accumulation count, sequence length and gradient
 checkpointing (checked against the experiment as composed). Shortened: the run (two steps instead
 of the epochs; warm-up off, so both steps run at the paper's peak lr), the micro-batch (2
-sequences: the accumulation count is kept, and ALIAS's grid accumulates 32), the data (a small
+sequences: the accumulation count is kept, and ALIAS's grid accumulates 32), the stand-in's depth
+(2 blocks: bf16 autocast on CPU costs ~15 ms per small linear layer), the data (a small
 local file in the paper dataset's format instead of the hub copy) and the evaluation (two test
 problems, 8 new tokens). Then the artefact the runs' folder feeds (``suite.papers``, what the
 notebook in ``analysis/`` calls) builds its table and figure from them, and every arm must have
@@ -28,7 +29,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from suite import papers
+from suite import papers, preflight
 from suite.configs import CONF_DIR
 from suite.track.store import read_summaries
 from suite.train import run
@@ -41,6 +42,7 @@ SHORTENED = [
     "train.max_steps=2",
     "train.warmup_steps=0",
     "train.batch_size=2",
+    "model.num_layers=2",
     "train.log_every=1",
     "train.eval_every=null",
     "data.n_train=48",
@@ -204,7 +206,9 @@ def run_arms(name: str, tmp_path: Path) -> list[dict]:
     for job in sweep_jobs(name):
         overrides = [f"experiment={name}", *job, *fixed, *SHORTENED, f"results_dir={tmp_path / 'runs'}"]
         cfg = composed(*overrides)
-        cfg = composed(*overrides, *wide_enough_for_the_rank(cfg))
+        overrides += wide_enough_for_the_rank(cfg)
+        preflight.check(overrides)  # what suite-train checks before it runs the job
+        cfg = composed(*overrides)
         paper = composed(f"experiment={name}", *job)
         for key in PAPER_SETTINGS:
             assert unresolved(cfg, key) == unresolved(paper, key), (name, job, key)
