@@ -381,7 +381,7 @@ def train(job: Job, summary: RunSummary, resumed: dict | None, stop: list[str]) 
         0,
         StepBatches(job.loader, cfg.train.grad_accum),
         TrainClock(job.device, cfg.train.target_loss),
-        LostUpdateGuard(method, cfg.seed),
+        LostUpdateGuard(method),
     )
     if resumed is not None:
         restore(job, progress, resumed)

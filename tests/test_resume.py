@@ -20,6 +20,8 @@ from suite import train
 from suite.configs import CONF_DIR
 
 METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
+# TINY's narrowest projection (k_proj) is 16 wide; the YAMLs' rank 32 is refused on it
+NARROW = {m: ["method.rank=8"] for m in ("galore", "galore_layerwise", "apollo")}
 RESUMABLE = ["train.max_steps=6", "train.checkpoint_every=2", "eval.n_examples=0", "save_checkpoint=true"]
 
 
@@ -57,15 +59,16 @@ def steps_logged(run_dir) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_a_killed_run_resumes_bitwise_for_every_method(tmp_path, monkeypatch, method):
-    whole = run_job(tmp_path / "whole", f"method={method}", *RESUMABLE)
+    overrides = [f"method={method}", *RESUMABLE, *NARROW.get(method, [])]
+    whole = run_job(tmp_path / "whole", *overrides)
     assert whole["status"] == "ok"
     with monkeypatch.context() as m:
         kill_at(m, 5)  # the last checkpoint is step 4's; row 5 is in the metrics
         with pytest.raises(Killed):
-            run_job(tmp_path / "pieces", f"method={method}", *RESUMABLE)
+            run_job(tmp_path / "pieces", *overrides)
     run_dir = tmp_path / "pieces" / "default" / f"{method}-seed0"
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "running"
-    resumed = run_job(tmp_path / "pieces", f"method={method}", *RESUMABLE, "resume=true")
+    resumed = run_job(tmp_path / "pieces", *overrides, "resume=true")
     assert resumed["status"] == "ok" and resumed["steps"] == 6
     assert steps_logged(run_dir) == list(range(1, 7))
     expected, got = weights(tmp_path / "whole" / "default" / f"{method}-seed0"), weights(run_dir)

@@ -84,7 +84,7 @@ class LostUpdateGuard:
     the first moved under half of the trainable coordinates (at step 1 LoRA's zero-initialised B
     leaves A's gradient zero by design)."""
 
-    def __init__(self, method, seed: int | None = None):
+    def __init__(self, method):
         self.method = method
         self.probe = UpdateProbe(lambda: updated_tensors(method))
         self.fractions: list[float] = []
