@@ -12,5 +12,7 @@ import torch
 
 
 def method_seed(seed: int | None) -> int:
-    """``seed`` if given, else the run's seed (``torch.initial_seed()``)."""
-    return int(seed) if seed is not None else torch.initial_seed()
+    """``seed`` if given, else the run's seed (``torch.initial_seed()``, which is the run's seed
+    after the loop's ``set_seed``; reduced below 2**32 for a caller that never seeded torch, whose
+    initial seed is a random 64-bit number that generators derived from it would overflow)."""
+    return int(seed) if seed is not None else torch.initial_seed() % 2**32
