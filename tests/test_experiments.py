@@ -107,6 +107,8 @@ def test_tiny_experiment_runs_one_step(name, tmp_path):
                     f"results_dir={tmp_path}",
                 ],
             )
+        if "rank" in cfg.method:  # TINY's k_proj is 16 wide; the YAMLs' rank 32 is refused on it
+            cfg.method.rank = min(cfg.method.rank, 8)
         summary = run(cfg)
         assert summary["status"] == "ok", (name, job, summary.get("error"))
         assert (tmp_path / cfg.experiment_name / cfg.run_name / "summary.json").exists()

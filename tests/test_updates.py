@@ -144,3 +144,8 @@ def test_the_guard_reads_the_fp32_masters_of_a_master_weights_method(tmp_path, c
         )
     assert (s["update_applied_fraction_min"] < 0.5) == fires
     assert any("of the trainable coordinates changed" in r.message for r in caplog.records) == fires
+
+
+def test_a_warm_up_step_at_lr_0_is_not_measured(tmp_path):
+    s = run_job(tmp_path, "method=signsgd", "method.lr=1e-3", "train.max_steps=4", "train.warmup_steps=2")
+    assert s["update_applied_fraction_min"] > 0.5  # step 1 (lr 0) would have been 0

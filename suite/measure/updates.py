@@ -80,9 +80,10 @@ def updated_tensors(method) -> list[torch.Tensor]:
 
 
 class LostUpdateGuard:
-    """Measures ``update_applied_fraction`` on the logged steps and warns once when a step after
-    the first moved under half of the trainable coordinates (at step 1 LoRA's zero-initialised B
-    leaves A's gradient zero by design)."""
+    """Measures ``update_applied_fraction`` on the logged steps whose lr is not 0 and warns once
+    when a step after the first moved under half of the trainable coordinates (at step 1 LoRA's
+    zero-initialised B leaves A's gradient zero by design), unless the optimizer rounds
+    stochastically."""
 
     def __init__(self, method):
         self.method = method
@@ -92,8 +93,9 @@ class LostUpdateGuard:
         self.warned = False
 
     def before(self, measure: bool) -> None:
-        self.active = measure
-        if measure:
+        # a step at lr 0 (the first of a linear warm-up) is not meant to move anything
+        self.active = measure and self.method.optimizer.param_groups[0].get("lr") != 0
+        if self.active:
             self.probe.before()
 
     def after(self, step: int) -> float | None:
@@ -103,7 +105,9 @@ class LostUpdateGuard:
         if fraction is None:
             return None
         self.fractions.append(fraction)
-        if fraction < 0.5 and step > 1 and not self.warned:
+        # stochastic rounding moves few coordinates a step and loses nothing in expectation
+        unbiased = getattr(self.method.optimizer, "stochastic_rounding", False)
+        if fraction < 0.5 and step > 1 and not self.warned and not unbiased:
             self.warned = True
             lr = self.method.optimizer.param_groups[0].get("lr") or 0.0
             dtype = next(t.dtype for t in updated_tensors(self.method))
