@@ -89,6 +89,7 @@ def _table2_row(arm: str, m: pd.Series, best_wall: float, base: pd.Series | None
     em = m.get("eval_exact_match")
     return {
         "method": label(arm),
+        "seeds": int(m.seeds),
         "ours: exact match (%)": round(100 * em, 1) if pd.notna(em) else None,
         "paper: math average (%)": MATH_AVERAGE_PCT.get(paper_arm),
         "ours: exact memory (MiB)": round(m.mem_total_bytes / MIB, 2),
