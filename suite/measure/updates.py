@@ -31,30 +31,40 @@ class UpdateProbe:
     def __init__(self, tensors: Callable[[], list[torch.Tensor]], per_tensor: int = 1024):
         self.tensors = tensors
         self.per_tensor = per_tensor
-        self._params: list[torch.Tensor] = []
-        self._saved: list[torch.Tensor] = []
+        self._key: tuple = ()
+        self._slices: list[torch.Tensor] = []
+        self._weights = torch.empty(0, dtype=torch.float64)  # numel / sampled, per tensor
+        self._saved: list[torch.Tensor] | None = None
 
-    def _slices(self) -> list[torch.Tensor]:
-        return [p.detach().reshape(-1)[: self.per_tensor] for p in self._params]
+    def _sample(self) -> None:
+        """The views to compare, rebuilt only when the set of tensors (or a storage) changes."""
+        tensors = list(self.tensors())
+        key = tuple((id(t), t.data_ptr()) for t in tensors)
+        if key != self._key:
+            self._key = key
+            self._slices = [t.detach().reshape(-1)[: self.per_tensor] for t in tensors]
+            self._weights = torch.tensor(
+                [t.numel() / min(t.numel(), self.per_tensor) for t in tensors], dtype=torch.float64
+            )
+            self._total = float(sum(t.numel() for t in tensors))
 
     def before(self) -> None:
         """Copy the sampled coordinates of every tensor the coming step may write."""
-        self._params = list(self.tensors())
+        self._sample()
         with torch.no_grad():
-            self._saved = torch._foreach_mul(self._slices(), 1) if self._params else []
+            self._saved = torch._foreach_mul(self._slices, 1) if self._slices else None
 
     def after(self) -> float | None:
         """The size-weighted fraction of the sampled coordinates that differ now (None: nothing trainable)."""
-        if not self._params:
+        if self._saved is None:
             return None
         with torch.no_grad():
-            # a changed float minus its old value is exact and non-zero (Sterbenz), so |sign| counts it
-            changed = torch._foreach_sign(torch._foreach_sub(self._slices(), self._saved))
-            counts = torch.stack(torch._foreach_norm(changed, 1)).double().cpu()
-        sizes = torch.tensor([p.numel() for p in self._params], dtype=torch.float64)
-        taken = torch.tensor([min(p.numel(), self.per_tensor) for p in self._params], dtype=torch.float64)
-        self._params, self._saved = [], []
-        return float((counts / taken * sizes).sum() / sizes.sum())
+            # old - new is 0 exactly when the value is unchanged (IEEE subtraction, subnormals kept),
+            # so the 0-"norm" of the differences counts the coordinates the step moved
+            torch._foreach_sub_(self._saved, self._slices)
+            counts = torch.stack(torch._foreach_norm(self._saved, 0))
+        self._saved = None
+        return float(counts.cpu().double() @ self._weights) / self._total
 
 
 def lost_update_warning(fraction: float, step: int, lr: float, dtype: torch.dtype) -> str:
