@@ -62,26 +62,37 @@ def tiny_qwen3(
     seed: int = 0,
 ) -> PreTrainedModel:
     """A small Qwen3 causal LM built from a config, initialised from ``seed``."""
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
+    return seeded_lm(
+        Qwen3Config,
+        Qwen3ForCausalLM,
+        tokenizer,
+        seed,
         hidden_size=hidden_size,
         intermediate_size=intermediate_size,
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         num_key_value_heads=num_kv_heads,
-        head_dim=hidden_size // num_heads,
         max_position_embeddings=max_position_embeddings,
+    )
+
+
+def seeded_lm(config_class, model_class, tokenizer: PreTrainedTokenizerBase, seed: int, **arch):
+    """``model_class(config_class(**arch))`` for ``tokenizer``'s vocabulary: untied head, head_dim =
+    hidden / heads, initialised from ``seed`` without touching the global RNG."""
+    config = config_class(
+        vocab_size=len(tokenizer),
+        head_dim=arch["hidden_size"] // arch["num_attention_heads"],
         tie_word_embeddings=False,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
+        **arch,
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return Qwen3ForCausalLM(config)
+        return model_class(config)
 
 
-# The architecture families of the papers' models (Qwen3-8B/32B; Llama-3-8B and LLaMA-7B).
 FAMILIES = {"qwen3": (Qwen3Config, Qwen3ForCausalLM), "llama": (LlamaConfig, LlamaForCausalLM)}
 
 
@@ -117,25 +128,20 @@ def standin(
     _check_standin(family, dtype, hidden_size, num_heads, num_kv_heads)
     config_class, model_class = FAMILIES[family]
     tokenizer = byte_tokenizer()
-    config = config_class(
-        vocab_size=len(tokenizer),
+    model = seeded_lm(
+        config_class,
+        model_class,
+        tokenizer,
+        seed,
         hidden_size=hidden_size,
         intermediate_size=intermediate_size,
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         num_key_value_heads=num_kv_heads,
-        head_dim=hidden_size // num_heads,
         max_position_embeddings=max_position_embeddings,
         rope_parameters={"rope_type": "default", "rope_theta": rope_theta},
         rms_norm_eps=rms_norm_eps,
-        tie_word_embeddings=False,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
     )
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = model_class(config)
     return model.to(DTYPES[dtype]), tokenizer
 
 
