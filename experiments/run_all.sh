@@ -17,7 +17,8 @@ common=(logger=none overwrite=true "results_dir=$RESULTS" "$@")  # reruns replac
 if [[ -z "${NOTEBOOKS_ONLY:-}" ]]; then
   for experiment in absignsgd_table2 absignsgd_convergence absignsgd_memory absignsgd_ablation \
                     stosignsgd_finetune stosignsgd_finetune_signum alias_vs_tuned alias_vs_tuned_grid \
-                    sqmeft_table4 sqmeft_table4_masters sqmeft_table4_sgdm sqmeft_table5; do
+                    sqmeft_table4 sqmeft_table4_sqmeft sqmeft_table4_masters \
+                    sqmeft_table4_sgdm sqmeft_table5; do
     suite-train -m "experiment=$experiment" "${common[@]}"
   done
   if [[ -f "$GSM8K_PATH" ]]; then

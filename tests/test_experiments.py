@@ -126,14 +126,16 @@ def tiny_twin(name: str) -> str | None:
 
 @pytest.mark.parametrize("name", PAPER_EXPERIMENTS)
 def test_paper_experiments_are_paper_scale_at_a_stated_precision(name):
-    """Paper model and data; pure bf16 weights, or fp32 weights under bf16 autocast (mixed
-    precision: the experiment file says which and why); a tiny twin of the same structure."""
+    """Paper model and data; pure 16-bit weights (bf16, or fp16 where the method's own recipe
+    trains in it: LOMO), or fp32 weights under bf16 autocast (mixed precision: the experiment file
+    says which and why); a tiny twin of the same structure."""
     for job in one_step_jobs(name):
         cfg = composed(f"experiment={name}", *needed(name), *job)
         assert cfg.model.name != "tiny" and cfg.data.name != "synthetic_math", name
         assert cfg.experiment_name.startswith("paper_"), name
         precision = (cfg.model.dtype, cfg.train.autocast)
-        assert precision in {("bfloat16", None), ("float32", "bf16")}, (name, job, precision)
+        pure_16_bit = [("bfloat16", None), ("float16", None)]
+        assert precision in {*pure_16_bit, ("float32", "bf16")}, (name, job, precision)
     assert "Precision" in (REPO / "experiments" / f"{name}.yaml").read_text() or tiny_twin(name) != name
     assert tiny_twin(name) is not None, f"{name} has no tiny twin"
 

@@ -222,9 +222,6 @@ def run_arms(name: str, tmp_path: Path) -> list[dict]:
 # a bf16 weight that stays put has lost nothing (the master keeps the update), so the guard's
 # fraction of changed weights is not asked of them.
 KEEPS_FP32_MASTERS = {"badam"}  # the active block's master copy (suite/methods/badam.py)
-# Experiments that measure bytes only, at the paper's own precision (pure bf16 LOMO and SQ-MEFT in
-# SQ-MEFT's Table IV): few coordinates move in 20 steps, which changes no byte count (the file says so).
-BYTES_ONLY = {"paper_sqmeft_table4"}
 
 
 def lost_updates(summary: dict) -> str | None:
@@ -232,11 +229,9 @@ def lost_updates(summary: dict) -> str | None:
 
     Not asked of runs with stochastic rounding (a step below half a unit in the last place moves a
     coordinate with probability |update| / ulp, unbiased: few coordinates move per step and
-    nothing is lost in expectation), of :data:`KEEPS_FP32_MASTERS` nor of :data:`BYTES_ONLY`."""
+    nothing is lost in expectation) nor of :data:`KEEPS_FP32_MASTERS`."""
     cfg = summary["cfg"]
     if cfg.method.get("stochastic_rounding") or summary["method"] in KEEPS_FP32_MASTERS:
-        return None
-    if summary["experiment"] in BYTES_ONLY:
         return None
     fraction = summary["update_applied_fraction_min"]
     if fraction is not None and fraction >= 0.5:
