@@ -115,8 +115,8 @@ def table4_figure(table: pd.DataFrame) -> plt.Figure:
 @artefact(
     "sqmeft_table4",
     "SQ-MEFT Table IV: exact memory breakdown, ours (tiny model, 16-bit weights: bf16 for AdamW, SGD "
-    "and SGDM with fp32 masters counted as state, fp16 for LOMO as LOMO's own recipe, bf16 with stochastic rounding "
-    "for SQ-MEFT; MiB) beside the paper's (LLaMA-7B, GB).",
+    "and SGDM with fp32 masters counted as state, fp16 for LOMO as LOMO's own recipe, bf16 with "
+    "stochastic rounding for SQ-MEFT; MiB) beside the paper's (LLaMA-7B, GB).",
     TABLE4_SOURCE,
 )
 def table4(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
