@@ -17,8 +17,9 @@
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
 #     suite-train -m experiment=absignsgd_convergence logger=none
+#     suite-train -m experiment=absignsgd_convergence_galore logger=none   # also _badam, _apollo
 #     suite-train -m experiment=absignsgd_convergence_gsm8k logger=none \
-#         data.path=gsm8k/train.jsonl
+#         data.path=gsm8k/train.jsonl      # its arms: experiments/run_all.sh
 #
 # (`gsm8k/train.jsonl`: a local copy of the train split of `openai/gsm8k`, config `main`, which
 # `experiments/absignsgd_convergence_gsm8k.yaml` says how to write), and writes `table.md`,

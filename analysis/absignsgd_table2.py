@@ -17,6 +17,7 @@
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
 #     suite-train -m experiment=absignsgd_table2 logger=none
+#     suite-train -m experiment=absignsgd_table2_galore logger=none   # also _badam, _apollo
 #
 # and writes `table.md`, `table.tex` and `figure.png` there. `absignsgd.table2` builds the table
 # and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
