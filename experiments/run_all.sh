@@ -15,7 +15,9 @@ GSM8K_PATH=${GSM8K_PATH:-gsm8k/train.jsonl}
 common=(logger=none overwrite=true "results_dir=$RESULTS" "$@")  # reruns replace the committed runs
 
 if [[ -z "${NOTEBOOKS_ONLY:-}" ]]; then
-  for experiment in absignsgd_table2 absignsgd_convergence absignsgd_memory absignsgd_ablation \
+  for experiment in absignsgd_table2 absignsgd_table2_galore absignsgd_table2_badam absignsgd_table2_apollo \
+                    absignsgd_convergence absignsgd_convergence_galore absignsgd_convergence_badam \
+                    absignsgd_convergence_apollo absignsgd_memory absignsgd_ablation \
                     stosignsgd_finetune stosignsgd_finetune_signum alias_vs_tuned alias_vs_tuned_grid \
                     sqmeft_table4 sqmeft_table4_sqmeft sqmeft_table4_masters \
                     sqmeft_table4_sgdm sqmeft_table5; do
@@ -23,6 +25,10 @@ if [[ -z "${NOTEBOOKS_ONLY:-}" ]]; then
   done
   if [[ -f "$GSM8K_PATH" ]]; then
     suite-train -m experiment=absignsgd_convergence_gsm8k "data.path=$GSM8K_PATH" "${common[@]}"
+    for arm in galore badam apollo; do  # the GSM8K file's data settings
+      suite-train -m "experiment=absignsgd_convergence_$arm" data=gsm8k "data.path=$GSM8K_PATH" \
+        data.n_train=2000 data.n_test=50 data.max_length=256 "${common[@]}"
+    done
   else
     echo "run_all: no GSM8K file at $GSM8K_PATH (set GSM8K_PATH): skipping the GSM8K half" >&2
   fi

@@ -115,20 +115,51 @@ def test_tiny_experiment_runs_one_step(name, tmp_path):
 
 
 def tiny_twin(name: str) -> str | None:
-    """The tiny experiment a paper one mirrors: ``paper_<x>`` -> ``<x>``, or for an arm file that
-    extends another paper experiment (its defaults name it) that one's twin."""
-    if name.removeprefix("paper_") in TINY_EXPERIMENTS:
-        return name.removeprefix("paper_")
+    """The tiny experiment a paper one mirrors: ``paper_<x>`` -> ``<x>``."""
+    twin = name.removeprefix("paper_")
+    return twin if twin in TINY_EXPERIMENTS else None
+
+
+def precision_text(name: str) -> str:
+    """The text of an experiment file and of the paper files it extends."""
+    text = (REPO / "experiments" / f"{name}.yaml").read_text()
     defaults = OmegaConf.load(REPO / "experiments" / f"{name}.yaml").get("defaults", [])
-    base = next((d for d in defaults if isinstance(d, str) and d.startswith("paper_")), None)
-    return tiny_twin(base) if base else None
+    bases = [d for d in defaults if isinstance(d, str) and d.startswith("paper_")]
+    return text + "".join(precision_text(base) for base in bases)
+
+
+# What a tiny twin keeps from its paper experiment. Sizes, lrs, lengths and the batch are scaled to
+# the tiny model and the CPU (each tiny file says how); so is the accumulation count, which at paper
+# scale builds the paper's batch from micro-batches a GPU holds (ALIAS: 32 x 16 sequences).
+SAME_STRUCTURE = ["train.gradient_checkpointing", "train.lr_scheduler"]
+
+
+@pytest.mark.parametrize("name", PAPER_EXPERIMENTS)
+def test_tiny_twins_have_the_paper_experiments_structure(name):
+    """Same results folder, same arms (the methods of every job), and per arm the same
+    checkpointing and schedule kind as the paper file."""
+    twin = tiny_twin(name)
+    assert twin is not None, f"{name} has no tiny twin experiments/{name.removeprefix('paper_')}.yaml"
+
+    def arms(experiment: str) -> dict[str, list]:
+        out = {}
+        for job in one_step_jobs(experiment):
+            cfg = composed(f"experiment={experiment}", *needed(experiment), *job)
+            out[cfg.method.name] = [OmegaConf.select(cfg, key) for key in SAME_STRUCTURE]
+        return out
+
+    paper, tiny = arms(name), arms(twin)
+    assert sorted(tiny) == sorted(paper), (name, sorted(paper), twin, sorted(tiny))
+    assert tiny == paper, (name, SAME_STRUCTURE, paper, tiny)
+    folder = composed(f"experiment={name}", *needed(name)).experiment_name
+    assert folder.removeprefix("paper_") == composed(f"experiment={twin}", *needed(twin)).experiment_name
 
 
 @pytest.mark.parametrize("name", PAPER_EXPERIMENTS)
 def test_paper_experiments_are_paper_scale_at_a_stated_precision(name):
     """Paper model and data; pure 16-bit weights (bf16, or fp16 where the method's own recipe
     trains in it: LOMO), or fp32 weights under bf16 autocast (mixed precision: the experiment file
-    says which and why); a tiny twin of the same structure."""
+    says which and why)."""
     for job in one_step_jobs(name):
         cfg = composed(f"experiment={name}", *needed(name), *job)
         assert cfg.model.name != "tiny" and cfg.data.name != "synthetic_math", name
@@ -136,8 +167,7 @@ def test_paper_experiments_are_paper_scale_at_a_stated_precision(name):
         precision = (cfg.model.dtype, cfg.train.autocast)
         pure_16_bit = [("bfloat16", None), ("float16", None)]
         assert precision in {*pure_16_bit, ("float32", "bf16")}, (name, job, precision)
-    assert "Precision" in (REPO / "experiments" / f"{name}.yaml").read_text() or tiny_twin(name) != name
-    assert tiny_twin(name) is not None, f"{name} has no tiny twin"
+    assert "Precision" in precision_text(name), f"{name} (or the paper file it extends) says no Precision"
 
 
 def test_toy_experiment_runs(tmp_path):
