@@ -39,7 +39,7 @@ VALIDATED = ["data.n_val=16", "train.val_every=4", "train.val_target_loss=3.79"]
         (["method=adamw"], "method=adamw: method is set by the comparison for each run"),
         (["method.lr=1e-3"], "method is set by the comparison"),
         (["seed=1,2"], "seed=1,2 is a sweep"),
-        (["train.val_target_loss=null"], "workload tiny_math has no validation target"),
+        (["train.val_target_loss=null"], "workload micro_math has no validation target"),
     ],
 )
 def test_bad_input_is_one_line_and_a_nonzero_exit(argv, message, capsys, tmp_path):
@@ -102,11 +102,11 @@ def fake_run(folder: Path, name: str, **summary) -> None:
 def test_the_report_on_hand_made_runs(tmp_path):
     """Two workloads, two methods (one run once): intervals over the seeds, the tuning compute
     summed over the trials, and the profile's median time with a miss counted as infinite."""
-    s = settings(["workloads=[tiny_math,tiny_math_wide]", "methods=[signsgd,alias]", "eval_seeds=[1,2,3]"])
+    s = settings(["workloads=[micro_math,micro_math_wide]", "methods=[signsgd,alias]", "eval_seeds=[1,2,3]"])
     s = type(s)(**{**s.__dict__, "spaces": {"signsgd": Space(None, {}), "alias": Space(None, {})}})
     times = {  # workload -> method -> the three seeds' times to target (None: not reached)
-        "tiny_math": {"signsgd": [10.0, 20.0, None], "alias": [30.0, None, None]},
-        "tiny_math_wide": {"signsgd": [50.0, 40.0, 60.0], "alias": [20.0, 25.0, 30.0]},
+        "micro_math": {"signsgd": [10.0, 20.0, None], "alias": [30.0, None, None]},
+        "micro_math_wide": {"signsgd": [50.0, 40.0, 60.0], "alias": [20.0, 25.0, 30.0]},
     }
     for workload, by_method in times.items():
         for method, seeds in by_method.items():
@@ -124,16 +124,16 @@ def test_the_report_on_hand_made_runs(tmp_path):
                 )
     runs = report.runs_frame(s, tmp_path)
     profile = report.profile_times(s, runs)
-    assert profile.loc["tiny_math"].tolist() == [20.0, math.inf]
-    assert profile.loc["tiny_math_wide"].tolist() == [50.0, 25.0]
+    assert profile.loc["micro_math"].tolist() == [20.0, math.inf]
+    assert profile.loc["micro_math_wide"].tolist() == [50.0, 25.0]
     trials = report.trials_frame(s, tmp_path)
     rows = report.table(s, trials, runs).set_index(["workload", "method"])
-    row = rows.loc[("tiny_math", "signsgd")]
+    row = rows.loc[("micro_math", "signsgd")]
     assert row["val loss"].startswith("1.200 [1.100, 1.300]") and row["trials"] == 1
     assert row["tuning compute (s)"] == 7.0 and row["reached"] == "2/3"
     assert row["EM s.e. per run (pts)"] == "1.44 (<= 1.44, n=1200)"  # sqrt(0.25 / 1200) = 1.443%
-    assert rows.loc[("tiny_math", "alias"), "time to val target (s, median)"] == "did not reach"
-    # tau = 1: signsgd is fastest on tiny_math only; tau = 2: it is within 2x on tiny_math_wide too.
+    assert rows.loc[("micro_math", "alias"), "time to val target (s, median)"] == "did not reach"
+    # tau = 1: signsgd is fastest on micro_math only; tau = 2: it is within 2x on micro_math_wide too.
     curve = pd.DataFrame(profile).pipe(lambda t: report.stats.performance_profile(t, [1.0, 2.0]))
     assert curve.loc[1.0].tolist() == [0.5, 0.5] and curve.loc[2.0].tolist() == [1.0, 0.5]
     assert np.isfinite(runs["val_loss"]).all()
@@ -166,12 +166,12 @@ def test_three_methods_tuned_with_three_trials_then_three_seeds_and_a_rerun_star
     for name in ("table.md", "table.tex", "profile.png", "budget.png", "trials.csv", "runs.csv"):
         assert (folder / name).is_file(), name
     table = (folder / "table.md").read_text()
-    assert table.count("| tiny_math ") == 3 and "95% percentile bootstrap" in table
+    assert table.count("| micro_math ") == 3 and "95% percentile bootstrap" in table
     assert "[" in table.split("\n")[-2]  # an interval in the last row
     trials = pd.read_csv(folder / "trials.csv")
     assert trials.groupby("method").size().to_dict() == {"adamw": 3, "alias": 1, "signsgd": 3}
     for name in evals:  # the chosen setting, rerun on an evaluation seed with exact match on the test split
-        config = OmegaConf.load(folder / "tiny_math" / name / "config.yaml")
+        config = OmegaConf.load(folder / "micro_math" / name / "config.yaml")
         assert config.seed in (1, 2, 3) and config.eval.n_examples == 4
     stamps = {p: p.stat().st_mtime_ns for p in folder.rglob("summary.json")}
 

@@ -1,6 +1,6 @@
 """``suite-compare``: methods compared fairly on workloads, as one command.
 
-``suite-compare compare.workloads=[tiny_math] compare.methods=[adamw,signsgd,alias]`` tunes every
+``suite-compare compare.workloads=[micro_math] compare.methods=[adamw,signsgd,alias]`` tunes every
 method with the same number of trials (``compare.n_trials``; a ``suite-search`` study over the
 method's declared space, ``compare.spaces``, on the tuning seed, chosen by the validation loss; a
 method without an lr, such as ALIAS, runs once and that run is its trial), reruns each chosen

@@ -21,7 +21,7 @@ reruns the chosen settings on the evaluation seeds, and writes table.md, profile
 budget.png to <results_dir>/compare/<name>/. compare.<key> (conf/compare.yaml): name, workloads,
 methods, n_trials, tuning_seed, eval_seeds, n_jobs, sampler_seed, n_resamples, spaces.<method>.
 Rerunning the same command continues the comparison.
-  suite-compare compare.workloads=[tiny_math] compare.methods=[adamw,signsgd,alias]"""
+  suite-compare compare.workloads=[micro_math] compare.methods=[adamw,signsgd,alias]"""
 
 
 def main(argv: list[str] | None = None) -> None:

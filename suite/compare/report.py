@@ -182,8 +182,8 @@ def caption(s: CompareSettings) -> str:
         f"Every method tuned with {s.n_trials} trials (a method without an lr: one run at its defaults) "
         f"on seed {s.tuning_seed}, chosen by validation loss, then rerun on seeds {seeds}. Intervals: "
         f"{LEVEL:.0%} percentile bootstrap of the mean over the seeds ({s.n_resamples} resamples). "
-        "Tuning compute: the summed training wall-clock of the method's trials. Memory: the measured "
-        "params + grads + state + activations, deterministic."
+        "Tuning compute: the summed training wall-clock of the method's trials. Memory: params + grads "
+        "+ state + activations as the suite measures them, mean over the seeds."
     )
 
 
