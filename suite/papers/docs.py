@@ -44,12 +44,25 @@ def experiments() -> str:
     return "\n".join(lines)
 
 
-def artefacts() -> str:
-    """One row per artefact: its committed table and its notebook."""
-    lines = ["| artefact (its committed table) | notebook |", "| --- | --- |"]
+def artefacts(width: int = 160) -> str:
+    """One row per paper (the first word of its artefacts' titles), its artefacts' committed tables
+    as links; a row past ``width`` characters continues on the next."""
+    papers: dict[str, list[str]] = {}
     for art in ARTEFACTS.values():
-        notebook = f"analysis/{art.name}.py"
-        lines.append(f"| [{art.title}](results/{art.name}/table.md) | [`{notebook}`]({notebook}) |")
+        paper, what = art.title.split(" ", 1)
+        papers.setdefault(paper, []).append(f"[{what}](results/{art.name}/table.md)")
+    lines = [
+        "| paper | artefacts (their committed tables; notebooks: `analysis/<artefact>.py`) |",
+        "| --- | --- |",
+    ]
+    for paper, links in papers.items():
+        row = [links[0]]
+        for link in links[1:]:
+            if len(" · ".join([*row, link])) > width:
+                lines.append(f"| {paper} | {' · '.join(row)} |")
+                paper, row = "", []
+            row.append(link)
+        lines.append(f"| {paper} | {' · '.join(row)} |")
     return "\n".join(lines)
 
 
