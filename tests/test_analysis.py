@@ -544,10 +544,14 @@ def test_unknown_artefact_names_the_known_ones():
 
 def test_an_artefact_name_registers_once_and_names_its_experiments():
     with pytest.raises(ValueError, match="registered twice"):
-        artefact("sqmeft_table4", "What.", "Source", experiments=["sqmeft_table4"])(sqmeft.table4)
+        artefact("sqmeft_table4", "SQ-MEFT Table IV: what.", "Source", experiments=["sqmeft_table4"])(
+            sqmeft.table4
+        )
     assert papers.ARTEFACTS["sqmeft_table4"].build is sqmeft.table4
     with pytest.raises(ValueError, match="names no experiments"):
-        artefact("sqmeft_table9", "What.", "Source", experiments=[])(sqmeft.table4)
+        artefact("sqmeft_table9", "SQ-MEFT Table IX: what.", "Source", experiments=[])(sqmeft.table4)
+    with pytest.raises(ValueError, match="caption must start with '<paper> <artefact>: '"):
+        artefact("sqmeft_table9", "Ablation: what.", "Source", experiments=["sqmeft_table4"])(sqmeft.table4)
     assert "sqmeft_table9" not in papers.ARTEFACTS
 
 

@@ -51,7 +51,7 @@ class Artefact:
 
     @property
     def title(self) -> str:
-        """The caption up to its first colon, e.g. ``ABSignSGD Table 2``."""
+        """The caption up to its first colon: the paper, then the artefact (``ABSignSGD Table 2``)."""
         return self.caption.split(":", 1)[0]
 
     @property
@@ -66,14 +66,17 @@ ARTEFACTS: dict[str, Artefact] = {}
 def artefact(
     name: str, what: str, source: str, *, experiments: Sequence[str | Sweep]
 ) -> Callable[[Build], Build]:
-    """Register the decorated ``build(folder)`` as artefact ``name``, captioned ``what`` and the
-    paper's ``source``, its runs written by ``experiments``: experiment names (each run with
-    ``suite-train -m experiment=<name>``) or :class:`Sweep` for any other command."""
+    """Register the decorated ``build(folder)`` as artefact ``name``, captioned ``what`` (starting
+    ``<paper> <artefact>: ``, its title) and the paper's ``source``, its runs written by
+    ``experiments``: experiment names (each run with ``suite-train -m experiment=<name>``) or
+    :class:`Sweep` for any other command."""
     sweeps = tuple(s if isinstance(s, Sweep) else Sweep(s) for s in experiments)
 
     def register(build_fn: Build) -> Build:
         if name in ARTEFACTS:
             raise ValueError(f"artefact {name!r} is registered twice; artefact names must be unique")
+        if " " not in what.split(":", 1)[0] or ":" not in what:
+            raise ValueError(f"artefact {name!r}: its caption must start with '<paper> <artefact>: '")
         if not sweeps:
             raise ValueError(f"artefact {name!r} names no experiments; give the files whose runs it reads")
         ARTEFACTS[name] = Artefact(name, f"{what} Paper: {source}.", build_fn, sweeps)
