@@ -76,8 +76,9 @@ def test_unpaired_difference_estimate_is_the_difference_of_means():
 
 
 def test_verdicts_from_the_side_of_zero():
-    above, below, across = (stats.Interval(1.0, 0.5, 1.5, 3), stats.Interval(-1.0, -1.5, -0.5, 3),
-                            stats.Interval(0.1, -0.2, 0.4, 3))  # fmt: skip
+    above = stats.Interval(1.0, 0.5, 1.5, 3)
+    below = stats.Interval(-1.0, -1.5, -0.5, 3)
+    across = stats.Interval(0.1, -0.2, 0.4, 3)
     assert stats.verdict(above, +1) == "agrees" and stats.verdict(above, -1) == "disagrees"
     assert stats.verdict(below, -1) == "agrees" and stats.verdict(below, +1) == "disagrees"
     assert stats.verdict(across, +1) == "inconclusive" == stats.verdict(across, -1)
