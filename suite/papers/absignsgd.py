@@ -461,8 +461,7 @@ declare(
         Claim(
             id="absignsgd_memory.formula",
             artefact="absignsgd_memory",
-            statement="ABSignSGD's bf16 weights, gradients and state take 2 + 1/(8N) bytes per "
-            "parameter (within 0.1)",
+            statement="ABSignSGD's bf16 weights, grads and state take 2 + 1/(8N) B/param (within 0.1)",
             paper=f"The README of {REPOSITORY}: 2M + M/(8N) GB for M billion parameters and N blocks, "
             "activations excluded",
             metric="over_readme",
@@ -476,7 +475,7 @@ declare(
         Claim(
             id="absignsgd_memory.vs_adamw",
             artefact="absignsgd_memory",
-            statement="ABSignSGD needs fewer bytes per parameter than AdamW",
+            statement="ABSignSGD needs fewer B/param than AdamW",
             paper=f"The README of {REPOSITORY}: 2M + M/(8N) GB against 18M for mixed-precision AdamW",
             metric="total",
             unit="B/param",

@@ -281,7 +281,7 @@ METHOD = (
 
 
 def _markdown(table: pd.DataFrame, caption: str) -> str:
-    cells = table_cells(table) if len(table) else table
+    cells = table_cells(table).apply(lambda col: col.str.replace("|", r"\|")) if len(table) else table
     return f"{caption}\n\n{cells.to_markdown(index=False, disable_numparse=True)}\n"
 
 
@@ -301,20 +301,20 @@ def write_verdicts(artefact: str, folder: str | Path) -> Path | None:
 
 
 def sentences(results: list[Result]) -> str:
-    """The READMEs' paragraph: the statements our runs agree and disagree with, and the ids of
-    the inconclusive claims."""
+    """README.md's paragraph: the statements our runs agree and disagree with, and how many
+    claims are inconclusive (``results/verdicts.md`` lists them)."""
     agree = [r.claim.statement for r in results if r.verdict == "agrees"]
     disagree = [r.claim.statement for r in results if r.verdict == "disagrees"]
+    where = "(`results/README.md`)"
     parts = [
-        f"Our runs **agree** with {len(agree)} of the {len(results)} paper claims tested "
-        f"(`results/verdicts.md`){': ' + '; '.join(agree) if agree else ''}.",
+        f"Our runs **agree** with {len(agree)} of {len(results)} paper claims "
+        f"{where}{': ' + '; '.join(agree) if agree else ''}.",
         f"They **disagree** with {len(disagree)}{': ' + '; '.join(disagree) if disagree else ''}.",
     ]
     undecided = [r for r in results if r.verdict == "inconclusive"]
     few = sum(r.interval is None for r in undecided)
-    ids = ", ".join(f"`{r.claim.id}`" for r in undecided)
     parts.append(
-        f"**{len(undecided)} are inconclusive** ({few} for fewer than {MIN_SEEDS} seeds per arm): {ids}."
+        f"**{len(undecided)} are inconclusive** ({few} with < {MIN_SEEDS} seeds)."
         if undecided
         else "None is inconclusive."
     )
@@ -328,12 +328,17 @@ def all_results(root: str | Path) -> list[Result]:
     return [r for name in CLAIMS for r in evaluate_artefact(name, root / name)]
 
 
-def write_summaries(root: str | Path) -> tuple[Path, Path]:
-    """``<root>/verdicts.md`` (every claim) and ``<root>/verdicts_summary.md`` (the sentences)."""
-    root = Path(root)
+def summaries(root: str | Path) -> tuple[str, str]:
+    """The text of ``<root>/verdicts.md`` (every claim) and ``<root>/verdicts_summary.md`` (the
+    sentences), from the runs in ``root``."""
     results = all_results(root)
-    table = root / "verdicts.md"
-    table.write_text(_markdown(verdict_table(results, with_artefact=True), METHOD))
-    summary = root / "verdicts_summary.md"
-    summary.write_text(sentences(results))
-    return table, summary
+    return _markdown(verdict_table(results, with_artefact=True), METHOD), sentences(results)
+
+
+def write_summaries(root: str | Path) -> tuple[Path, Path]:
+    """Write :func:`summaries` to ``<root>/verdicts.md`` and ``<root>/verdicts_summary.md``."""
+    root = Path(root)
+    paths = root / "verdicts.md", root / "verdicts_summary.md"
+    for path, text in zip(paths, summaries(root), strict=True):
+        path.write_text(text)
+    return paths

@@ -219,7 +219,7 @@ declare(
         Claim(
             id="sqmeft_table4.state",
             artefact="sqmeft_table4",
-            statement="SQ-MEFT's 4-bit momentum takes Table IV's 0.54 bytes per parameter (within 0.01)",
+            statement="SQ-MEFT's 4-bit momentum takes 0.54 B/param (within 0.01)",
             paper=f"{PAPER} Table IV: optimizer states 3.4 GB for LLaMA-7B (6.738e9 parameters)",
             metric="state_bpp",
             unit="B/param",
