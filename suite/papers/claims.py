@@ -314,7 +314,8 @@ def sentences(results: list[Result]) -> str:
     undecided = [r for r in results if r.verdict == "inconclusive"]
     few = sum(r.interval is None for r in undecided)
     parts.append(
-        f"**{len(undecided)} are inconclusive** ({few} with < {MIN_SEEDS} seeds)."
+        f"**{len(undecided)} {'is' if len(undecided) == 1 else 'are'} inconclusive** ({few} with "
+        f"< {MIN_SEEDS} seeds)."
         if undecided
         else "None is inconclusive."
     )
