@@ -193,6 +193,11 @@ def tuning_budget_curve(
     _check("mean", level, n_resamples)
     sign = 1.0 if maximize else -1.0
     x = sign * _values(trial_values, "trial_values")
+    if not np.isfinite(x).all():
+        raise ValueError(
+            "trial_values: every trial needs a finite result; give a failed trial the worst value "
+            "it could have (e.g. the initial loss)"
+        )
     rng = np.random.default_rng(seed)
     resamples = np.sort(x[rng.integers(0, len(x), size=(n_resamples, len(x)))], axis=1)
     rows = []

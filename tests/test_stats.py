@@ -133,6 +133,7 @@ def test_pareto_figure_draws_every_point_and_the_front():
         (lambda: stats.bootstrap_ci([1.0], "mode"), "not one of mean, median"),
         (lambda: stats.bootstrap_ci([1.0], level=1.0), "strictly between 0 and 1"),
         (lambda: stats.tuning_budget_curve([1.0], [0], maximize=True), "at least 1"),
+        (lambda: stats.tuning_budget_curve([1.0, np.inf], [1], maximize=False), "finite result"),
         (lambda: stats.verdict(stats.exact(1.0), 0), r"\+1 or -1"),
     ],
 )
