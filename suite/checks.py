@@ -15,7 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from suite.data.answers import extract_answer
-from suite.validate import ConfigError
+from suite.errors import ConfigError
 
 # How the suite's methods run, from their YAML alone (tests/test_bad_input.py builds every one
 # and compares; a method not listed steps after backward): True, or the YAML key that makes the

@@ -23,9 +23,9 @@ from torch import nn
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.utils.data import Dataset, Subset
 
+from suite.errors import ConfigError
 from suite.methods import Method
 from suite.track.store import RunFolder
-from suite.validate import ConfigError
 
 # Methods that average gradients with DDP, and those whose ranks vote on signs instead.
 AVERAGED = ("adamw", "sgd", "lora", "galore", "apollo", "apollo_mini", "alias")
