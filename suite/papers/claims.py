@@ -233,7 +233,8 @@ def _number(x: float) -> str:
 def _tested_on(result: Result) -> str:
     claim = result.claim
     against = label(result.rival) if result.rival is not None else f"{_number(claim.reference * claim.scale)}"
-    what = f"{claim.metric} ({claim.unit}): {label(claim.arm)} − {against}"
+    median = ", median" if claim.statistic == "median" else ""
+    what = f"{claim.metric} ({claim.unit}{median}): {label(claim.arm)} − {against}"
     if len(claim.versus) > 1:
         what += f" (closest of {len(claim.versus)})"
     if claim.direction == "within":
@@ -271,8 +272,10 @@ def verdict_table(results: list[Result], with_artefact: bool = False) -> pd.Data
 
 
 METHOD = (
-    f"Effect = the claim's arm minus its closest rival (mean over seeds). With at least {MIN_SEEDS} "
-    f"seeds per arm the {LEVEL:.0%} percentile bootstrap interval ({N_RESAMPLES} resamples, seed {SEED}; "
+    "Effect = the claim's arm minus its closest rival (mean over seeds, or the median where the "
+    "'tested on' column says so: a time to target, where a miss is infinitely slow). With at least "
+    f"{MIN_SEEDS} seeds per arm the {LEVEL:.0%} percentile bootstrap interval ({N_RESAMPLES} resamples, "
+    f"seed {SEED}; "
     "paired by seed when both arms ran the same seeds) decides: agrees if it lies on the claimed side of "
     "0 (inside ±δ for a claim within δ), disagrees if on the other side (outside ±δ), inconclusive if "
     f"not; fewer than {MIN_SEEDS} seeds give no interval and an inconclusive verdict. Byte counts are "
