@@ -177,28 +177,28 @@ def evaluate(claim: Claim, runs: pd.DataFrame) -> Result:
     rivals = {r: v for r, v in rivals.items() if not v.empty}
     if claim.versus and not rivals:
         return _inconclusive(claim, "no rival's runs")
-    pairs = {r: (b, *_compare(claim, a, b)) for r, b in rivals.items()} or {
-        None: (None, *_compare(claim, a, None))
-    }
-    verdicts = {r: v for r, (_, _, _, v) in pairs.items()}
-    overall: stats.Verdict = (
-        "disagrees"
-        if "disagrees" in verdicts.values()
-        else "agrees"
-        if set(verdicts.values()) == {"agrees"}
-        else "inconclusive"
-    )
+    pairs = {r: _compare(claim, a, b) for r, b in rivals.items()} or {None: _compare(claim, a, None)}
     rival = _closest(claim, pairs)
-    _, effect, interval, _ = pairs[rival]
+    effect, interval, _ = pairs[rival]
     if claim.exact:
         seeds = "exact, no seeds needed"
     else:
         n = _seed_counts(a, rivals)
         seeds = n if interval is not None else f"{n} (< {MIN_SEEDS}: no interval)"
-    return Result(claim, overall, rival, effect, interval, seeds)
+    return Result(claim, _overall([v for _, _, v in pairs.values()]), rival, effect, interval, seeds)
 
 
-def _compare(claim: Claim, a: pd.Series, b: pd.Series | None):
+def _overall(verdicts: list[stats.Verdict]) -> stats.Verdict:
+    """Against several rivals: disagrees if any disagrees, agrees if all agree, else inconclusive."""
+    if "disagrees" in verdicts:
+        return "disagrees"
+    return "agrees" if set(verdicts) == {"agrees"} else "inconclusive"
+
+
+def _compare(
+    claim: Claim, a: pd.Series, b: pd.Series | None
+) -> tuple[float, stats.Interval | None, stats.Verdict]:
+    """Effect, interval and verdict of the arm against one rival (None: the reference)."""
     if claim.exact:
         diff = _exact_difference(a, b, claim)
         return diff.estimate, diff, _judge(claim, diff)
@@ -210,8 +210,8 @@ def _closest(claim: Claim, pairs: dict) -> str | None:
     """The rival the claim is hardest against: the smallest effect on the claimed side (the
     largest |effect| for a claim "within δ")."""
     if claim.direction == "within":
-        return max(pairs, key=lambda r: abs(pairs[r][1]))
-    return min(pairs, key=lambda r: _side(claim) * pairs[r][1])
+        return max(pairs, key=lambda r: abs(pairs[r][0]))
+    return min(pairs, key=lambda r: _side(claim) * pairs[r][0])
 
 
 def evaluate_artefact(artefact: str, folder: str | Path) -> list[Result]:
