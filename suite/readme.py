@@ -29,6 +29,7 @@ FILES = (
     "experiments/README.md",
     "experiments/run_all.sh",
     "analysis/*.py",
+    "results/README.md",
     "results/*/README.md",
 )
 WRAP = 100

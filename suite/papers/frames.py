@@ -44,6 +44,7 @@ LABELS = {
     "adamw": "AdamW",
     "signsgd": "SignSGD",
     "signum": "Signum",
+    "signsgd_tuned": "tuned SignSGD",
     "stosignsgd": "StoSignSGD",
     "alias": "ALIAS",
     "sqmeft": "SQ-MEFT",

@@ -37,13 +37,16 @@ def run_record(run_dir: Path) -> dict:
 
 
 def trials_frame(journal: Path) -> pd.DataFrame:
-    """One row per trial of the study in ``journal``: number, lr, state, value and its run; ``best``
-    marks the study's best trial."""
+    """One row per trial of the study in ``journal``: number, lr, state, value and its run (its
+    record and ``run_name``); ``best`` marks the study's best trial."""
     found = load_study(journal)
     rows = []
     for t in found.get_trials(deepcopy=False):
         run = run_record(journal.parent / t.user_attrs["run_name"])
-        rows.append({"trial": t.number, "lr": t.params["lr"], "state": t.state.name, "value": t.value, **run})
+        rows.append(
+            {"trial": t.number, "lr": t.params["lr"], "state": t.state.name, "value": t.value, **run}
+            | {"run_name": t.user_attrs["run_name"]}
+        )
     best = found.best_trial.number if any(t.state.name == "COMPLETE" for t in found.trials) else None
     frame = pd.DataFrame(rows)
     frame["best"] = frame["trial"] == best
