@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check", action="store_true", help="exit 1 if a block is stale, write nothing")
     args = parser.parse_args(argv)
     targets = args.pages or pages(Path.cwd())
+    if not targets:
+        sys.exit(f"python -m suite.readme: no README.md under {Path.cwd()}; run it from the repository root")
     if args.check:
         old = [str(p) for p in targets if render(p) != p.read_text()]
         if old:

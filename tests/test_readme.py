@@ -73,6 +73,12 @@ def test_a_long_prose_line_is_wrapped_and_a_table_row_kept(tmp_path):
     assert " ".join(lines[:-1]).split() == ["word"] * 100
 
 
+def test_run_outside_the_repository_it_says_where_to_run_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="run it from the repository root"):
+        readme.main([])
+
+
 def test_an_unknown_registry_view_names_the_known_ones():
     with pytest.raises(KeyError, match="unknown registry view 'tables'; known: run_all"):
         docs.render("tables")
