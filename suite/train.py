@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler, set_seed
 
-from suite import distributed, downstream, preflight
+from suite import distributed, downstream, preflight, traits
 from suite.checks import check_job, check_method_loop
 from suite.data import CausalCollator
 from suite.data.steps import StepBatches
@@ -51,19 +51,8 @@ log = logging.getLogger(__name__)
 COLLAPSE_MARGIN = 0.2  # a loss ending 20% above where it started marks the run "collapsed"
 RUN_MODES = ("resume", "overwrite")  # keys a resumed run may change
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-LIBRARIES = (
-    "torch",
-    "transformers",
-    "peft",
-    "galore-torch",
-    "apollo-torch",
-    "badam",
-    "lomo-optim",
-    "torchao",
-    "hydra-core",
-    "wandb",
-)
+# Recorded for every run, beside the method's own traits.packages.
+CORE_PACKAGES = ("torch", "transformers", "hydra-core", "omegaconf", "wandb")
 
 
 # ---------------------------------------------------------------- setup
@@ -86,7 +75,7 @@ def without(node: DictConfig, *keys: str) -> dict[str, Any]:
 
 
 def build_method(cfg: DictConfig, model: torch.nn.Module) -> Method:
-    method = instantiate(without(cfg.method, "name"), model=model, _convert_="all")
+    method = instantiate(without(cfg.method, *traits.NOT_PASSED), model=model, _convert_="all")
     if not isinstance(method, Method):
         raise ConfigError(
             f"method._target_ {cfg.method._target_} returned "
@@ -109,9 +98,10 @@ def git_commit() -> str | None:
         return None
 
 
-def versions() -> dict[str, str | None]:
+def versions(packages: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Installed versions of the core libraries and of the method's ``traits.packages``."""
     found = {}
-    for lib in LIBRARIES:
+    for lib in dict.fromkeys((*CORE_PACKAGES, *packages)):
         try:
             found[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
@@ -282,7 +272,7 @@ def new_summary(cfg: DictConfig, device: torch.device) -> RunSummary:
         device=devmem.describe(device),
         torch_version=torch.__version__,
         git_commit=git_commit(),
-        versions=versions(),
+        versions=versions(traits.of(cfg.method).packages),
     )
 
 
@@ -305,7 +295,7 @@ def setup(
     meter = MemoryMeter(model)
     method = build_method(cfg, model)
     meter.track(method.optimizer, method.extra_state)
-    ranks = distributed.prepare(method, cfg.method.name, world, device)
+    ranks = distributed.prepare(method, cfg.method, world, device)
     train_set = distributed.shard(splits.train, world) if cfg.distributed.shard_data else splits.train
     max_steps = total_steps(cfg, len(train_set))
     precision = cfg.train.autocast

@@ -374,6 +374,7 @@ def test_f0_is_the_undivided_loss_of_the_whole_first_step():
     meter = MemoryMeter(model)
     cfg = OmegaConf.load(CONF_DIR / "method" / "alias.yaml")
     cfg.pop("name")
+    cfg.pop("traits")
     method = hydra.utils.instantiate(cfg, model=model)
     assert method.uses_lr_schedule  # warmup: schedule, as the official loop
     gen = torch.Generator().manual_seed(0)

@@ -71,7 +71,8 @@ ABLATION_SOURCE = (
     "them; it gives no runtime ratio between schemes (the ~20% speed-up is against BAdam, Table 2)"
 )
 PAPER_CONVERGENCE = "similar for the three schemes"
-SCHEMES = ["depth_biased", "uniform", "cyclic"]
+SCHEMES = {"depth_biased": "depth-biased", "uniform": "uniform", "cyclic": "cyclic"}  # key: the tables' name
+DATASETS = {"synthetic_math": "synthetic math", "gsm8k": "GSM8K"}
 
 
 # ---------------------------------------------------------------- Table 2
@@ -177,7 +178,7 @@ def time_to_loss(curve: pd.DataFrame, target: float, window: int = FINAL_LOGS) -
 def _convergence_row(data: str, arm: str, arm_runs: pd.DataFrame, hits: list[float], target: float, base):
     step = arm_runs["step_time_median_s"].mean()
     return {
-        "data": label(data),
+        "data": DATASETS.get(data, data),
         "method": label(arm),
         "ours: final loss": round(arm_runs["final_loss"].mean(), 3),
         "ours: wall-clock (s)": round(arm_runs["wall_clock_s"].mean(), 1),
@@ -213,7 +214,7 @@ def convergence_figure(curves: pd.DataFrame) -> plt.Figure:
         for arm in ordered(sub["arm"], TABLE2_ORDER):
             mc = mean_curve(sub[sub["arm"] == arm], "wall_clock_s")
             ax.plot(mc["x"], mc["loss"], label=label(arm))
-        ax.set(title=label(data), xlabel="training wall-clock (s)", ylabel="training loss")
+        ax.set(title=DATASETS.get(data, data), xlabel="training wall-clock (s)", ylabel="training loss")
     axes[0].legend()
     fig.tight_layout()
     return fig
@@ -316,7 +317,7 @@ def _update_rule(runs: pd.DataFrame) -> pd.Series:
 
 def _ablation_row(scheme: str, update: str, s: pd.DataFrame, uniform: float) -> dict:
     return {
-        "selection": label(scheme),
+        "selection": SCHEMES.get(scheme, scheme),
         "update": update,
         "seeds": len(s),
         "ours: final loss": round(s["final_loss"].mean(), 3),
@@ -339,7 +340,7 @@ def ablation_table(runs: pd.DataFrame) -> pd.DataFrame:
     for update in ordered(runs["update"], ["sign", "gradient"]):
         sub = runs[runs["update"] == update]
         uniform = sub[sub["scheme"] == "uniform"]["step_time_median_s"].mean()
-        for scheme in ordered(sub["scheme"], SCHEMES):
+        for scheme in ordered(sub["scheme"], list(SCHEMES)):
             rows.append(_ablation_row(scheme, update, sub[sub["scheme"] == scheme], uniform))
     return pd.DataFrame(rows)
 
@@ -347,12 +348,12 @@ def ablation_table(runs: pd.DataFrame) -> pd.DataFrame:
 def ablation_figure(curves: pd.DataFrame) -> plt.Figure:
     """Loss against step and against wall-clock for each selection scheme (seed mean)."""
     fig, (ax1, ax2) = new_figure(2)
-    for scheme in ordered(curves["scheme"], SCHEMES):
+    for scheme in ordered(curves["scheme"], list(SCHEMES)):
         sub = curves[curves["scheme"] == scheme]
         by_step = mean_curve(sub, "step")
         by_time = mean_curve(sub, "wall_clock_s")
-        ax1.plot(by_step.index, by_step["loss"], label=label(scheme))
-        ax2.plot(by_time["x"], by_time["loss"], label=label(scheme))
+        ax1.plot(by_step.index, by_step["loss"], label=SCHEMES.get(scheme, scheme))
+        ax2.plot(by_time["x"], by_time["loss"], label=SCHEMES.get(scheme, scheme))
     ax1.set(xlabel="step", ylabel="training loss")
     ax2.set(xlabel="training wall-clock (s)", ylabel="training loss")
     ax1.legend()

@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
+from suite import traits  # noqa: E402
 from suite.track.store import read_metrics, read_summaries  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -32,40 +33,16 @@ MIB = 2**20
 GIB = 2**30
 FINAL_LOGS = 5  # final_loss = mean training loss of the last FINAL_LOGS logged steps
 
-LABELS = {
-    "absignsgd": "ABSignSGD",
-    "absignsgd_mv": "ABSignSGD-MV",
-    "lora": "LoRA",
-    "galore": "GaLore",
-    "galore_layerwise": "GaLore (layerwise)",
-    "badam": "BAdam",
-    "apollo": "APOLLO",
-    "apollo_mini": "APOLLO-Mini",
-    "adamw": "AdamW",
-    "signsgd": "SignSGD",
-    "signum": "Signum",
-    "stosignsgd": "StoSignSGD",
-    "alias": "ALIAS",
-    "sqmeft": "SQ-MEFT",
-    "sgd": "SGD",
-    "sgdm": "SGDM",
-    "lomo": "LOMO",
-    "adalomo": "AdaLomo",
-    "synthetic_math": "synthetic math",
-    "gsm8k": "GSM8K",
-    "depth_biased": "depth-biased",
-    "uniform": "uniform",
-    "cyclic": "cyclic",
-    "full": "SQ-MEFT (full)",
-    "no_ema": "no EMA",
-    "no_rms": "no RMS",
-    "no_sign": "no sign",
-}
+# Arms the tables name apart from their method: SGD with momentum is SGDM, SignSGD with momentum
+# is Signum (StoSignSGD, arXiv 2604.15416, Alg. 5). Arm key and label, by method.
+MOMENTUM_ARMS = {"sgd": ("sgdm", "SGDM"), "signsgd": ("signum", "Signum")}
 
 
-def label(key: str) -> str:
-    """The name a table or legend shows for a method, dataset or variant key."""
-    return LABELS.get(key, key)
+def label(arm: str) -> str:
+    """The name a table or legend shows for an arm: its method's ``traits.label`` (the method's
+    YAML, suite/traits.py), the momentum arms' names, else the key itself."""
+    momentum = dict(MOMENTUM_ARMS.values())
+    return momentum.get(arm) or traits.label(arm) or arm
 
 
 # ---------------------------------------------------------------- where the runs are
@@ -100,11 +77,8 @@ def _flat_config(run_dir: Path) -> dict[str, Any]:
 def arm_of(row: dict[str, Any]) -> str:
     """The method as the tables name it: SGD/SignSGD with momentum are SGDM/Signum."""
     method = row.get("method")
-    momentum = row.get("cfg.method.momentum") or 0
-    if method == "sgd" and momentum > 0:
-        return "sgdm"
-    if method == "signsgd" and momentum > 0:
-        return "signum"
+    if method in MOMENTUM_ARMS and (row.get("cfg.method.momentum") or 0) > 0:
+        return MOMENTUM_ARMS[method][0]
     return method
 
 

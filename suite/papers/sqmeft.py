@@ -64,7 +64,12 @@ TABLE5_SOURCE = (
     "variants show no paper value"
 )
 TABLE5_ACCURACY = {"full": 87.2}
-VARIANTS = ["full", "no_ema", "no_rms", "no_sign"]
+VARIANTS = {
+    "full": "SQ-MEFT (full)",
+    "no_ema": "no EMA",
+    "no_rms": "no RMS",
+    "no_sign": "no sign",
+}  # key: the tables' name
 
 
 # ---------------------------------------------------------------- Table IV
@@ -134,7 +139,7 @@ NO_EMA_BETA = 0.1  # a beta at or below this counts as the paper's "no EMA"
 def _table5_row(variant: str, s: pd.DataFrame) -> dict:
     first = s.iloc[0]
     return {
-        "variant": label(variant),
+        "variant": VARIANTS.get(variant, variant),
         "sign": tick(bool(first["sign"])),
         # the paper's "no EMA" is a very low decay coefficient, not 0 (Table V)
         "EMA": tick(float(first["cfg.method.beta"]) > NO_EMA_BETA),
@@ -157,16 +162,16 @@ def table5_table(runs: pd.DataFrame) -> pd.DataFrame:
         sign=flag(runs, "cfg.method.sign", True),
         rms=flag(runs, "cfg.method.rms_scaled", True),
     )
-    variants = ordered(runs["variant"], VARIANTS)
+    variants = ordered(runs["variant"], list(VARIANTS))
     return pd.DataFrame([_table5_row(v, runs[runs["variant"] == v]) for v in variants])
 
 
 def table5_figure(curves: pd.DataFrame) -> plt.Figure:
     """Training loss per ablation variant (seed mean)."""
     fig, (ax,) = new_figure(1, 6.0)
-    for variant in ordered(curves["variant"], VARIANTS):
+    for variant in ordered(curves["variant"], list(VARIANTS)):
         mc = mean_curve(curves[curves["variant"] == variant], "step")
-        ax.plot(mc.index, mc["loss"], label=label(variant))
+        ax.plot(mc.index, mc["loss"], label=VARIANTS.get(variant, variant))
     ax.set(xlabel="step", ylabel="training loss")
     ax.legend()
     fig.tight_layout()
