@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from suite import traits
 from suite.data.answers import extract_answer
-from suite.validate import ConfigError
+from suite.errors import ConfigError
 
 _RANK_KEYS = ("r", "rank")  # LoRA's r; GaLore's and APOLLO's rank
 

@@ -24,9 +24,9 @@ from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.utils.data import Dataset, Subset
 
 from suite import traits
+from suite.errors import ConfigError
 from suite.methods import Method
 from suite.track.store import RunFolder
-from suite.validate import ConfigError
 
 VOTE_DTYPE = torch.int8  # a sum of K votes in [-K, K] fits for K <= 127
 

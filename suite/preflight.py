@@ -15,8 +15,9 @@ from omegaconf import OmegaConf
 
 from suite.checks import check_job
 from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 from suite.track.store import RunFolder, refuse_reason, run_folder
-from suite.validate import ConfigError, validate
+from suite.validate import validate
 
 # Flags Hydra takes with a value; everything else that does not start with "-" is an override.
 _VALUE_FLAGS = {

@@ -38,7 +38,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from suite.configs import CONF_DIR
-from suite.validate import ConfigError
+from suite.errors import ConfigError
 
 NOT_PASSED = ("name", "traits")  # method YAML keys the suite reads and never passes to the builder
 MODES = ("averaged", "voted", "voted_in_step", "refused")

@@ -9,9 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-
-class ConfigError(ValueError):
-    """A bad config or command line; its message is the single line shown to the user."""
+from suite.errors import ConfigError
 
 
 def _int_at_least(low: int) -> tuple[Callable[[Any], bool], str]:

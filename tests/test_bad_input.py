@@ -15,7 +15,7 @@ import sys
 import pytest
 from helpers import FAST, TINY
 
-from suite import train
+from suite import loop, train
 
 GSM8K_OK = {"question": "What is 2 + 3?", "answer": "2 + 3 = 5\n#### 5"}
 
@@ -198,7 +198,7 @@ def test_the_declared_traits_match_every_built_method(method, fused):
     model, _ = tiny_base(
         hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64, pretrain_steps=0
     )
-    built = train.build_method(cfg, model)
+    built = loop.build_method(cfg, model)
     declared = traits.of(cfg.method)
     assert declared.in_backward(cfg.method) == built.updates_in_backward
     assert declared.owns_grad_scaler(cfg.method) == (built.grad_scaler is not None)

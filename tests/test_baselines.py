@@ -17,10 +17,11 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from suite.blocks import attn_mlp_linear_names, find_blocks
 from suite.configs import CONF_DIR
 from suite.methods import Method
-from suite.methods.galore import projector_matrices
-from suite.models import attn_mlp_linear_names, byte_tokenizer, find_blocks, tiny_qwen3
+from suite.methods.lowrank import projector_matrices
+from suite.models import byte_tokenizer, tiny_qwen3
 
 METHODS = ["adamw", "lora", "galore", "galore_layerwise", "apollo", "apollo_mini", "badam", "lomo", "adalomo"]
 

@@ -16,9 +16,9 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
 from suite import distributed, traits
+from suite.blocks import find_blocks
 from suite.configs import CONF_DIR
-from suite.models import find_blocks
-from suite.validate import ConfigError
+from suite.errors import ConfigError
 
 TWO_RANKS = distributed.World(rank=0, size=2, local_rank=0)
 METHODS = ("adamw", "signsgd", "absignsgd_mv")
@@ -229,6 +229,6 @@ def test_ranks_on_their_own_shards_stay_in_step(two_rank_runs, method):
 def _tiny_model():
     from hydra.utils import instantiate
 
-    from suite.train import without
+    from suite.loop import without
 
     return instantiate(without(compose_job().model, "name", "architecture"))

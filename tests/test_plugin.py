@@ -27,10 +27,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from safetensors.torch import load_file
 
-from suite import distributed, preflight, train
+from suite import distributed, loop, preflight, train
 from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 from suite.models import byte_tokenizer, tiny_qwen3
-from suite.validate import ConfigError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -115,7 +115,7 @@ def suite_train(argv: list[str], monkeypatch) -> None:
 @pytest.mark.parametrize("name", ["my_sgd", "my_fused_sgd"])
 def test_the_loop_builds_each_user_method_and_it_trains(user_package, name):
     cfg = composed(user_package, f"method={name}")
-    method = train.build_method(cfg, tiny_model())
+    method = loop.build_method(cfg, tiny_model())
     assert method.updates_in_backward == (name == "my_fused_sgd")
     batch = torch.randint(0, 256, (4, 24), generator=torch.Generator().manual_seed(0))
     losses = []
@@ -161,7 +161,7 @@ def test_a_builder_that_contradicts_its_traits_is_refused(user_package):
     cfg = composed(user_package, "method=my_fused_sgd")
     cfg.method.traits.updates_in_backward = False
     with pytest.raises(ConfigError, match="its builder returned updates_in_backward=True but its YAML"):
-        train.build_method(cfg, tiny_model())
+        loop.build_method(cfg, tiny_model())
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from suite import traits
 from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 from suite.papers.frames import label
-from suite.validate import ConfigError
 
 METHOD_YAMLS = sorted((CONF_DIR / "method").glob("*.yaml"))
 
