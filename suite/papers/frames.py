@@ -33,16 +33,28 @@ MIB = 2**20
 GIB = 2**30
 FINAL_LOGS = 5  # final_loss = mean training loss of the last FINAL_LOGS logged steps
 
-# Arms the tables name apart from their method: SGD with momentum is SGDM, SignSGD with momentum
-# is Signum (StoSignSGD, arXiv 2604.15416, Alg. 5). Arm key and label, by method.
-MOMENTUM_ARMS = {"sgd": ("sgdm", "SGDM"), "signsgd": ("signum", "Signum")}
+# The tables' names for what is not a method (a method's name is its YAML's traits.label): arms
+# derived from a method's settings (SGDM; Signum, StoSignSGD arXiv 2604.15416, Alg. 5; SignSGD at
+# its searched lr, alias.py), data sets, ABSignSGD's selection schemes, SQ-MEFT's Table V variants.
+NOT_METHODS = {
+    "sgdm": "SGDM",
+    "signum": "Signum",
+    "signsgd_tuned": "tuned SignSGD",
+    "synthetic_math": "synthetic math",
+    "gsm8k": "GSM8K",
+    "depth_biased": "depth-biased",
+    "full": "SQ-MEFT (full)",
+    "no_ema": "no EMA",
+    "no_rms": "no RMS",
+    "no_sign": "no sign",
+}
+MOMENTUM_ARMS = {"sgd": "sgdm", "signsgd": "signum"}  # the method's arm when its momentum is > 0
 
 
-def label(arm: str) -> str:
-    """The name a table or legend shows for an arm: its method's ``traits.label`` (the method's
-    YAML, suite/traits.py), the momentum arms' names, else the key itself."""
-    momentum = dict(MOMENTUM_ARMS.values())
-    return momentum.get(arm) or traits.label(arm) or arm
+def label(key: str) -> str:
+    """The name a table or legend shows for a method (its ``traits.label``, suite/traits.py), an
+    arm, a data set or a variant; else the key itself."""
+    return NOT_METHODS.get(key) or traits.label(key) or key
 
 
 # ---------------------------------------------------------------- where the runs are
@@ -78,7 +90,7 @@ def arm_of(row: dict[str, Any]) -> str:
     """The method as the tables name it: SGD/SignSGD with momentum are SGDM/Signum."""
     method = row.get("method")
     if method in MOMENTUM_ARMS and (row.get("cfg.method.momentum") or 0) > 0:
-        return MOMENTUM_ARMS[method][0]
+        return MOMENTUM_ARMS[method]
     return method
 
 
