@@ -34,7 +34,6 @@ from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from suite.configs import CONF_DIR
@@ -164,7 +163,7 @@ def _condition(name: str, method: DictConfig, text: str) -> Condition:
             f"method {name}: traits.distributed_requires entry {text!r} must read "
             f"'<hyperparameter> <{'|'.join(OPS)}> <value>', e.g. 'momentum == 0'"
         )
-    return Condition(match[1], match[2], yaml.safe_load(match[3]))
+    return Condition(match[1], match[2], OmegaConf.create(f"value: {match[3]}").value)  # as YAML reads it
 
 
 @cache
