@@ -10,9 +10,10 @@ of the epochs; warm-up off, so both steps run at the paper's peak lr), the micro
 sequences: the accumulation count is kept, and ALIAS's grid accumulates 32), the stand-in's depth
 (2 blocks: bf16 autocast on CPU costs ~15 ms per small linear layer), the data (a small
 local file in the paper dataset's format instead of the hub copy) and the evaluation (two test
-problems, 8 new tokens). Then the artefact the runs' folder feeds (``suite.papers``, what the
-notebook in ``analysis/`` calls) builds its table and figure from them, and every arm must have
-moved at least half of its trainable coordinates per step (the lost-update guard).
+problems, 8 new tokens; no lm-eval task, whose data is on the hub). Then the artefact the runs'
+folder feeds (``suite.papers``, what the notebook in ``analysis/`` calls) builds its table and
+figure from them, and every arm must have moved at least half of its trainable coordinates per step
+(the lost-update guard).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ SHORTENED = [
     "data.n_test=2",
     "eval.max_new_tokens=8",
     "eval.batch_size=2",
+    "lm_eval.tasks=[]",
     "logger=none",
     "device=cpu",
 ]
