@@ -133,12 +133,13 @@ def precision_text(name: str) -> str:
 # What a tiny twin keeps from its paper experiment, arm by arm. Sizes, lrs, lengths and the batch
 # are scaled to the tiny model and the CPU (each tiny file says how); so is the accumulation count,
 # which at paper scale builds the paper's batch from micro-batches a GPU holds (ALIAS: 32 x 16
-# sequences). An arm is the method plus every value of the sweep but those of the SCALED axes (seeds,
-# and sizes or lr grids of one scale); its lr is compared as the grouping of the file's
-# arms of one method by lr (which arms share an lr), which scaling keeps; its downstream tasks as
-# their number (lm-eval's hub tasks at paper scale stand as the synthetic task at tiny scale).
+# sequences). An arm is the method plus every value of the sweep but those of the SCALED axes
+# (seeds, sizes or lr grids of one scale, and a paper recipe's precision: tiny arms run fp32
+# weights). Its lr is compared as the grouping of the file's arms of one method by lr (which arms
+# share an lr), which scaling keeps; its downstream tasks as their number (lm-eval's hub tasks at
+# paper scale stand as the synthetic task at tiny scale).
 SAME_STRUCTURE = ["train.gradient_checkpointing", "train.lr_scheduler"]
-SCALED = ("seed", "method.lr", "model.")
+SCALED = ("seed", "method.lr", "model.", "precision")
 
 
 def sweep_jobs(name: str, *extra: str) -> list[list[str]]:

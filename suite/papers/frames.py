@@ -38,8 +38,11 @@ LABELS = {
     "lora": "LoRA",
     "galore": "GaLore",
     "galore_layerwise": "GaLore (layerwise)",
+    "galore_layerwise_fp32": "GaLore (layerwise), fp32 masters",
     "badam": "BAdam",
     "apollo": "APOLLO",
+    "apollo_layerwise": "APOLLO (layerwise)",
+    "apollo_layerwise_fp32": "APOLLO (layerwise), fp32 masters",
     "apollo_mini": "APOLLO-Mini",
     "adamw": "AdamW",
     "signsgd": "SignSGD",
@@ -98,14 +101,15 @@ def _flat_config(run_dir: Path) -> dict[str, Any]:
 
 
 def arm_of(row: dict[str, Any]) -> str:
-    """The method as the tables name it: SGD/SignSGD with momentum are SGDM/Signum."""
+    """The method as the tables name it: SGD/SignSGD with momentum are SGDM/Signum; a run at
+    ``precision=fp32_masters`` (the second arm of a recipe that runs pure bf16) gets ``_fp32``."""
     method = row.get("method")
     momentum = row.get("cfg.method.momentum") or 0
     if method == "sgd" and momentum > 0:
-        return "sgdm"
+        method = "sgdm"
     if method == "signsgd" and momentum > 0:
-        return "signum"
-    return method
+        method = "signum"
+    return f"{method}_fp32" if row.get("cfg.precision") == "fp32_masters" else method
 
 
 def load_runs(folder: str | Path) -> pd.DataFrame:
