@@ -107,6 +107,16 @@ def test_checkpointing_cuts_the_estimated_activations():
     assert checkpointed.mem_state_bytes == plain.mem_state_bytes
 
 
+def test_the_experiments_padded_length_is_the_estimated_length():
+    """An experiment's ``padded_length`` (a batch's expected longest sequence) is the sequence the
+    estimator builds; without one, every sequence is at the cut-off."""
+    cut = estimate(compose_estimate(*TINY_SETTING, "method=adamw"))
+    padded = estimate(compose_estimate(*TINY_SETTING, "method=adamw", "+padded_length=24"))
+    assert (cut.max_length, padded.max_length) == (48, 24)
+    assert padded.mem_activations_bytes < cut.mem_activations_bytes
+    assert padded.mem_state_bytes == cut.mem_state_bytes
+
+
 # Published sizes: the model cards' parameter counts (Qwen3-8B 8.2B, Qwen3-32B 32.8B; Llama-3-8B
 # 8.03B; LLaMA-7B 6.7B, Touvron et al. 2023, arXiv 2302.13971 Table 2).
 PUBLISHED_BILLIONS = {"qwen3_8b": 8.19, "qwen3_32b": 32.76, "llama3_8b": 8.03, "llama_7b": 6.74}
@@ -158,6 +168,7 @@ def test_meta_step_restores_torch_on_exit():
         (["estimate.steps=0"], "estimate.steps=0 is out of range"),
         (["train.autocast=bf16"], "train.autocast=bf16 cannot be estimated"),
         (["train.batch_size=0"], "train.batch_size=0 is out of range"),
+        (["estimate.length=2000"], "estimate.length=2000 is out of range; allowed: an integer from 1 to"),
         (["model=qwen3_8b", "~model.architecture"], "loads a checkpoint and has no architecture"),
     ],
 )
