@@ -246,3 +246,24 @@ def test_committed_paper_estimate_is_reproduced():
     fresh, _ = estimate_row(TABLE4, row, next(iter(TABLE4.settings.values())))
     (old,) = [e for e in committed if e["model"] == "llama_7b" and e["method"] == "lomo"]
     assert fresh.to_json() == old
+
+
+def test_committed_table2_rows_are_within_15_percent_at_the_paper_files_length():
+    """results/estimates: every Table 2 row as the paper files run it (GaLore and APOLLO
+    layer-wise), at the files' padded_length, within 15% of the published GB."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from suite.estimate.published import TABLE2
+
+    length = OmegaConf.load(
+        Path(__file__).parents[1] / "experiments/paper_absignsgd_table2.yaml"
+    ).padded_length
+    committed = json.loads((Path(__file__).parents[1] / "results/estimates/estimates.json").read_text())
+    found = {e["method"]: e for e in committed if e["model"] == "qwen3_8b" and e["max_length"] == length}
+    as_run = [r for r in TABLE2.rows if r.method not in ("galore", "apollo")]
+    assert len(as_run) == 5
+    for row in as_run:
+        ratio = found[row.method]["mem_total_bytes"] / 2**30 / row.published["total"]
+        assert abs(ratio - 1) <= 0.15, (row.label, row.method, ratio)
