@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from suite import preflight
-from suite.validate import ConfigError
+from suite.errors import ConfigError
 
 CONF = preflight.CONF_DIR
 
@@ -68,7 +68,7 @@ def test_warmup_ratio_is_a_fraction_of_the_run_rounded_up():
     """transformers' ``get_warmup_steps``: ceil(ratio * steps); without a ratio, warmup_steps."""
     from omegaconf import OmegaConf
 
-    from suite.train import warmup_steps
+    from suite.loop import warmup_steps
 
     assert warmup_steps(OmegaConf.create({"warmup_steps": 0, "warmup_ratio": 0.1}), 9375) == 938
     assert warmup_steps(OmegaConf.create({"warmup_steps": 0, "warmup_ratio": 0.1}), 2) == 1

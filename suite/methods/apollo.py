@@ -18,7 +18,7 @@ own draw and a sweep over seeds draws different projections.
 ``build_layerwise`` is the per-layer variant LLaMA-Factory runs with ``apollo_layerwise: true``
 (``_create_apollo_optimizer`` in ``src/llamafactory/train/trainer_utils.py``): one ``APOLLOAdamW``
 per parameter, stepped in its post-accumulate-grad hook, which then frees the gradient
-(:class:`suite.methods.galore.Layerwise`). Each sub-optimizer numbers its one parameter 1, so, as
+(:class:`suite.methods.lowrank.Layerwise`). Each sub-optimizer numbers its one parameter 1, so, as
 there, every matrix draws its projection from seed 1 (here ``1 + seed``).
 """
 
@@ -29,7 +29,7 @@ from apollo_torch import APOLLOAdamW
 from torch import nn
 
 from suite.methods import Method
-from suite.methods.galore import Layerwise, LiveState, lowrank_groups, projector_matrices
+from suite.methods.lowrank import Layerwise, LiveState, lowrank_groups, projector_matrices
 from suite.methods.seeding import method_seed
 
 SCALE_TYPES = ("channel", "tensor")
