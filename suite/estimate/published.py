@@ -22,6 +22,7 @@ from suite.configs import CONF_DIR
 from suite.estimate import table
 from suite.estimate.architecture import meta_model
 from suite.estimate.run import Estimate, estimate
+from suite.measure.breakdown import MemoryBreakdown
 
 GIB = 2**30
 FIRST_BLOCK = "+method.selection_scheme={_target_:suite.estimate.published.first_block,_partial_:true}"
@@ -29,11 +30,11 @@ WORST_BLOCK = {
     "absignsgd": ["~method.selection_scheme", FIRST_BLOCK],
     "badam": ["method.switch_mode=ascending"],
 }
-CATEGORIES = ("params", "grads", "state", "activations", "total")
+PUBLISHED = ("params", "grads", "state", "activations", "total")  # the papers' figures, in this order
 
 
 def breakdown(*figures: float) -> dict[str, float]:
-    return dict(zip(CATEGORIES, figures, strict=True))
+    return dict(zip(PUBLISHED, figures, strict=True))
 
 
 def shape(batch: int, length: int, checkpointing: bool = False) -> tuple[str, ...]:
@@ -146,8 +147,8 @@ def estimate_row(artefact: Artefact, row: Row, setting: tuple[str, ...]) -> tupl
     return estimate(compose_estimate(*overrides)), note
 
 
-def cell(est: Estimate, category: str, row: Row, unit: float) -> str:
-    value = getattr(est, f"mem_{category}_bytes") / unit
+def cell(est: Estimate, key: str, category: str, row: Row, unit: float) -> str:
+    value = est.memory.as_dict()[key] / unit
     if category not in row.published:
         return f"{value:.2f}"
     return f"{value:.2f} ({row.published[category]:.2f})"
@@ -155,11 +156,13 @@ def cell(est: Estimate, category: str, row: Row, unit: float) -> str:
 
 def render(artefact: Artefact, results: list[tuple[Row, str, Estimate, str]]) -> str:
     """One markdown table: every category of every estimate, the paper's figure in brackets."""
-    head = "| paper row | method | setting | " + " | ".join(CATEGORIES) + " | estimate - paper |"
-    lines = [f"### {artefact.title}", "", f"Source: {artefact.source}.", "", head, "|---" * 9 + "|"]
+    categories = MemoryBreakdown.labels()
+    head = "| paper row | method | setting | " + " | ".join(categories.values()) + " | estimate - paper |"
+    rule = "|---" * (len(categories) + 4) + "|"
+    lines = [f"### {artefact.title}", "", f"Source: {artefact.source}.", "", head, rule]
     for row, label, est, note in results:
-        cells = " | ".join(cell(est, c, row, artefact.unit) for c in CATEGORIES)
-        diff = est.mem_total_bytes / artefact.unit - row.published["total"]
+        cells = " | ".join(cell(est, k, c, row, artefact.unit) for k, c in categories.items())
+        diff = est.memory.total / artefact.unit - row.published["total"]
         method = " ".join([row.method, *(o.removeprefix("method.") for o in row.overrides), note]).strip()
         lines.append(f"| {row.label} | {method} | {label} | {cells} | {diff:+.2f} |")
     return "\n".join(lines)
@@ -187,8 +190,8 @@ def readme_formula(setting: tuple[str, ...]) -> str:
         ("ABSignSGD", absign, f"2M + M/(8N) = {2 * m + m / (8 * blocks):.2f}"),
         (f"AdamW, fp32 masters {note}".strip(), adamw, f"18M = {18 * m:.2f}"),
     ):
-        spent = est.mem_params_bytes + est.mem_grads_bytes + est.mem_state_bytes
-        lines.append(f"| {label} | {formula} | {spent / 1e9:.2f} | {est.mem_state_bytes / 1e9:.2f} |")
+        spent = est.memory.params + est.memory.grads + est.memory.state
+        lines.append(f"| {label} | {formula} | {spent / 1e9:.2f} | {est.memory.state / 1e9:.2f} |")
     return "\n".join(lines)
 
 
