@@ -58,9 +58,11 @@ class MemoryBreakdown:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MemoryBreakdown | None:
-        """The breakdown in a ``summary.json`` dict, or None where a category is missing or null
-        (a run that failed before it was measured, or one written before the category existed)."""
+        """The breakdown in a ``summary.json`` dict, or None where a category is missing or null (a
+        run that failed before it was measured, one written before the category existed) or where
+        the total is not their sum (a summary written by another tool or by hand)."""
         values = {f.name: data.get(summary_key(f.name)) for f in cls.categories()}
         if any(v is None for v in values.values()):
             return None
-        return cls(**values)
+        breakdown = cls(**values)
+        return breakdown if data.get(TOTAL_KEY, breakdown.total) == breakdown.total else None

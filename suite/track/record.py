@@ -107,7 +107,7 @@ class RunSummary(Declared):
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunSummary:
         """A record from a ``summary.json`` dict; missing fields are None, unknown keys go to ``extra``
-        (as do the memory keys of a breakdown that lacks a category: they are written back as read)."""
+        (as do the memory keys that do not make a whole breakdown: they are written back as read)."""
         memory = MemoryBreakdown.from_json(data)
         names = {f.name for f in fields(cls)} - {"memory", "extra"}
         memory_keys = MemoryBreakdown.labels()
