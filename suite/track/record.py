@@ -26,10 +26,8 @@ class Declared:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in self.__dataclass_fields__:
-            raise AttributeError(
-                f"{type(self).__name__} has no field {name!r}; allowed: "
-                f"{', '.join(self.__dataclass_fields__)} (memory categories are fields of MemoryBreakdown)"
-            )
+            allowed = ", ".join(self.__dataclass_fields__)
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}; allowed: {allowed}")
         object.__setattr__(self, name, value)
 
 
@@ -97,9 +95,10 @@ class RunSummary(Declared):
 
     def to_json(self) -> dict[str, Any]:
         out = {}
+        memory = dict.fromkeys(MemoryBreakdown.labels()) if self.memory is None else self.memory.as_dict()
         for f in fields(self):
             if f.name == "memory":
-                out |= self.memory.as_dict() if self.memory else dict.fromkeys(MemoryBreakdown.labels())
+                out |= memory
             elif f.name != "extra":
                 out[f.name] = getattr(self, f.name)
         return out | self.extra
