@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every tiny (CPU) experiment, then every notebook, from the repository root:
-#   experiments/run_all.sh                       # results/<artefact>/: runs, table.md, table.tex, figure.png
+#   experiments/run_all.sh                       # results/<artefact>/: runs, table.md, table.tex, figure.png,
+#                                                # verdicts.md; results/verdicts.md and the READMEs' summary
 #   RESULTS=/tmp/res experiments/run_all.sh      # somewhere else
 #   GSM8K_PATH=/data/gsm8k/train.jsonl experiments/run_all.sh
 #   NOTEBOOKS_ONLY=1 experiments/run_all.sh      # rebuild the tables and figures only
@@ -42,3 +43,7 @@ for notebook in analysis/*.py; do
   SUITE_RESULTS="$RESULTS" MPLBACKEND=Agg python "$notebook"
 done
 python -m suite.search.table "$RESULTS/alias_vs_search"
+python -m suite.papers "$RESULTS"  # every claim's verdict: $RESULTS/verdicts.md, verdicts_summary.md
+if [[ "$RESULTS" == results ]]; then
+  python -m suite.readme results/README.md && python -m suite.readme README.md
+fi

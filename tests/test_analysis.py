@@ -18,7 +18,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from suite import papers
-from suite.papers import absignsgd, alias, frames, sqmeft, stosignsgd
+from suite.papers import absignsgd, alias, claims, frames, sqmeft, stosignsgd
 from suite.papers.registry import artefact
 from suite.toy import run_toy
 from suite.track.store import RunFolder, write_atomic
@@ -436,6 +436,9 @@ def test_build_writes_table_and_figure(name, store, tmp_path):
     assert (folder / "table.tex").read_text().startswith("\\begin{table}")
     png = (folder / "figure.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+    verdicts = (folder / "verdicts.md").read_text()
+    for claim in claims.CLAIMS[name].claims:
+        assert f"[{claim.id}]" in verdicts
 
 
 def test_build_without_root_reads_results_and_prefix(store, tmp_path, monkeypatch):
@@ -529,5 +532,87 @@ def test_committed_tables_equal_what_the_notebooks_build(notebook, tmp_path):
         pytest.skip(f"no committed results/{notebook.stem}/ yet (experiments/run_all.sh makes them)")
     shutil.copytree(source, tmp_path / notebook.stem)
     _run_notebook(notebook, tmp_path)
-    for name in ("table.md", "table.tex"):
+    for name in ("table.md", "table.tex", "verdicts.md"):
         assert (tmp_path / notebook.stem / name).read_text() == (source / name).read_text(), name
+
+
+@pytest.mark.slow
+def test_committed_verdicts_equal_what_the_claims_give_on_the_committed_runs():
+    """results/verdicts.md and verdicts_summary.md (which the READMEs show) are current."""
+    table, summary = claims.summaries(COMMITTED)
+    assert (COMMITTED / "verdicts.md").read_text() == table, "run python -m suite.papers"
+    assert (COMMITTED / "verdicts_summary.md").read_text() == summary, "run python -m suite.papers"
+
+
+# ---------------------------------------------------------------- claims and verdicts
+
+
+def claim(**kw) -> claims.Claim:
+    base = {"id": "t.c", "artefact": "t", "statement": "A is lower", "paper": "P", "metric": "m", "unit": "u"}
+    return claims.Claim(**{**base, "arm": "a", "versus": ("b",), **kw})
+
+
+def frame(**arms: list[float]) -> pd.DataFrame:
+    """One row per (arm, seed): arm=[value for seed 0, seed 1, ...]."""
+    rows = [{"arm": arm, "seed": seed, "m": v} for arm, vs in arms.items() for seed, v in enumerate(vs)]
+    return pd.DataFrame(rows)
+
+
+def test_a_claim_over_three_paired_seeds_gets_its_bootstrap_interval():
+    runs = frame(a=[1.0, 2.0, 3.0], b=[2.0, 4.0, 6.0])  # paired differences -1, -2, -3
+    result = claims.evaluate(claim(), runs)
+    assert result.verdict == "agrees" and result.effect == -2.0 and result.seeds == "3"
+    assert (result.interval.low, result.interval.high) == (-3.0, -1.0)  # each extreme has p = 1/27
+    assert claims.evaluate(claim(direction="higher"), runs).verdict == "disagrees"
+    crossing = frame(a=[1.0, 2.0, 3.0], b=[2.0, 1.0, 3.5])  # differences -1, 1, -0.5
+    assert claims.evaluate(claim(), crossing).verdict == "inconclusive"
+
+
+def test_fewer_than_three_seeds_give_no_interval_and_an_inconclusive_verdict():
+    result = claims.evaluate(claim(), frame(a=[1.0, 1.1], b=[5.0, 5.1]))
+    assert result.verdict == "inconclusive" and result.interval is None
+    assert result.effect == pytest.approx(-4.0) and result.seeds == "2 (< 3: no interval)"
+
+
+def test_exact_claims_need_no_seeds_and_compare_every_run():
+    exact = claim(exact=True, versus=("b", "c"))
+    result = claims.evaluate(exact, frame(a=[100.0], b=[150.0], c=[120.0]))
+    assert result.verdict == "agrees" and result.rival == "c" and result.effect == -20.0
+    assert result.seeds == "exact, no seeds needed"
+    assert claims.evaluate(exact, frame(a=[100.0], b=[150.0], c=[90.0])).verdict == "disagrees"
+
+
+def test_within_claims_and_references():
+    within = claim(direction="within", tolerance=0.5, exact=True, versus=(), reference=2.0)
+    assert claims.evaluate(within, frame(a=[2.1, 2.3])).verdict == "agrees"
+    assert claims.evaluate(within, frame(a=[2.6, 3.0])).verdict == "disagrees"
+    assert claims.evaluate(within, frame(a=[2.1, 3.0])).verdict == "inconclusive"
+    with pytest.raises(ValueError, match="needs a tolerance"):
+        claim(direction="within")
+
+
+def test_a_missing_arm_or_metric_is_inconclusive_and_says_so():
+    assert claims.evaluate(claim(), frame(b=[1.0, 2.0, 3.0])).seeds.startswith("no a runs")
+    assert claims.evaluate(claim(metric="other"), frame(a=[1.0], b=[2.0])).verdict == "inconclusive"
+    assert claims.evaluate(claim(versus=("z",)), frame(a=[1.0])).seeds == "no rival's runs"
+
+
+def test_every_artefact_declares_claims_citing_its_paper():
+    assert set(claims.CLAIMS) == set(papers.ARTEFACTS)
+    for name, declared in claims.CLAIMS.items():
+        for c in declared.claims:
+            assert c.id.startswith(f"{name}.") and c.artefact == name
+            assert any(i in c.paper for i in PUBLIC_IDS[name.split("_")[0]]), c.id
+    with pytest.raises(ValueError, match="declared twice"):
+        claims.declare("sqmeft_table4", [])
+
+
+def test_the_summary_names_what_agrees_and_disagrees_and_counts_the_rest():
+    results = [
+        claims.evaluate(claim(id="t.x", statement="X holds", exact=True), frame(a=[1.0], b=[2.0])),
+        claims.evaluate(claim(id="t.y", statement="Y holds", exact=True), frame(a=[3.0], b=[2.0])),
+        claims.evaluate(claim(id="t.z", statement="Z holds"), frame(a=[1.0], b=[2.0])),
+    ]
+    text = " ".join(claims.sentences(results).split())
+    assert "**agree** with 1 of 3 paper claims (`results/README.md`): X holds." in text
+    assert "**disagree** with 1: Y holds." in text and "**1 is inconclusive** (1 with < 3 seeds)" in text

@@ -16,11 +16,11 @@ from helpers import FAST, TINY, compose_job
 from omegaconf import OmegaConf
 
 from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 from suite.search import cli, runner, study, trials
 from suite.search import table as search_table
 from suite.search.settings import SearchSettings, merged, settings
 from suite.track.store import write_atomic
-from suite.validate import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -124,7 +124,7 @@ def test_max_grad_norm_clips_the_global_norm_before_the_step():
 
 @pytest.mark.parametrize("method", ["lomo", "sqmeft"])
 def test_max_grad_norm_is_refused_for_methods_that_update_in_backward(tmp_path, method):
-    from suite.validate import ConfigError
+    from suite.errors import ConfigError
 
     with pytest.raises(ConfigError, match="train.max_grad_norm=null"):
         run_job(tmp_path, f"method={method}", "train.max_grad_norm=1.0")

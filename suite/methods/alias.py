@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from suite.errors import ConfigError
 from suite.methods import Method, trainable
 from suite.optim import ALIAS
-from suite.validate import ConfigError
 
 WARMUPS = ("schedule", "constant")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from suite.papers.claims import write_verdicts
 from suite.papers.frames import artefact_folder, mark_seed_counts, write_figure, write_table
 
 Build = Callable[[Path], tuple[pd.DataFrame, plt.Figure]]
@@ -50,9 +51,11 @@ def get(name: str) -> Artefact:
 
 def write(name: str, folder: str | Path, table: pd.DataFrame, figure: plt.Figure) -> Path:
     """Write artefact ``name``'s ``table.md``, ``table.tex`` (with its caption) and ``figure.png``
-    to ``folder``, rows over fewer seeds than the others marked; returns the path of ``table.md``."""
+    to ``folder``, rows over fewer seeds than the others marked, and ``verdicts.md`` when the
+    artefact's paper declares claims (:mod:`~suite.papers.claims`); returns the path of ``table.md``."""
     path = write_table(mark_seed_counts(table), folder, get(name).caption)
     write_figure(figure, folder)
+    write_verdicts(name, folder)
     return path
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from suite.papers.claims import Claim, declare
 from suite.papers.frames import label, load_curves, load_runs, mean_curve, new_figure, ordered, sd
 from suite.papers.registry import artefact
 
@@ -144,3 +145,44 @@ def finetune(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     runs = load_runs(folder)
     table = finetune_table(runs)
     return table, finetune_figure(load_curves(runs), table)
+
+
+# ---------------------------------------------------------------- claims
+
+declare(
+    "stosignsgd_fig1",
+    [
+        Claim(
+            id="stosignsgd_fig1.converges",
+            artefact="stosignsgd_fig1",
+            statement="StoSignSGD ends lower than SignSGD on Figure 1's function",
+            paper=f"{PAPER} Fig. 1: on f = |x1+x2| + 2|x1-x2| SignSGD fails to converge, StoSignSGD "
+            "converges",
+            metric="final_train_loss",
+            unit="f",
+            arm="stosignsgd",
+            versus=("signsgd",),
+        )
+    ],
+)
+
+declare(
+    "stosignsgd_finetune",
+    [
+        Claim(
+            id=f"stosignsgd_finetune.vs_{rival}",
+            artefact="stosignsgd_finetune",
+            statement=f"StoSignSGD's exact match exceeds {label(rival)}'s",
+            paper=f"{PAPER} 7B math fine-tuning table: StoSignSGD {GSM8K_ACCURACY['stosignsgd']} on GSM8k "
+            f"and {MATH_ACCURACY['stosignsgd']} on MATH, {label(rival)} {GSM8K_ACCURACY[rival]} and "
+            f"{MATH_ACCURACY[rival]}",
+            metric="eval_exact_match",
+            unit="points",
+            scale=100.0,
+            arm="stosignsgd",
+            versus=(rival,),
+            direction="higher",
+        )
+        for rival in ("signum", "adamw")
+    ],
+)
