@@ -13,13 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
+from optuna.distributions import FloatDistribution
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 
 from suite import papers
-from suite.papers import absignsgd, alias, claims, frames, sqmeft, stosignsgd
-from suite.papers.registry import artefact
+from suite.papers import absignsgd, alias, claims, docs, frames, sqmeft, stosignsgd
+from suite.papers.registry import Sweep, artefact
 from suite.toy import run_toy
 from suite.track.store import RunFolder, write_atomic
 
@@ -176,6 +180,26 @@ def _alias_runs(root: Path) -> None:
         )
 
 
+def _alias_search_runs(root: Path) -> None:
+    """ALIAS and a three-trial Optuna study over SignSGD's lr, each trial's run beside it."""
+    fake_run(root, "alias_vs_search", "alias-seed0", "alias", losses=(3.0, 1.2), wall=10)
+    journal = root / "alias_vs_search" / "signsgd-seed0-lrsearch.journal"
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    study = optuna.create_study(study_name=journal.stem, storage=storage)
+    for k, (lr, loss) in enumerate([(1e-2, 2.0), (1e-3, 1.0), (1e-4, 1.5)]):
+        name = f"signsgd-seed0-lrsearch-{k:03d}"
+        fake_run(
+            root, "alias_vs_search", name, "signsgd", losses=(3.0, loss), wall=8, cfg={"method": {"lr": lr}}
+        )
+        trial = optuna.trial.create_trial(
+            params={"lr": lr},
+            distributions={"lr": FloatDistribution(1e-4, 1e-2, log=True)},
+            value=loss,
+            user_attrs={"run_name": name},
+        )
+        study.add_trial(trial)
+
+
 def _sqmeft_runs(root: Path) -> None:
     """Table IV (five methods) and the Table V variants (two seeds each)."""
     table4 = [
@@ -220,7 +244,7 @@ def _sqmeft_runs(root: Path) -> None:
 
 def make_store(root: Path) -> Path:
     """A few fake runs per artefact (methods written in a scrambled order)."""
-    for write_runs in (_absignsgd_runs, _stosignsgd_runs, _alias_runs, _sqmeft_runs):
+    for write_runs in (_absignsgd_runs, _stosignsgd_runs, _alias_runs, _alias_search_runs, _sqmeft_runs):
         write_runs(root)
     return root
 
@@ -365,6 +389,21 @@ def test_alias_vs_tuned_search_compute(store):
     assert {"weight decay", "schedule"} <= set(t.columns)
 
 
+def test_alias_vs_search_counts_every_trial(store):
+    t, _ = alias.vs_search(store / "alias_vs_search")
+    assert t["method"].tolist() == [
+        "ALIAS",
+        "SignSGD trial 0 (complete)",
+        "SignSGD trial 1 (complete)",
+        "SignSGD trial 2 (complete)",
+        "SignSGD tuned (best of 3 trials)",
+    ]
+    tuned = t.iloc[-1]
+    assert tuned["lr"] == "0.001" and tuned["ours: final loss"] == 2.0  # mean of (3, 1)
+    assert tuned["ours: compute incl. search (s)"] == 24.0 and tuned["ours: compute / ALIAS"] == 2.4
+    assert tuned["paper: compute / ALIAS"] == 1.5
+
+
 # ---------------------------------------------------------------- SQ-MEFT
 
 
@@ -407,6 +446,58 @@ def test_every_artefact_has_a_notebook_and_an_experiment():
     assert {p.stem for p in NOTEBOOKS} == set(papers.ARTEFACTS)
     for name in papers.ARTEFACTS:
         assert (REPO / "experiments" / f"{name}.yaml").exists()
+
+
+def test_every_tiny_experiment_feeds_a_registered_artefact():
+    """The registrations name existing experiment files, and every tiny file is named by one."""
+    named = {e for art in papers.ARTEFACTS.values() for e in art.experiments}
+    tiny = {p.stem for p in (REPO / "experiments").glob("*.yaml") if not p.stem.startswith("paper_")}
+    assert named == tiny
+
+
+def test_every_notebook_header_is_its_registry_block():
+    for notebook in NOTEBOOKS:
+        assert f"# <!-- generated from registry:notebook/{notebook.stem} -->" in notebook.read_text()
+
+
+def test_a_sweep_reading_local_data_is_skipped_in_run_all_without_it():
+    sweep = Sweep("x_gsm8k", overrides=("data.path=$GSM8K_PATH", "a=1"), needs="GSM8K_PATH")
+    assert sweep.command == "suite-train -m experiment=x_gsm8k data.path=$GSM8K_PATH a=1"
+    assert (
+        docs._shell(sweep)
+        == 'needs GSM8K_PATH && sweep suite-train -m experiment=x_gsm8k "data.path=$GSM8K_PATH" a=1'
+    )
+
+
+def test_run_all_runs_every_registered_sweep_then_every_notebook(tmp_path):
+    """run_all.sh with each program replaced by one that prints its arguments: every sweep once,
+    with the arguments every sweep takes, the GSM8K half skipped without its file."""
+    for program in ("suite-train", "suite-search", "python"):
+        stub = tmp_path / program
+        stub.write_text(f'#!/bin/sh\necho "{program} $*"\n')
+        stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "GSM8K_PATH": str(tmp_path / "none")}
+    proc = subprocess.run(
+        ["bash", str(REPO / "experiments" / "run_all.sh"), "device=cpu"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    ran = proc.stdout.splitlines()
+    sweeps = [s for art in papers.ARTEFACTS.values() for s in art.sweeps]
+    expected = []
+    for s in sweeps:
+        if s.needs:
+            continue
+        common = "logger=none" if s.program == "suite-search" else "logger=none overwrite=true"
+        expected.append(f"{s.command} {common} results_dir=results device=cpu")
+    assert [line for line in ran if "experiment=" in line] == expected
+    assert [line for line in ran if line.startswith("python analysis/")] == [
+        f"python analysis/{p.name}" for p in NOTEBOOKS
+    ]
+    assert proc.stderr.count("skipping a sweep") == sum(1 for s in sweeps if s.needs) > 0
 
 
 # The public identifiers a caption's source must name (SQ-MEFT has no arXiv id: its title).
@@ -454,10 +545,17 @@ def test_unknown_artefact_names_the_known_ones():
         papers.build("sqmeft_table9")
 
 
-def test_an_artefact_name_registers_once():
+def test_an_artefact_name_registers_once_and_names_its_experiments():
     with pytest.raises(ValueError, match="registered twice"):
-        artefact("sqmeft_table4", "What.", "Source")(sqmeft.table4)
+        artefact("sqmeft_table4", "SQ-MEFT Table IV: what.", "Source", experiments=["sqmeft_table4"])(
+            sqmeft.table4
+        )
     assert papers.ARTEFACTS["sqmeft_table4"].build is sqmeft.table4
+    with pytest.raises(ValueError, match="names no experiments"):
+        artefact("sqmeft_table9", "SQ-MEFT Table IX: what.", "Source", experiments=[])(sqmeft.table4)
+    with pytest.raises(ValueError, match="caption must start with '<paper> <artefact>: '"):
+        artefact("sqmeft_table9", "Ablation: what.", "Source", experiments=["sqmeft_table4"])(sqmeft.table4)
+    assert "sqmeft_table9" not in papers.ARTEFACTS
 
 
 # ---------------------------------------------------------------- the notebooks

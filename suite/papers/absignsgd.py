@@ -29,7 +29,7 @@ from suite.papers.frames import (
     sd,
     smoothed,
 )
-from suite.papers.registry import artefact
+from suite.papers.registry import Sweep, artefact
 
 PAPER = "ABSignSGD (Zhou & Pu, ICLR 2026 submission, OpenReview NQsdnYkCar)"
 REPOSITORY = "github.com/yijiezcn/ABSignSGD"
@@ -159,6 +159,7 @@ def table2_figure(table: pd.DataFrame) -> plt.Figure:
     "2 seeds) beside the paper's; ratios are to ABSignSGD, our runtime ratio is the median step "
     "time's (same steps for every method).",
     TABLE2_SOURCE,
+    experiments=[f"absignsgd_table2{arm}" for arm in ("", "_galore", "_badam", "_apollo")],
 )
 def table2(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """Table 2 from the runs in ``folder``: :func:`table2_table` and :func:`table2_figure`."""
@@ -220,11 +221,24 @@ def convergence_figure(curves: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+# The GSM8K half: its own file for the paper's arms, and the recipe arms with its data settings.
+GSM8K = "data.path=$GSM8K_PATH"
+GSM8K_ARM = ("data=gsm8k", GSM8K, "data.n_train=2000", "data.n_test=50", "data.max_length=256")
+
+
 @artefact(
     "absignsgd_convergence",
     "ABSignSGD runtime convergence: final training loss, wall-clock, the time to reach the worst "
     "method's final loss (rolling mean of 5 logs), and the median step time relative to ABSignSGD's.",
     TABLE2_SOURCE,
+    experiments=[
+        *(f"absignsgd_convergence{arm}" for arm in ("", "_galore", "_badam", "_apollo")),
+        Sweep("absignsgd_convergence_gsm8k", overrides=(GSM8K,), needs="GSM8K_PATH"),
+        *(
+            Sweep(f"absignsgd_convergence_{arm}", overrides=GSM8K_ARM, needs="GSM8K_PATH")
+            for arm in ("galore", "badam", "apollo")
+        ),
+    ],
 )
 def convergence(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """The runtime convergence from the runs in ``folder`` (both datasets)."""
@@ -298,6 +312,7 @@ def memory_figure(table: pd.DataFrame) -> plt.Figure:
     "ABSignSGD memory: measured bytes per parameter (weights + peak gradients + optimizer state, "
     "activations excluded) against the formulas.",
     MEMORY_SOURCE,
+    experiments=["absignsgd_memory"],
 )
 def memory(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """Bytes per parameter from the runs in ``folder`` (one per method, dtype and depth)."""
@@ -365,6 +380,7 @@ def ablation_figure(curves: pd.DataFrame) -> plt.Figure:
     "absignsgd_ablation",
     "ABSignSGD ablation: block selection scheme x update rule, mean over seeds.",
     ABLATION_SOURCE,
+    experiments=["absignsgd_ablation"],
 )
 def ablation(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """The selection-scheme ablation from the runs in ``folder`` (both update rules)."""

@@ -115,6 +115,7 @@ def table4_figure(table: pd.DataFrame) -> plt.Figure:
     "and SGDM with fp32 masters counted as state, fp16 for LOMO as LOMO's own recipe, bf16 with "
     "stochastic rounding for SQ-MEFT; MiB) beside the paper's (LLaMA-7B, GB).",
     TABLE4_SOURCE,
+    experiments=[f"sqmeft_table4{arm}" for arm in ("", "_sqmeft", "_masters", "_sgdm")],
 )
 def table4(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """Table IV from the runs in ``folder`` (one per method)."""
@@ -174,6 +175,7 @@ def table5_figure(curves: pd.DataFrame) -> plt.Figure:
     "sqmeft_table5",
     "SQ-MEFT Table V: ablation of sign descent, EMA and the RMS-scaled step, mean over seeds.",
     TABLE5_SOURCE,
+    experiments=["sqmeft_table5"],
 )
 def table5(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """Table V from the runs in ``folder`` (variants full, no_ema, no_rms, no_sign; ``cfg.variant``)."""

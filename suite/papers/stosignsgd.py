@@ -13,7 +13,7 @@ import pandas as pd
 
 from suite.papers.claims import Claim, declare
 from suite.papers.frames import label, load_curves, load_runs, mean_curve, new_figure, ordered, sd
-from suite.papers.registry import artefact
+from suite.papers.registry import Sweep, artefact
 
 PAPER = "StoSignSGD (arXiv 2604.15416v1, 2026-04-16)"
 
@@ -86,6 +86,7 @@ def fig1_figure(curves: pd.DataFrame) -> plt.Figure:
     "StoSignSGD Figure 1: f(x) = |x1+x2| + 2|x1-x2| from (1, 0.3), lr 0.01, final f = mean over the "
     "last 100 of 1500 iterates.",
     FIG1_SOURCE,
+    experiments=[Sweep("stosignsgd_fig1", program="python -m suite.toy -m")],  # not an LLM job
 )
 def fig1(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """Figure 1 from the toy runs in ``folder``."""
@@ -139,6 +140,7 @@ def finetune_figure(curves: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
     "StoSignSGD fine-tuning: exact match on the tiny math test split (mean over seeds) beside the "
     "paper's 7B accuracy.",
     FINETUNE_SOURCE,
+    experiments=["stosignsgd_finetune", "stosignsgd_finetune_signum"],
 )
 def finetune(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """The fine-tuning table from the runs in ``folder`` (AdamW, SignSGD, Signum, StoSignSGD)."""
