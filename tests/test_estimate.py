@@ -103,8 +103,8 @@ def test_checkpointing_cuts_the_estimated_activations():
     checkpointed = estimate(
         compose_estimate(*TINY_SETTING, "method=adamw", "train.gradient_checkpointing=true")
     )
-    assert checkpointed.mem_activations_bytes < plain.mem_activations_bytes / 2
-    assert checkpointed.mem_state_bytes == plain.mem_state_bytes
+    assert checkpointed.memory.activations < plain.memory.activations / 2
+    assert checkpointed.memory.state == plain.memory.state
 
 
 def test_the_experiments_padded_length_is_the_estimated_length():
@@ -140,14 +140,14 @@ def test_qwen3_8b_bytes_follow_from_its_parameters():
         adamw.n_params,
         len(list(meta_model(OmegaConf.to_container(compose_estimate(*setting).model)).parameters())),
     )
-    assert adamw.mem_params_bytes == adamw.mem_grads_bytes == 2 * n
-    assert adamw.mem_state_bytes == 4 * n + 4 * tensors
+    assert adamw.memory.params == adamw.memory.grads == 2 * n
+    assert adamw.memory.state == 4 * n + 4 * tensors
     absign = estimate(compose_estimate(*setting, "method=absignsgd"))
     model = meta_model(OmegaConf.to_container(compose_estimate(*setting).model))
     largest_block = max(2 * sum(p.numel() for p in b.parameters()) for b in find_blocks(model))
-    assert absign.mem_state_bytes == 0
-    assert 0 < absign.mem_grads_bytes <= largest_block
-    assert absign.mem_activations_bytes < adamw.mem_activations_bytes
+    assert absign.memory.state == 0
+    assert 0 < absign.memory.grads <= largest_block
+    assert absign.memory.activations < adamw.memory.activations
 
 
 def test_meta_step_restores_torch_on_exit():
@@ -229,9 +229,9 @@ def test_first_block_is_the_worst_block_of_a_block_method():
         worst = estimate(compose_estimate(*TINY_SETTING, f"method={method}", *WORST_BLOCK[method]))
         for seed in range(3):
             other = estimate(compose_estimate(*TINY_SETTING, f"method={method}", f"seed={seed}"))
-            assert other.mem_activations_bytes <= worst.mem_activations_bytes
-            assert other.mem_params_bytes == worst.mem_params_bytes
-            assert other.mem_state_bytes == worst.mem_state_bytes
+            assert other.memory.activations <= worst.memory.activations
+            assert other.memory.params == worst.memory.params
+            assert other.memory.state == worst.memory.state
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from suite.configs import CONF_DIR
 from suite.estimate import table
 from suite.estimate.architecture import meta_model
 from suite.estimate.run import Estimate, estimate
+from suite.measure.breakdown import MemoryBreakdown
 
 GIB = 2**30
 FIRST_BLOCK = "+method.selection_scheme={_target_:suite.estimate.published.first_block,_partial_:true}"
@@ -29,12 +30,12 @@ WORST_BLOCK = {
     "absignsgd": ["~method.selection_scheme", FIRST_BLOCK],
     "badam": ["method.switch_mode=ascending"],
 }
-CATEGORIES = ("params", "grads", "state", "activations", "total")
+PUBLISHED = ("params", "grads", "state", "activations", "total")  # the papers' figures, in this order
 SHOWN_ELSEWHERE = ("experiment=", "precision=", "lr=", "weight_decay=")  # the setting, not the method's name
 
 
 def breakdown(*figures: float) -> dict[str, float]:
-    return dict(zip(CATEGORIES, figures, strict=True))
+    return dict(zip(PUBLISHED, figures, strict=True))
 
 
 def shape(batch: int, length: int, checkpointing: bool = False) -> tuple[str, ...]:
@@ -171,8 +172,8 @@ def estimate_row(artefact: Artefact, row: Row, setting: tuple[str, ...]) -> tupl
     return estimate(compose_estimate(*overrides)), note
 
 
-def cell(est: Estimate, category: str, row: Row, unit: float) -> str:
-    value = getattr(est, f"mem_{category}_bytes") / unit
+def cell(est: Estimate, key: str, category: str, row: Row, unit: float) -> str:
+    value = est.memory.as_dict()[key] / unit
     if category not in row.published:
         return f"{value:.2f}"
     return f"{value:.2f} ({row.published[category]:.2f})"
@@ -181,11 +182,14 @@ def cell(est: Estimate, category: str, row: Row, unit: float) -> str:
 def render(artefact: Artefact, results: list[tuple[Row, str, Estimate, str]]) -> str:
     """One markdown table: every category of every estimate, the paper's figure in brackets, the
     difference and its ratio to the paper's figure."""
-    head = "| paper row | method | setting | length | " + " | ".join(CATEGORIES) + " | estimate - paper |"
-    lines = [f"### {artefact.title}", "", f"Source: {artefact.source}.", "", head, "|---" * 10 + "|"]
+    categories = MemoryBreakdown.labels()
+    columns = ["paper row", "method", "setting", "length", *categories.values(), "estimate - paper"]
+    head = "| " + " | ".join(columns) + " |"
+    rule = "|---" * (len(categories) + 5) + "|"
+    lines = [f"### {artefact.title}", "", f"Source: {artefact.source}.", "", head, rule]
     for row, label, est, note in results:
-        cells = " | ".join(cell(est, c, row, artefact.unit) for c in CATEGORIES)
-        diff = est.mem_total_bytes / artefact.unit - row.published["total"]
+        cells = " | ".join(cell(est, k, c, row, artefact.unit) for k, c in categories.items())
+        diff = est.memory.total / artefact.unit - row.published["total"]
         stripped = (o.removeprefix("method.") for o in row.overrides)
         shown = [o for o in stripped if not o.startswith(SHOWN_ELSEWHERE)]
         method = " ".join([row.method, *shown, note]).strip()
@@ -218,8 +222,8 @@ def readme_formula(setting: tuple[str, ...]) -> str:
         ("ABSignSGD", absign, f"2M + M/(8N) = {2 * m + m / (8 * blocks):.2f}"),
         (f"AdamW, fp32 masters {note}".strip(), adamw, f"18M = {18 * m:.2f}"),
     ):
-        spent = est.mem_params_bytes + est.mem_grads_bytes + est.mem_state_bytes
-        lines.append(f"| {label} | {formula} | {spent / 1e9:.2f} | {est.mem_state_bytes / 1e9:.2f} |")
+        spent = est.memory.params + est.memory.grads + est.memory.state
+        lines.append(f"| {label} | {formula} | {spent / 1e9:.2f} | {est.memory.state / 1e9:.2f} |")
     return "\n".join(lines)
 
 

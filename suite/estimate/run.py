@@ -2,8 +2,8 @@
 
 The model comes from its architecture (``suite.estimate.architecture``), the method from its
 YAML through ``suite.loop.build_method``, each step from ``suite.loop.train_step`` and the
-four categories from ``suite.measure.memory.MemoryMeter``, so an estimate counts exactly what a
-measured run counts. Every micro-batch is ``train.batch_size`` sequences of ``estimate.length``
+memory categories from ``suite.measure.memory.MemoryMeter``, so an estimate counts exactly what
+a measured run counts. Every micro-batch is ``train.batch_size`` sequences of ``estimate.length``
 tokens: ``data.max_length`` (a run's batches are at most this long), or the experiment's
 ``padded_length`` where it states one (the expected length of a batch padded to its longest,
 ``suite.estimate.lengths``).
@@ -12,7 +12,7 @@ tokens: ``data.max_length`` (a run's batches are at most this long), or the expe
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -22,7 +22,8 @@ from suite.errors import ConfigError
 from suite.estimate.architecture import meta_model
 from suite.estimate.meta import TARGETS, meta_step
 from suite.loop import build_method, train_step
-from suite.measure.memory import MemoryBreakdown, MemoryMeter
+from suite.measure.breakdown import MemoryBreakdown
+from suite.measure.memory import MemoryMeter
 from suite.validate import validate
 
 GIB = 2**30
@@ -30,7 +31,7 @@ GIB = 2**30
 
 @dataclass
 class Estimate:
-    """One estimate: the setting and the four categories in bytes (names as in ``RunSummary``);
+    """One estimate: the setting and the memory breakdown (its JSON keys as in ``summary.json``);
     ``max_length`` is the estimated sequence length (``estimate.length``)."""
 
     model: str
@@ -43,14 +44,12 @@ class Estimate:
     device: str
     n_params: int
     n_trainable_params: int
-    mem_params_bytes: int
-    mem_grads_bytes: int
-    mem_state_bytes: int
-    mem_activations_bytes: int
-    mem_total_bytes: int
+    memory: MemoryBreakdown
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """The setting and one key per memory category, in bytes, the total last."""
+        setting = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "memory"}
+        return setting | self.memory.as_dict()
 
 
 def check(cfg: DictConfig) -> None:
@@ -122,5 +121,5 @@ def estimate(cfg: DictConfig) -> Estimate:
         device=cfg.estimate.device,
         n_params=sum(p.numel() for p in model.parameters()),
         n_trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
-        **breakdown.as_dict(),
+        memory=breakdown,
     )
