@@ -47,12 +47,14 @@ from suite.measure.memory import MemoryMeter
 from suite.resume import capture, restore, stop_on_signals
 from suite.track import checkpoint, wandb_run
 from suite.track.record import RunSummary
-from suite.track.store import CHECKPOINT, RunFolder, run_folder
+from suite.track.store import CHECKPOINT, CONFIG, FINISHED, RunFolder, run_folder
 from suite.validate import validate
 
 log = logging.getLogger(__name__)
 
-RUN_MODES = ("resume", "overwrite")  # keys a resumed run may change
+# Keys a resumed run may change: the run modes, and where the store is (a moved or copied store
+# resumes; the experiment and run names, the folder's own, are compared).
+NOT_COMPARED = ("resume", "overwrite", "results_dir", "model.cache_dir")
 
 LIBRARIES = (
     "torch",
@@ -116,7 +118,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     set_seed(cfg.seed)
     folder = RunFolder(run_folder(cfg)) if world.main else distributed.QuietFolder(run_folder(cfg))
     folder.claim(overwrite=cfg.overwrite, resume=cfg.resume)
-    resumed = resume_state(cfg, folder)
+    previous = folder.previous() if cfg.resume else None
+    if previous is not None:
+        check_same_config(cfg, folder)
+        if previous.get("status") in FINISHED:
+            folder.release()
+            log.warning(
+                "%s already holds a finished run (status %s); resume=true leaves it as it is",
+                folder.folder,
+                previous["status"],
+            )
+            return previous
+    resumed = resume_state(cfg, folder, previous)
     if resumed is not None:
         folder.keep_metrics_through(resumed["step"])
     summary = new_summary(cfg, device)
@@ -148,16 +161,15 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
-def resume_state(cfg: DictConfig, folder: RunFolder) -> dict[str, Any] | None:
-    """The checkpoint a ``resume=true`` run continues from (None: it starts), after checking that
-    it was written by the same config."""
-    path = folder.folder / CHECKPOINT
-    if not (cfg.resume and path.exists()):
-        return None
-    before = flatten(OmegaConf.to_container(OmegaConf.load(folder.folder / "config.yaml"), resolve=True))
+def check_same_config(cfg: DictConfig, folder: RunFolder) -> None:
+    """Refuse to resume a folder whose ``config.yaml`` differs from ``cfg`` (see NOT_COMPARED)."""
+    path = folder.folder / CONFIG
+    if not path.exists():
+        return
+    before = flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
     now = flatten(OmegaConf.to_container(cfg, resolve=True))
     changed = [
-        k for k in sorted(before.keys() | now.keys()) if k not in RUN_MODES and before.get(k) != now.get(k)
+        k for k in sorted(before.keys() | now.keys()) if k not in NOT_COMPARED and before.get(k) != now.get(k)
     ]
     if changed:
         folder.release()
@@ -165,7 +177,25 @@ def resume_state(cfg: DictConfig, folder: RunFolder) -> dict[str, Any] | None:
             f"resume=true but {changed[0]}={now.get(changed[0])!r} differs from the run in {folder.folder} "
             f"({before.get(changed[0])!r} there); resume with the same config or pass overwrite=true"
         )
-    return checkpoint.load(path)
+
+
+def resume_state(
+    cfg: DictConfig, folder: RunFolder, previous: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The checkpoint a ``resume=true`` run continues from; None: it starts from step 0 (a run
+    killed before its first checkpoint starts again, its files cleared)."""
+    if previous is None:
+        return None
+    path = folder.folder / CHECKPOINT
+    if path.exists():
+        return checkpoint.load(path)
+    log.warning(
+        "%s has no checkpoint (status %s): resume=true starts the run again from step 0",
+        folder.folder,
+        previous.get("status", "unknown"),
+    )
+    folder.clear()
+    return None
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:

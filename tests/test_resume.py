@@ -163,3 +163,43 @@ def test_a_folder_in_use_is_refused(tmp_path):
             run_job(tmp_path, "method=signsgd")
     finally:
         holder.release()
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path, caplog):
+    first = run_job(tmp_path, "method=signsgd", *RESUMABLE)
+    run_dir = tmp_path / "default" / "signsgd-seed0"
+    files = {name: (run_dir / name).read_bytes() for name in ("summary.json", "metrics.jsonl", "config.yaml")}
+    again = run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")
+    assert again == first and first["final_train_loss"] is not None
+    assert {name: (run_dir / name).read_bytes() for name in files} == files
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{run_dir} already holds a finished run (status ok); resume=true leaves it as it is"
+    ]
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again(tmp_path, monkeypatch, caplog):
+    with monkeypatch.context() as m:
+        kill_at(m, 1)
+        with pytest.raises(Killed):
+            run_job(tmp_path, "method=signsgd", *RESUMABLE)
+    run_dir = tmp_path / "default" / "signsgd-seed0"
+    assert not (run_dir / "resume.pt").exists()
+    stale = run_dir / ".resume.pt.x1y2.tmp"  # what a kill during a checkpoint's write leaves
+    stale.write_bytes(b"half a checkpoint")
+    resumed = run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")
+    assert resumed["status"] == "ok" and resumed["steps"] == 6
+    assert steps_logged(run_dir) == list(range(1, 7)) and not stale.exists()
+    assert f"{run_dir} has no checkpoint (status running): resume=true starts the run again from step 0" in [
+        r.getMessage() for r in caplog.records
+    ]
+
+
+def test_a_store_moved_elsewhere_resumes(tmp_path, monkeypatch):
+    with monkeypatch.context() as m:
+        kill_at(m, 3)
+        with pytest.raises(Killed):
+            run_job(tmp_path / "here", "method=signsgd", *RESUMABLE)
+    (tmp_path / "here").rename(tmp_path / "there")
+    resumed = run_job(tmp_path / "there", "method=signsgd", *RESUMABLE, "resume=true")
+    assert resumed["status"] == "ok" and resumed["steps"] == 6
+    assert steps_logged(tmp_path / "there" / "default" / "signsgd-seed0") == list(range(1, 7))

@@ -33,6 +33,7 @@ CONFIG, METRICS, SUMMARY, CHECKPOINT, LOCK = (
     "resume.pt",
     ".lock",
 )
+FINISHED = ("ok", "diverged", "collapsed")  # ended by itself: ``resume=true`` leaves it as it is
 
 
 @contextlib.contextmanager
@@ -128,9 +129,16 @@ class RunFolder:
         if refusal:
             self.release()
             raise ConfigError(refusal)
+        for stale in self.folder.glob(".*.tmp"):  # a write killed before its rename; nobody else writes here
+            stale.unlink()
         if overwrite:
-            for name in (CONFIG, METRICS, SUMMARY, CHECKPOINT):
-                (self.folder / name).unlink(missing_ok=True)
+            self.clear()
+
+    def clear(self) -> None:
+        """Remove what an earlier run left (the caller holds the folder)."""
+        self.close_metrics()
+        for name in (CONFIG, METRICS, SUMMARY, CHECKPOINT):
+            (self.folder / name).unlink(missing_ok=True)
 
     def release(self) -> None:
         self.close_metrics()
@@ -171,20 +179,14 @@ class RunFolder:
 def refuse_reason(
     folder: Path, previous: dict[str, Any] | None, *, overwrite: bool, resume: bool
 ) -> str | None:
-    """Why a run may not take ``folder`` (None: it may). ``resume=true`` on an empty folder starts
-    the run, so a job that is requeued before its first checkpoint needs no other command."""
+    """Why a run may not take ``folder`` (None: it may). ``resume=true`` takes any folder: it
+    continues the run from its checkpoint, starts it again without one, or leaves a finished run
+    as it is, so a requeued job or sweep needs no other command."""
     if overwrite and resume:
         return "overwrite=true and resume=true contradict each other; pass one of them"
-    if previous is None or overwrite:
+    if previous is None or overwrite or resume:
         return None
     status = previous.get("status", "unknown")
-    if resume:
-        if (folder / CHECKPOINT).exists():
-            return None
-        return (
-            f"resume=true but {folder} has no checkpoint to resume from (status {status}; "
-            f"train.checkpoint_every writes them); pass overwrite=true to start it again"
-        )
     if status == "running":
         return (
             f"{folder} holds a run that stopped at step {previous.get('steps') or 0} without finishing; "
