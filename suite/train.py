@@ -188,7 +188,11 @@ def resume_state(
         return None
     path = folder.folder / CHECKPOINT
     if path.exists():
-        return checkpoint.load(path)
+        try:
+            return checkpoint.load(path)
+        except ConfigError:
+            folder.release()
+            raise
     log.warning(
         "%s has no checkpoint (status %s): resume=true starts the run again from step 0",
         folder.folder,

@@ -203,3 +203,44 @@ def test_a_store_moved_elsewhere_resumes(tmp_path, monkeypatch):
     resumed = run_job(tmp_path / "there", "method=signsgd", *RESUMABLE, "resume=true")
     assert resumed["status"] == "ok" and resumed["steps"] == 6
     assert steps_logged(tmp_path / "there" / "default" / "signsgd-seed0") == list(range(1, 7))
+
+
+class Payload:
+    """A pickle that creates ``marker`` when it is loaded: what a planted checkpoint could run."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def killed_at_step_3(tmp_path, monkeypatch) -> Path:
+    with monkeypatch.context() as m:
+        kill_at(m, 3)
+        with pytest.raises(Killed):
+            run_job(tmp_path, "method=signsgd", *RESUMABLE)
+    return tmp_path / "default" / "signsgd-seed0"
+
+
+def test_a_planted_pickle_is_refused_and_never_runs(tmp_path, monkeypatch):
+    run_dir = killed_at_step_3(tmp_path, monkeypatch)
+    marker = tmp_path / "payload-ran"
+    torch.save({"step": 2, "model": Payload(marker)}, run_dir / "resume.pt")
+    summary = (run_dir / "summary.json").read_bytes()
+    with pytest.raises(
+        train.ConfigError, match=r"resume.pt holds (io|builtins).open, not only tensors"
+    ) as err:
+        run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")
+    assert len(str(err.value).splitlines()) == 1
+    assert not marker.exists() and (run_dir / "summary.json").read_bytes() == summary
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_checkpoint_is_refused_naming_it(tmp_path, monkeypatch, damage):
+    run_dir = killed_at_step_3(tmp_path, monkeypatch)
+    path = run_dir / "resume.pt"
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"not a checkpoint\n" * 64)
+    with pytest.raises(train.ConfigError, match=f"{path} is truncated or not a checkpoint"):
+        run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")
