@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from suite.checks import check_job
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
-from suite.track.store import RunFolder, refuse_reason, run_folder
+from suite.track.store import RunFolder, outside_store, refuse_reason, run_folder
 from suite.validate import validate
 
 # Flags Hydra takes with a value; everything else that does not start with "-" is an override.
@@ -110,6 +110,9 @@ def check(argv: list[str]) -> None:
                 _check_added_keys(job, cfg)
                 validate(cfg)
                 check_job(cfg)
+                outside = outside_store(run_folder(cfg), cfg.results_dir)
+                if outside:
+                    raise ConfigError(outside)
                 folders.setdefault(run_folder(cfg), []).append((cfg.overwrite, cfg.resume))
             _check_folders(folders)
     except ConfigError:

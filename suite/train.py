@@ -47,7 +47,7 @@ from suite.measure.memory import MemoryMeter
 from suite.resume import capture, restore, stop_on_signals
 from suite.track import checkpoint, wandb_run
 from suite.track.record import RunSummary
-from suite.track.store import CHECKPOINT, CONFIG, FINISHED, RunFolder, run_folder
+from suite.track.store import CHECKPOINT, CONFIG, FINISHED, RunFolder, outside_store, run_folder
 from suite.validate import validate
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
     device = distributed.start(world, device)
     set_seed(cfg.seed)
-    folder = RunFolder(run_folder(cfg)) if world.main else distributed.QuietFolder(run_folder(cfg))
+    where = run_folder(cfg)
+    folder = RunFolder(where, cfg.results_dir) if world.main else distributed.QuietFolder(where)
     folder.claim(overwrite=cfg.overwrite, resume=cfg.resume)
     previous = folder.previous() if cfg.resume else None
     if previous is not None:
@@ -369,7 +370,9 @@ def print_summary(s: RunSummary, folder: Path) -> None:
 
 def remove_empty_folders(folder: Path, root: Path) -> None:
     """Remove the empty folders Hydra made for a job that was refused, up to ``root``."""
-    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+    if outside_store(folder, root):  # never walk up through folders that are not the store's
+        return
+    while folder != root and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
         folder.rmdir()
         folder = folder.parent
 

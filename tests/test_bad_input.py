@@ -81,6 +81,13 @@ CASES = [
     ("checkpoint-every", ["train.checkpoint_every=0"], "train.checkpoint_every=0 is out of range"),
     ("scheduler", ["train.lr_scheduler=wobbly"], "train.lr_scheduler='wobbly' is out of range"),
     ("overwrite-and-resume", ["overwrite=true", "resume=true"], "contradict each other"),
+    ("run-name-up", ["run_name=../../victim"], "run_name='../../victim' is out of range; allowed: a folder"),
+    ("run-name-absolute", [lambda t: f"run_name={t.parent}/victim"], "victim' is out of range; allowed"),
+    ("run-name-dots", ["run_name=.."], "run_name='..' is out of range"),
+    ("run-name-long", ["run_name=" + "a" * 300], "of 1 to 120 printable characters"),
+    ("run-name-control", ["run_name='a\x07b'"], "run_name='a\\x07b' is out of range"),
+    ("experiment-name-up", ["experiment_name=../victim"], "experiment_name='../victim' is out of range"),
+    ("experiment-name-absolute", [lambda t: f"experiment_name={t.parent}/victim"], "victim' is out of"),
     ("results-is-file", [lambda t: f"results_dir={jsonl(t / 'file', 'x')}"], "is a file, not a folder"),
     ("results-unwritable", ["results_dir=/proc/suite-results"], "cannot write in /proc"),
     ("model-missing", ["model=qwen3_8b", "model.path=./no/such/dir"], "is not a directory"),
@@ -143,6 +150,7 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, monkeypatch, capsys, ca
     assert len(lines) == 1 and lines[0].startswith("suite-train: error: "), err
     assert message in lines[0] and "Traceback" not in err
     assert not results.exists() or not any(results.iterdir())
+    assert {p.name for p in tmp_path.iterdir()} <= {"inputs", "results"}  # nothing beside the store
 
 
 def test_a_finished_run_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
@@ -194,3 +202,22 @@ def test_the_static_loop_table_matches_every_built_method(method, fused):
     )
     built = loop.build_method(cfg, model)
     assert updates_in_backward(cfg.method) == built.updates_in_backward
+
+
+def test_a_run_folder_linked_outside_the_store_is_refused(tmp_path, monkeypatch, capsys):
+    results, outside = tmp_path / "results", tmp_path / "outside"
+    (results / "default").mkdir(parents=True)
+    outside.mkdir()
+    (results / "default" / "linked").symlink_to(outside)
+    argv = [*TINY, *FAST, f"results_dir={results}", "run_name=linked"]
+    monkeypatch.setattr(sys, "argv", ["suite-train", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        train.main()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(lines) == 1
+    assert f"resolves to {outside}, outside results_dir {results}" in lines[0]
+    from helpers import run_job
+
+    with pytest.raises(train.ConfigError, match="outside results_dir"):  # the run's own check
+        run_job(results, "run_name=linked")
+    assert not any(outside.iterdir())

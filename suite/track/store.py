@@ -86,8 +86,9 @@ class RunFolder:
     Metrics rows are appended and flushed as they are logged.
     """
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, root: str | Path | None = None):
         self.folder = Path(folder)
+        self.root = root  # the results store the folder must lie in (None: not checked)
         self._lock = None
         self._metrics = None
 
@@ -115,6 +116,8 @@ class RunFolder:
 
     def claim(self, *, overwrite: bool, resume: bool) -> None:
         """Lock the folder for this run, then refuse, clear or keep what an earlier run left."""
+        if self.root is not None and (outside := outside_store(self.folder, self.root)):
+            raise ConfigError(outside)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.folder / LOCK, "a")  # noqa: SIM115 (held for the run's lifetime)
         try:
@@ -174,6 +177,15 @@ class RunFolder:
 
     def write_summary(self, summary: RunSummary) -> None:
         write_atomic(self.folder / SUMMARY, dumps(summary.to_json(), indent=2) + "\n")
+
+
+def outside_store(folder: Path, root: str | Path) -> str | None:
+    """Why ``folder`` may not hold a run of the store ``root`` (None: it may): resolved, through
+    any link, it lies outside the store."""
+    real, store = Path(folder).resolve(), Path(root).resolve()
+    if store in real.parents:
+        return None
+    return f"{folder} resolves to {real}, outside results_dir {store}; a run folder must lie inside the store"
 
 
 def refuse_reason(
