@@ -143,7 +143,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             if resumed is not None:
                 restore(job, progress, resumed)
             loss, step = train(job, progress, summary, stop, lambda p: save_state(job, p, summary))
-            summarize(job, summary, loss, step)
+            summarize(job, summary, loss, step, stop)
     except BaseException as err:
         summary.status = "oom" if isinstance(err, torch.OutOfMemoryError) else "failed"
         summary.error = one_line(err)
@@ -289,8 +289,9 @@ def save_state(job: Job, progress: Progress, summary: RunSummary) -> None:
     job.folder.write_summary(dataclasses.replace(summary, status="running"))
 
 
-def summarize(job: Job, summary: RunSummary, loss: float, step: int) -> None:
-    """Memory and counts first, then the evaluations, then the checkpoint."""
+def summarize(job: Job, summary: RunSummary, loss: float, step: int, stop: list[str]) -> None:
+    """Memory and counts first, then the evaluations, then the checkpoint; a signal caught on the
+    way (``stop``) ends the run as interrupted, without a partial score."""
     model = job.method.model
     summary.final_train_loss, summary.steps = loss, step
     # Memory is read before evaluation, so generation never counts towards the training peaks.
@@ -306,14 +307,17 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int) -> None:
     summary.n_params = sum(p.numel() for p in model.parameters())
     job.meter.close()
     if summary.status == "ok" and job.world.main:
-        summary.eval_exact_match = evaluate_and_log(job, step)
-        if job.cfg.lm_eval.tasks:
+        summary.eval_exact_match = evaluate_and_log(job, step, stop)
+        if job.cfg.lm_eval.tasks and not stop:
             scores = downstream.evaluate_and_log(
                 job.cfg.lm_eval, model, job.tokenizer, job.splits.test, step, job.folder, job.tracker
             )
             summary.extra.update(scores)
     if job.cfg.save_checkpoint and job.world.main:
         save_checkpoint(model, job.tokenizer, job.folder.folder / "checkpoint")
+    if stop and summary.status == "ok":
+        summary.status, summary.error = "interrupted", f"{stop[0]} after step {step}, before the run ended"
+        log.warning("%s after step %d: the run ends interrupted", stop[0], step)
 
 
 def record_ranks(job: Job, summary: RunSummary) -> None:

@@ -244,3 +244,35 @@ def test_a_damaged_checkpoint_is_refused_naming_it(tmp_path, monkeypatch, damage
     path.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"not a checkpoint\n" * 64)
     with pytest.raises(train.ConfigError, match=f"{path} is truncated or not a checkpoint"):
         run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")
+
+
+def signal_before(monkeypatch, module, name: str, signum=signal.SIGTERM) -> None:
+    """Send this process ``signum`` (a real signal, caught by the run's handler) as ``name`` starts."""
+    real = getattr(module, name)
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, signalled)
+
+
+def test_sigterm_during_evaluation_ends_the_run_interrupted(tmp_path, monkeypatch):
+    signal_before(monkeypatch, loop, "exact_match_accuracy")
+    summary = run_job(tmp_path, "method=signsgd", "train.max_steps=4")
+    assert summary["status"] == "interrupted" and summary["error"].startswith("SIGTERM after step 4")
+    assert summary["eval_exact_match"] is None  # no partial score
+    rows = [json.loads(line) for line in (tmp_path / "default" / "signsgd-seed0" / "metrics.jsonl").open()]
+    assert not any("eval/exact_match" in r for r in rows)
+
+
+def test_sigint_during_a_checkpoints_write_ends_the_run_interrupted(tmp_path, monkeypatch):
+    from suite.track import checkpoint
+
+    with monkeypatch.context() as m:
+        signal_before(m, checkpoint, "save", signal.SIGINT)
+        summary = run_job(tmp_path, "method=signsgd", *RESUMABLE)
+    assert summary["status"] == "interrupted" and summary["error"] == "SIGINT at step 2"
+    assert steps_logged(tmp_path / "default" / "signsgd-seed0") == [1, 2]
+    resumed = run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")  # the checkpoint is whole
+    assert resumed["status"] == "ok" and resumed["steps"] == 6
