@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from transformers import set_seed
 
-from suite import distributed, downstream, preflight
+from suite import distributed, downstream, preflight, sweep
 from suite.checks import check_job
 from suite.errors import ConfigError
 from suite.loop import (
@@ -408,4 +408,5 @@ def main() -> None:
     except ConfigError as err:
         print(f"suite-train: error: {err}", file=sys.stderr)
         sys.exit(2)
+    sweep.survive_lost_workers()
     _hydra_main()

@@ -128,6 +128,9 @@ class RunFolder:
             raise ConfigError(
                 f"{self.folder} is in use by another run; give this one another run_name"
             ) from None
+        self._lock.truncate(0)  # the lock file names its owner
+        self._lock.write(f"{os.getpid()}\n")
+        self._lock.flush()
         refusal = refuse_reason(self.folder, self.previous(), overwrite=overwrite, resume=resume)
         if refusal:
             self.release()
@@ -142,6 +145,23 @@ class RunFolder:
         self.close_metrics()
         for name in (CONFIG, METRICS, SUMMARY, CHECKPOINT):
             (self.folder / name).unlink(missing_ok=True)
+
+    def mark_killed(self, why: str, fallback: RunSummary) -> None:
+        """Record that the process running here died without writing its end (a signal it cannot
+        catch): ``summary.json`` says ``killed`` and why (``fallback`` where it wrote no summary).
+        A folder a live process holds, or whose run ended, is left as it is."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / LOCK, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            previous = self.previous()
+            if previous and previous.get("status", "running") != "running":
+                return
+            record = RunSummary.from_json(previous) if previous else fallback
+            record.status, record.error = "killed", why
+            self.write_summary(record)
 
     def release(self) -> None:
         self.close_metrics()
