@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from suite import distributed
+from suite import distributed, traits
 from suite.checks import check_method_loop
 from suite.data import CausalCollator
 from suite.data.steps import StepBatches
@@ -71,7 +71,7 @@ def without(node: DictConfig, *keys: str) -> dict[str, Any]:
 
 
 def build_method(cfg: DictConfig, model: torch.nn.Module) -> Method:
-    method = instantiate(without(cfg.method, "name"), model=model, _convert_="all")
+    method = instantiate(without(cfg.method, *traits.NOT_PASSED), model=model, _convert_="all")
     if not isinstance(method, Method):
         raise ConfigError(
             f"method._target_ {cfg.method._target_} returned "

@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from transformers import set_seed
 
-from suite import distributed, downstream, preflight, sweep
+from suite import distributed, downstream, preflight, sweep, traits
 from suite.checks import check_job
 from suite.errors import ConfigError
 from suite.loop import (
@@ -56,18 +56,8 @@ log = logging.getLogger(__name__)
 # resumes; the experiment and run names, the folder's own, are compared).
 NOT_COMPARED = ("resume", "overwrite", "results_dir", "model.cache_dir")
 
-LIBRARIES = (
-    "torch",
-    "transformers",
-    "peft",
-    "galore-torch",
-    "apollo-torch",
-    "badam",
-    "lomo-optim",
-    "torchao",
-    "hydra-core",
-    "wandb",
-)
+# Recorded for every run, beside the method's own traits.packages.
+CORE_PACKAGES = ("torch", "transformers", "hydra-core", "omegaconf", "wandb")
 
 
 # ---------------------------------------------------------------- setup
@@ -86,9 +76,10 @@ def git_commit() -> str | None:
         return None
 
 
-def versions() -> dict[str, str | None]:
+def versions(packages: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Installed versions of the core libraries and of the method's ``traits.packages``."""
     found = {}
-    for lib in LIBRARIES:
+    for lib in dict.fromkeys((*CORE_PACKAGES, *packages)):
         try:
             found[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
@@ -226,7 +217,7 @@ def new_summary(cfg: DictConfig, device: torch.device) -> RunSummary:
         device=devmem.describe(device),
         torch_version=torch.__version__,
         git_commit=git_commit(),
-        versions=versions(),
+        versions=versions(traits.of(cfg.method).packages),
     )
 
 
@@ -249,7 +240,7 @@ def setup(
     meter = MemoryMeter(model)
     method = build_method(cfg, model)
     meter.track(method.optimizer, method.extra_state)
-    ranks = distributed.prepare(method, cfg.method.name, world, device)
+    ranks = distributed.prepare(method, cfg.method, world, device)
     train_set = distributed.shard(splits.train, world) if cfg.distributed.shard_data else splits.train
     max_steps = total_steps(cfg, len(train_set))
     precision = cfg.train.autocast

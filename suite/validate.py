@@ -58,7 +58,7 @@ def _optional(rule):
 
 
 # transformers.SchedulerType's values, written out so that checking a command line needs no torch
-# (tests/test_checks.py keeps the two equal).
+# (tests/test_bad_input.py keeps the two equal).
 SCHEDULERS = (
     "linear",
     "cosine",

@@ -39,12 +39,14 @@ BATCH = torch.randint(0, 256, (4, 24), generator=torch.Generator().manual_seed(0
 
 
 def method_from_yaml(name: str, model: nn.Module, **overrides) -> Method:
-    """What the training loop does with ``method=<name>``: compose, pop ``name``, instantiate."""
+    """What the training loop does with ``method=<name>``: compose, pop ``name`` and ``traits``,
+    instantiate."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"method={name}"])
     kwargs = OmegaConf.to_container(cfg.method, resolve=True)
     assert kwargs.pop("name") == name
+    kwargs.pop("traits")
     kwargs.update(overrides)
     method = instantiate(kwargs, model=model, _convert_="all")
     assert isinstance(method, Method)

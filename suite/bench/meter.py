@@ -28,6 +28,7 @@ from suite.loop import train_step
 from suite.measure.memory import MemoryMeter
 from suite.methods import Method
 from suite.models import byte_tokenizer, tiny_qwen3
+from suite.traits import NOT_PASSED
 
 # Table row -> (conf/method YAML, the keys changed from it).
 CASES = {
@@ -39,7 +40,8 @@ CASES = {
 def build_from_yaml(name: str, model: torch.nn.Module, **changes) -> Method:
     """``conf/method/<name>.yaml``'s method on ``model``, with ``changes`` to its keys."""
     cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "method" / f"{name}.yaml"), resolve=True)
-    cfg.pop("name")
+    for key in NOT_PASSED:
+        cfg.pop(key, None)
     unknown = sorted(set(changes) - set(cfg))
     if unknown:
         raise ValueError(f"{name}.yaml has no key {', '.join(unknown)}; its keys: {', '.join(cfg)}")
