@@ -4,6 +4,8 @@ the run with one line, before any folder is made or any compute is spent."""
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -174,3 +176,16 @@ def _check_folders(folders: dict[Path, list[tuple[bool, bool]]]) -> None:
         refusal = refuse_reason(folder, store.previous(), overwrite=overwrite, resume=resume)
         if refusal:
             raise ConfigError(refusal)
+
+
+def check_command_line(argv: list[str], prog: str = "suite-train") -> None:
+    """:func:`check` for a console entry: a refused command prints its one line and exits with
+    status 2. Under torchrun rank 0 checks alone (the others would find the run folders it has
+    just claimed)."""
+    if int(os.environ.get("RANK", 0)) != 0:
+        return
+    try:
+        check(argv)
+    except ConfigError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        sys.exit(2)

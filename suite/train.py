@@ -391,13 +391,13 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    """Console entry point: check every job of the command line, then hand it to Hydra. Under
-    torchrun rank 0 checks alone (the others would find the run folders it has just claimed)."""
-    try:
-        if distributed.world_from_env().main:
-            preflight.check(sys.argv[1:])
-    except ConfigError as err:
-        print(f"suite-train: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    """Check every job of the command line, then start the app (the console entry,
+    :mod:`suite.train_cli`, does the same without importing this module for a refused command)."""
+    preflight.check_command_line(sys.argv[1:])
+    start()
+
+
+def start() -> None:
+    """Hand the checked command line to Hydra, joblib sweeps surviving a lost worker."""
     sweep.survive_lost_workers()
     _hydra_main()

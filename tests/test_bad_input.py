@@ -9,8 +9,10 @@ run for what only the running process can know (the device).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
 from helpers import FAST, TINY
@@ -229,3 +231,28 @@ def test_a_run_folder_linked_outside_the_store_is_refused(tmp_path, monkeypatch,
     with pytest.raises(train.ConfigError, match="outside results_dir"):  # the run's own check
         run_job(results, "run_name=linked")
     assert not any(outside.iterdir())
+
+
+def test_a_refused_command_is_one_line_without_loading_torch():
+    code = textwrap.dedent("""
+        import sys
+        sys.argv = ["suite-train", "method.lr=-1"]
+        from suite.train_cli import main
+        try:
+            main()
+        except SystemExit as e:
+            print(e.code, [m for m in ("torch", "transformers", "peft") if m in sys.modules])
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "2 []"
+    assert proc.stderr.splitlines() == [
+        "suite-train: error: method.lr=-1 is out of range; allowed: null or a finite number > 0"
+    ]
+
+
+@pytest.mark.slow
+def test_loading_the_libraries_prints_no_hub_kernel_notice():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    code = "import suite, peft, galore_torch"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert "kernels-community" not in proc.stderr, proc.stderr
