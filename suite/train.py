@@ -27,6 +27,7 @@ from transformers import set_seed
 
 from suite import distributed, downstream, preflight, sweep, traits
 from suite.checks import check_job
+from suite.data.collate import check_supervised
 from suite.errors import ConfigError
 from suite.loop import (
     AUTOCAST,
@@ -124,8 +125,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     resumed = resume_state(cfg, folder, previous)
     if resumed is not None:
         folder.keep_metrics_through(resumed["step"])
+    fresh = folder.previous() is None  # nothing here but what this run will write
     summary = new_summary(cfg, device)
-    tracker = None
+    tracker, refused = None, False
     try:
         with stop_on_signals() as stop:
             job = setup(cfg, device, folder, summary, world)
@@ -135,12 +137,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 restore(job, progress, resumed)
             loss, step = train(job, progress, summary, stop, lambda p: save_state(job, p, summary))
             summarize(job, summary, loss, step, stop)
+    except ConfigError:  # refused by setup (the data, the method): the run leaves no record
+        refused = True
+        raise
     except BaseException as err:
         summary.status = "oom" if isinstance(err, torch.OutOfMemoryError) else "failed"
         summary.error = one_line(err)
         raise
     finally:
-        finish(folder, summary, tracker)
+        if refused and world.main:
+            folder.abandon(fresh)
+        elif refused:
+            folder.release()
+        else:
+            finish(folder, summary, tracker)
     if world.main:
         print_summary(summary, folder.folder)
     return summary.to_json()
@@ -232,6 +242,7 @@ def setup(
     model.to(device)
     summary.load_peak_reserved_bytes = devmem.cuda_peaks(device)["peak_reserved_bytes"]
     splits = instantiate(without(cfg.data, "name", "max_length"))
+    check_supervised(splits.train, tokenizer, cfg.data.max_length)
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False

@@ -74,6 +74,9 @@ SCHEDULERS = (
     "greedy",
 )
 
+# transformers schedules whose step() takes a metric, which the loop does not pass.
+METRIC_SCHEDULERS = ("reduce_lr_on_plateau", "greedy")
+
 # (dotted key, rule); a key absent from the config is not checked.
 RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("seed", _int_at_least(0)),
@@ -134,6 +137,12 @@ def validate(cfg: DictConfig) -> None:
             continue
         if not check(value):
             raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
+    scheduler = OmegaConf.select(cfg, "train.lr_scheduler", default=None)
+    if scheduler in METRIC_SCHEDULERS:
+        raise ConfigError(
+            f"train.lr_scheduler={scheduler} steps on a metric (scheduler.step(metric)), which the loop "
+            f"does not pass; use a step-count schedule, e.g. cosine, linear or constant_with_warmup"
+        )
     data = cfg.get("data")
     if data is not None and "hub_name" in data and data.path is None and data.hub_name is None:
         raise ConfigError(

@@ -87,6 +87,7 @@ CASES = [
     ("clip-negative", ["train.max_grad_norm=-1"], "train.max_grad_norm=-1 is out of range"),
     ("checkpoint-every", ["train.checkpoint_every=0"], "train.checkpoint_every=0 is out of range"),
     ("scheduler", ["train.lr_scheduler=wobbly"], "train.lr_scheduler='wobbly' is out of range"),
+    ("scheduler-on-a-metric", ["train.lr_scheduler=reduce_lr_on_plateau"], "steps on a metric"),
     ("overwrite-and-resume", ["overwrite=true", "resume=true"], "contradict each other"),
     ("run-name-up", ["run_name=../../victim"], "run_name='../../victim' is out of range; allowed: a folder"),
     ("run-name-absolute", [lambda t: f"run_name={t.parent}/victim"], "victim' is out of range; allowed"),
@@ -256,3 +257,13 @@ def test_loading_the_libraries_prints_no_hub_kernel_notice():
     code = "import suite, peft, galore_torch"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert "kernels-community" not in proc.stderr, proc.stderr
+
+
+def test_a_length_that_cuts_every_target_is_refused_and_leaves_nothing(tmp_path):
+    from helpers import run_job
+
+    with pytest.raises(
+        train.ConfigError, match=r"data.max_length=8 leaves no supervised token: the shortest"
+    ):
+        run_job(tmp_path, "data.max_length=8")
+    assert not [p for p in tmp_path.rglob("*") if not p.is_dir()]  # no config, summary or lock

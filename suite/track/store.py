@@ -163,6 +163,16 @@ class RunFolder:
             record.status, record.error = "killed", why
             self.write_summary(record)
 
+    def abandon(self, fresh: bool) -> None:
+        """Hand back a folder in which the run was refused: what it wrote goes if the folder held
+        no earlier run (``fresh``), then the lock, and the folder if nothing else is in it."""
+        if fresh:
+            self.clear()
+        self.release()
+        if self.folder.is_dir() and [p.name for p in self.folder.iterdir()] == [LOCK]:
+            (self.folder / LOCK).unlink()
+            self.folder.rmdir()
+
     def release(self) -> None:
         self.close_metrics()
         if self._lock is not None:
