@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -41,7 +41,10 @@ def replaced_whole(path: Path, mode: str = "w") -> Iterator[IO]:
     """A file to write that takes ``path``'s place only once complete (temporary file in the same
     folder, fsync, ``os.replace``): readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Created as open() creates a file (0o666 less the umask), not mkstemp's 0o600: a file keeps
+    # one mode whether it was appended to or replaced (metrics.jsonl is both).
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
