@@ -16,6 +16,7 @@ import math
 import os
 import secrets
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -264,10 +265,28 @@ def scan_summaries(root: str | Path) -> tuple[list[dict[str, Any]], list[tuple[P
         if not isinstance(data, dict) or not data.get("method") or not data.get("status"):
             skipped.append((path, "no method or status: not a run's summary"))
             continue
+        wrong = wrong_type(data)
+        if wrong:
+            skipped.append((path, wrong))
+            continue
         row = RunSummary.from_json(data).to_json()
         row["run_dir"] = str(path.parent)
         rows.append(row)
     return rows, skipped
+
+
+def wrong_type(data: dict[str, Any]) -> str | None:
+    """The first :class:`RunSummary` field whose value is not of the field's kind (a number, a
+    string), or None: a reader that computes with the fields can trust them."""
+    for f in fields(RunSummary):
+        value, kind = data.get(f.name), str(f.type).split(" ")[0]
+        if value is None:
+            continue
+        if kind in ("int", "float") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{f.name}={value!r} is not a number"
+        if kind == "str" and not isinstance(value, str):
+            return f"{f.name}={value!r} is not a string"
+    return None
 
 
 def read_summaries(root: str | Path) -> list[dict[str, Any]]:
