@@ -91,9 +91,10 @@ def _one_line(err: Exception) -> str:
     return " ".join(lines[:3])
 
 
-def check(argv: list[str]) -> None:
+def check(argv: list[str], compose_only: bool = False) -> None:
     """Raise :class:`ConfigError` if any job of ``argv`` would not compose, validate, find what it
-    names, or have its run folder to itself."""
+    names, or have its run folder to itself (``compose_only``: if it would not compose, for the
+    commands that take suite-train's options but train nothing)."""
     overrides, flags = split_argv(argv)
     if flags & _SKIP_FLAGS:
         return
@@ -110,6 +111,8 @@ def check(argv: list[str]) -> None:
                 _check_experiment(job, group_options("experiment"))
                 _check_traits_kept(job)
                 cfg = compose("config", overrides=job)
+                if compose_only:
+                    continue
                 _check_added_keys(job, cfg)
                 validate(cfg)
                 check_job(cfg)
@@ -178,14 +181,14 @@ def _check_folders(folders: dict[Path, list[tuple[bool, bool]]]) -> None:
             raise ConfigError(refusal)
 
 
-def check_command_line(argv: list[str], prog: str = "suite-train") -> None:
+def check_command_line(argv: list[str], prog: str = "suite-train", compose_only: bool = False) -> None:
     """:func:`check` for a console entry: a refused command prints its one line and exits with
     status 2. Under torchrun rank 0 checks alone (the others would find the run folders it has
     just claimed)."""
     if int(os.environ.get("RANK", 0)) != 0:
         return
     try:
-        check(argv)
+        check(argv, compose_only)
     except ConfigError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         sys.exit(2)

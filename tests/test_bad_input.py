@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from helpers import FAST, TINY
@@ -267,3 +268,18 @@ def test_a_length_that_cuts_every_target_is_refused_and_leaves_nothing(tmp_path)
     ):
         run_job(tmp_path, "data.max_length=8")
     assert not [p for p in tmp_path.rglob("*") if not p.is_dir()]  # no config, summary or lock
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command",
+    [
+        [str(Path(sys.executable).with_name("suite-estimate")), "model=nope"],
+        [sys.executable, "-m", "suite.toy", "experiment=nope"],
+    ],
+    ids=["suite-estimate", "toy"],
+)
+def test_an_unknown_name_is_one_line_in_every_command(command, tmp_path):
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "unknown" in lines[0], proc.stderr[-2000:]
