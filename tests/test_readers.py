@@ -33,19 +33,20 @@ def test_a_truncated_and_an_empty_summary_are_named_and_skipped(tmp_path, caplog
 
 
 def test_a_summary_with_a_wrongly_typed_field_is_named_and_skipped(tmp_path, caplog, capsys):
-    good = RunSummary(method="adamw", status="ok", seed=0, final_train_loss=0.5, mem_total_bytes=2**20)
+    good = RunSummary(method="adamw", status="ok", seed=0, final_train_loss=0.5)
     RunFolder(tmp_path / "good").write_summary(good)
-    bad = good.to_json() | {"final_train_loss": "0.5 (about)"}
-    (tmp_path / "bad").mkdir()
-    (tmp_path / "bad" / "summary.json").write_text(json.dumps(bad))
+    for name, wrong in (("loss", {"final_train_loss": "0.5 (about)"}), ("memory", {"mem_total_bytes": "1M"})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps(good.to_json() | wrong))
     rows, skipped = scan_summaries(tmp_path)
     assert [r["run_dir"] for r in rows] == [str(tmp_path / "good")]
     assert [(p.parent.name, why) for p, why in skipped] == [
-        ("bad", "final_train_loss='0.5 (about)' is not a number")
+        ("loss", "final_train_loss='0.5 (about)' is not a number"),
+        ("memory", "mem_total_bytes='1M' is not a number"),
     ]
     with caplog.at_level(logging.WARNING, logger="suite.track.store"):
         report([str(tmp_path)])
-    assert any(str(tmp_path / "bad" / "summary.json") in r.getMessage() for r in caplog.records)
+    assert any(str(tmp_path / "loss" / "summary.json") in r.getMessage() for r in caplog.records)
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 3 and out[2].startswith("| adamw")
 

@@ -23,6 +23,7 @@ from typing import IO, Any
 from omegaconf import DictConfig, OmegaConf
 
 from suite.errors import ConfigError
+from suite.measure.breakdown import MemoryBreakdown
 from suite.track.record import RunSummary
 
 log = logging.getLogger(__name__)
@@ -278,14 +279,16 @@ def scan_summaries(root: str | Path) -> tuple[list[dict[str, Any]], list[tuple[P
 def wrong_type(data: dict[str, Any]) -> str | None:
     """The first :class:`RunSummary` field whose value is not of the field's kind (a number, a
     string), or None: a reader that computes with the fields can trust them."""
-    for f in fields(RunSummary):
-        value, kind = data.get(f.name), str(f.type).split(" ")[0]
+    kinds = {f.name: str(f.type).split(" ")[0] for f in fields(RunSummary)}
+    kinds |= dict.fromkeys(MemoryBreakdown.labels(), "int")  # the breakdown is written flat
+    for name, kind in kinds.items():
+        value = data.get(name)
         if value is None:
             continue
         if kind in ("int", "float") and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            return f"{f.name}={value!r} is not a number"
+            return f"{name}={value!r} is not a number"
         if kind == "str" and not isinstance(value, str):
-            return f"{f.name}={value!r} is not a string"
+            return f"{name}={value!r} is not a string"
     return None
 
 
