@@ -21,7 +21,7 @@ from suite.configs import CONF_DIR
 
 METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
 # TINY's narrowest projection (k_proj) is 16 wide; the YAMLs' rank 32 is refused on it
-NARROW = {m: ["method.rank=8"] for m in ("galore", "galore_layerwise", "apollo")}
+NARROW = {m: ["method.rank=8"] for m in ("galore", "galore_layerwise", "apollo", "apollo_layerwise")}
 RESUMABLE = ["train.max_steps=6", "train.checkpoint_every=2", "eval.n_examples=0", "save_checkpoint=true"]
 
 
