@@ -18,7 +18,8 @@ from suite.errors import ConfigError
 from suite.search.settings import SearchSettings
 
 # Keys of the composed job that differ between trials or do not change what a trial computes.
-NOT_COMPARED = ("run_name", "method.lr", "overwrite", "results_dir", "search", "logger")
+# The experiment's folder is the study's own (the journal lies in it).
+NOT_COMPARED = ("run_name", "method.lr", "overwrite", "results_dir", "experiment_name", "search", "logger")
 
 
 def journal_path(cfg: DictConfig, s: SearchSettings) -> Path:
@@ -36,10 +37,14 @@ def flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.removesuffix("."): node}
 
 
+def compared(values: dict[str, Any]) -> dict[str, Any]:
+    """The settings that change what a trial computes (``NOT_COMPARED`` left out)."""
+    return {k: v for k, v in values.items() if not any(k == n or k.startswith(n + ".") for n in NOT_COMPARED)}
+
+
 def job_fingerprint(cfg: DictConfig) -> dict[str, Any]:
     """The composed job's settings that every trial of a study shares."""
-    values = flat(OmegaConf.to_container(cfg, resolve=True))
-    return {k: v for k, v in values.items() if not any(k == n or k.startswith(n + ".") for n in NOT_COMPARED)}
+    return compared(flat(OmegaConf.to_container(cfg, resolve=True)))
 
 
 def _first_difference(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
@@ -52,7 +57,8 @@ def _first_difference(stored: dict[str, Any], now: dict[str, Any]) -> str | None
 def check_same_search(study: optuna.Study, s: SearchSettings, job: dict[str, Any]) -> None:
     """A stored study continues only with the settings and the job it was started with."""
     for what, now in (("search", s.stored()), ("job", job)):
-        diff = _first_difference(study.user_attrs[what], now)
+        stored = study.user_attrs[what]
+        diff = _first_difference(compared(stored) if what == "job" else stored, now)
         if diff is not None:
             raise ConfigError(
                 f"study {s.study_name} was started with {what} setting {diff}; rerun it with its own "
@@ -64,17 +70,31 @@ def open_study(path: Path, s: SearchSettings, job: dict[str, Any]) -> optuna.Stu
     """The study stored at ``path``, created on the first run and loaded (and checked) after."""
     path.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(path)))
-    sampler = optuna.samplers.TPESampler(
-        seed=s.sampler_seed, n_startup_trials=s.startup_trials, constant_liar=True
-    )
     study = optuna.create_study(
-        storage=storage, sampler=sampler, study_name=s.study_name, direction=s.direction, load_if_exists=True
+        storage=storage,
+        sampler=sampler(s, 0),
+        study_name=s.study_name,
+        direction=s.direction,
+        load_if_exists=True,
     )
     if "search" not in study.user_attrs:
         study.set_user_attr("search", s.stored())
         study.set_user_attr("job", job)
     check_same_search(study, s, job)
+    held = len(study.get_trials(deepcopy=False))
+    if held:
+        study.sampler = sampler(s, held)
     return study
+
+
+def sampler(s: SearchSettings, held: int) -> optuna.samplers.TPESampler:
+    """TPE seeded with ``sampler_seed`` plus the trials the study held when this process opened it:
+    a new study draws as it always has, a continued one (a rerun, a larger budget) draws new points
+    instead of its first process's again (TPE reads the history from the journal; only its random
+    generator lives in the process)."""
+    return optuna.samplers.TPESampler(
+        seed=s.sampler_seed + held, n_startup_trials=s.startup_trials, constant_liar=True
+    )
 
 
 @contextlib.contextmanager
