@@ -94,7 +94,10 @@ def test_sign_only_memory_exact_on_diagonal_quadratic_and_larger_gamma_otherwise
     assert 1.0 < noisy(True) < noisy(False)
 
 
-def test_weight_decay_and_momentum_update_rule():
+@pytest.mark.parametrize("heavy_ball", [True, False])
+def test_weight_decay_and_momentum_update_rule(heavy_ball):
+    """heavy_ball: sign of torch.optim.SGD's buffer; default: the official code's step, which
+    signs the raw gradient whatever the momentum (the buffer is never stored)."""
     gen = torch.Generator().manual_seed(0)
     x0 = torch.randn(5, 4, generator=gen, dtype=torch.float64)
     grads = [torch.randn(5, 4, generator=gen, dtype=torch.float64) for _ in range(3)]
@@ -109,13 +112,15 @@ def test_weight_decay_and_momentum_update_rule():
         weight_decay=wd,
         momentum=beta,
         dampening=0.1,
+        heavy_ball=heavy_ball,
     )
     ref, buf = x0.clone(), None
     for g in grads:
         x.grad = g.clone()
         opt.step()
-        buf = g.clone() if buf is None else beta * buf + 0.9 * g
+        buf = g.clone() if buf is None or not heavy_ball else beta * buf + 0.9 * g
         ref = ref * (1 - lr * wd) - lr * torch.sign(buf)
+    assert ("momentum_buffer" in opt.state[x]) == heavy_ball
     torch.testing.assert_close(x.detach(), ref)
 
 
@@ -127,7 +132,9 @@ def test_state_dict_round_trip_is_bit_identical(sign_only):
             x.grad = x.detach() * 2 + torch.randn(x.shape, generator=gen)
             opt.step()
 
-    kw = dict(L_inf=10.0, d_0=0.01, clamp_level=0.5, sign_only_memory=sign_only, momentum=0.5)
+    kw = dict(
+        L_inf=10.0, d_0=0.01, clamp_level=0.5, sign_only_memory=sign_only, momentum=0.5, heavy_ball=True
+    )
     x = torch.nn.Parameter(torch.randn(6, 3))
     opt = ALIAS([x], **kw)
     run(x, opt, range(4))
@@ -152,6 +159,44 @@ def test_bad_config_raises():
         ALIAS(p, d_0=1.0, update_gap=2, sign_only_memory=True)
     with pytest.raises(ValueError, match="warmup"):
         ALIAS(p, d_0=1.0, warmup_steps=3)
+    with pytest.raises(ValueError, match="finite clamp_level"):
+        ALIAS(p, lower_bound=0.0, L_inf=0.0, clamp_level=NO_CLAMP)
+
+
+def test_zero_L_inf_runs_at_the_clamp_until_the_first_statistics_update():  # noqa: N802
+    # alias_run.sh: --l_inf 0. S = 0 until the first update (gap 2): γ = √(f/0) = ∞, clamped to
+    # 0.05 at steps 0 and 1; x2 = (0.9, −0.9), S = 0 + ‖(0.9, −1.8) − (1, −2)‖₁/0.1 = 3,
+    # γ2 = √((1.5 − 1.497)/3) = √0.001
+    gammas, _ = _quadratic_run(3, L_inf=0.0, lower_bound=1.497, clamp_level=0.05, update_gap=2)
+    assert gammas[:2] == [0.05, 0.05] and gammas[2] == pytest.approx(math.sqrt(0.001), rel=1e-9)
+    x = torch.nn.Parameter(torch.tensor([1.0, -1.0], dtype=torch.float64))
+    opt = ALIAS([x], L_inf=0.0, lower_bound=0.0, clamp_level=0.05)
+    x.grad = (A * x).detach()
+    opt.set_initial_loss(1.5)
+    opt.step()
+    assert opt.step_stats()["alias/gamma_unclamped"] == math.inf
+    assert opt.step_stats()["alias/gamma"] == 0.05 and opt.step_stats()["alias/S"] == 0.0
+
+
+def test_step_stats_report_the_clamp():
+    # one warmup step at lr 0.01; the first ALIAS step keeps S = 150 (no statistics yet), then
+    # S = 153, 156, 159 (each step adds 0.03/0.01): γ before the clamp √(1.5/S) = 0.1, 0.0990,
+    # 0.0981, 0.0971; the clamp 0.0985 binds at the first two of four
+    x = torch.nn.Parameter(torch.tensor([1.0, -1.0], dtype=torch.float64))
+    opt = ALIAS([x], L_inf=150.0, lower_bound=0.0, clamp_level=0.0985, lr=0.01, warmup_steps=1)
+    seen = []
+    for _ in range(5):
+        x.grad = (A * x).detach()
+        opt.set_initial_loss(1.5)
+        opt.step()
+        seen.append(opt.step_stats())
+    assert seen[0] == {"alias/S": 150.0}  # warmup: no γ yet
+    assert seen[1]["alias/gamma"] == 0.0985 and seen[1]["alias/gamma_unclamped"] == pytest.approx(0.1)
+    assert seen[1]["alias/d"] == 1.5 and seen[1]["alias/clamped_fraction"] == 1.0
+    last = seen[-1]
+    assert last["alias/S"] == pytest.approx(159.0, rel=1e-12)
+    assert last["alias/gamma"] == last["alias/gamma_unclamped"] == pytest.approx(math.sqrt(1.5 / 159))
+    assert last["alias/clamped_fraction"] == 0.5
 
 
 def test_unset_clamp_is_the_official_default():
@@ -310,6 +355,9 @@ class FrozenALIAS(ALIAS):
     _update_statistics = _frozen_update_statistics
     _sign_update = _frozen_sign_update
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs, float64_statistics=True, heavy_ball=True)
+
 
 FAST_CASES = {
     "lower-bound": dict(lower_bound=0.0, L_inf=10.0),
@@ -334,7 +382,9 @@ def test_fast_statistics_bit_identical_to_frozen_reference(case, dtype):
     runs = []
     for cls in (ALIAS, FrozenALIAS):
         params = [torch.nn.Parameter(x.clone()) for x in x0]
-        opt = cls(params, **kw)
+        opt = cls(
+            params, **kw, **({} if cls is FrozenALIAS else dict(float64_statistics=True, heavy_ball=True))
+        )
         opt.set_initial_loss(2.5)
         gammas = []
         for step_grads in grads:
