@@ -201,11 +201,23 @@ class ALIAS(torch.optim.Optimizer):
         )
 
     def _round(self, x: float) -> float:
-        """``x`` rounded to the statistics dtype (a float64 operation on values of a narrower
-        dtype, rounded once, is that dtype's correctly rounded operation)."""
+        """``x`` rounded to the statistics dtype (a float64 sum, difference or product of values
+        of a narrower dtype, rounded once, is that dtype's correctly rounded operation)."""
         if self.stats_dtype == torch.float64 or not math.isfinite(x):
             return x
         return torch.tensor(x, dtype=self.stats_dtype).item()
+
+    def _div(self, a: float, b: float) -> float:
+        """a / b as the official code computes it, on scalar tensors of the statistics dtype
+        (torch divides by a scalar tensor as a product with its reciprocal)."""
+        if self.float64_statistics:
+            return a / b
+        return torch.tensor(a, dtype=self.stats_dtype).div(torch.tensor(b, dtype=self.stats_dtype)).item()
+
+    def _sqrt(self, x: float) -> float:
+        if self.float64_statistics or not math.isfinite(x):
+            return math.sqrt(x)
+        return torch.tensor(x, dtype=self.stats_dtype).sqrt().item()
 
     def set_initial_loss(self, loss: float | Tensor) -> None:
         """Record f(x_0) for the lower-bound rule (only the first call counts)."""
@@ -238,7 +250,7 @@ class ALIAS(torch.optim.Optimizer):
             sums = [torch.mul(p.grad, self.state[p]["prev_sign"]).sum(dtype=acc) for p in params]
             inner = sum(torch.stack(sums).tolist()) if wide else self._reduced(sums, "sum").item()
             if st["gamma_prev"] > 0:
-                st["S"] = r(st["S"] + r(abs(r(inner - st["prev_l1"])) / st["gamma_prev"]))
+                st["S"] = r(st["S"] + self._div(abs(r(inner - st["prev_l1"])), st["gamma_prev"]))
             self._add_to_distance(inner)
             return
         wants_inner = self.lower_bound is None  # the lower-bound rule never reads d̃
@@ -263,7 +275,7 @@ class ALIAS(torch.optim.Optimizer):
             diff_l1, step_inf, *inner = torch.stack(parts).tolist()
             inner = inner[0] if inner else 0.0
         if step_inf > 0:
-            st["S"] = r(st["S"] + r(diff_l1 / step_inf))
+            st["S"] = r(st["S"] + self._div(diff_l1, step_inf))
         if wants_inner:
             self._add_to_distance(inner)
 
@@ -287,10 +299,10 @@ class ALIAS(torch.optim.Optimizer):
 
     def _gamma(self) -> float:
         """γ = min(√(numerator/S), clamp); records γ before the clamp (∞ while S = 0)."""
-        st, r = self.stats, self._round
-        ratio = r(self._numerator() / st["S"]) if st["S"] > 0 else math.inf
-        st["gamma_unclamped"] = r(math.sqrt(ratio))
-        return min(st["gamma_unclamped"], r(self.clamp_level))
+        st = self.stats
+        ratio = self._div(self._numerator(), st["S"]) if st["S"] > 0 else math.inf
+        st["gamma_unclamped"] = self._sqrt(ratio)
+        return min(st["gamma_unclamped"], self._round(self.clamp_level))
 
     def _store_previous(self, params: list[Tensor]) -> None:
         l1 = []
@@ -411,6 +423,17 @@ class ALIAS(torch.optim.Optimizer):
         self.stats = dict(stats)
 
 
+class JointState(ChainMap):
+    """The parts' ``state`` as one read-only mapping (looking a parameter up never creates an
+    entry in a part's ``defaultdict``)."""
+
+    def __getitem__(self, key: Any) -> Any:
+        for part in self.maps:
+            if key in part:
+                return part[key]
+        raise KeyError(key)
+
+
 class ALIASWithAdamW(torch.optim.Optimizer):
     """The official ``AIDWithAdam`` (``parameter_free_signsgd.py``): :class:`ALIAS` on
     ``sign_params``, ``torch.optim.AdamW`` on ``adamw_params``, with the same ``lr`` (the AdamW lr,
@@ -447,7 +470,7 @@ class ALIASWithAdamW(torch.optim.Optimizer):
         parts = [self.alias] + ([self.adamw] if self.adamw is not None else [])
         super().__init__(sign_params + adamw_params, {})
         self.param_groups = [g for part in parts for g in part.param_groups]
-        self.state = ChainMap(*(part.state for part in parts))  # read by the memory meter
+        self.state = JointState(*(part.state for part in parts))  # read by the memory meter
 
     def set_initial_loss(self, loss: float | Tensor) -> None:
         """f(x_0) for ALIAS's lower-bound rule."""
