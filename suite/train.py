@@ -357,11 +357,13 @@ def make_scheduler(cfg: DictConfig, method: Method, max_steps: int) -> Any:
         log.warning(
             "train.warmup_steps=%d >= %d steps: the run ends in warm-up", cfg.train.warmup_steps, max_steps
         )
+    floor = cfg.train.get("min_lr_ratio")
     return get_scheduler(
         cfg.train.lr_scheduler,
         method.optimizer,
         num_warmup_steps=cfg.train.warmup_steps,
         num_training_steps=max_steps,
+        scheduler_specific_kwargs={"min_lr_rate": floor} if "min_lr" in cfg.train.lr_scheduler else None,
     )
 
 
@@ -501,6 +503,8 @@ def log_step(
     ).to_json()
     if job.world.size > 1:
         row |= {f"comm/{k}_bytes": v for k, v in job.ranks.traffic.steps[-1].items()}
+    if job.method.step_stats is not None:
+        row |= job.method.step_stats()
     job.folder.log(row)
     job.tracker.log(row)
 
@@ -509,6 +513,8 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int) -> None:
     """Memory and counts first, then the evaluations, then the checkpoint."""
     model = job.method.model
     summary.final_train_loss, summary.steps = loss, step
+    if job.method.step_stats is not None:  # the method's own scalars after the last step
+        summary.extra.update(job.method.step_stats())
     # Memory is read before evaluation, so generation never counts towards the training peaks.
     for key, value in job.meter.breakdown().as_dict().items():
         setattr(summary, key, value)

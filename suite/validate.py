@@ -66,6 +66,7 @@ RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("train.grad_accum", _int_at_least(1)),
     ("train.warmup_steps", _int_at_least(0)),
     ("train.lr_scheduler", _one_of(*SCHEDULERS)),
+    ("train.min_lr_ratio", _optional((lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"))),
     ("train.max_grad_norm", _optional(_positive())),
     ("train.checkpoint_every", _optional(_int_at_least(1))),
     ("overwrite", _one_of(True, False)),
@@ -114,6 +115,12 @@ def validate(cfg: DictConfig) -> None:
             continue
         if not check(value):
             raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
+    train = cfg.get("train")
+    if train is not None and "min_lr" in str(train.get("lr_scheduler")) and train.get("min_lr_ratio") is None:
+        raise ConfigError(
+            f"train.lr_scheduler={train.lr_scheduler} needs train.min_lr_ratio, the floor as a "
+            "fraction of the lr in (0, 1] (e.g. 0.1)"
+        )
     data = cfg.get("data")
     if data is not None and "hub_name" in data and data.path is None and data.hub_name is None:
         raise ConfigError(

@@ -80,6 +80,8 @@ CASES = [
     ("clip-negative", ["train.max_grad_norm=-1"], "train.max_grad_norm=-1 is out of range"),
     ("checkpoint-every", ["train.checkpoint_every=0"], "train.checkpoint_every=0 is out of range"),
     ("scheduler", ["train.lr_scheduler=wobbly"], "train.lr_scheduler='wobbly' is out of range"),
+    ("min-lr-missing", ["train.lr_scheduler=cosine_with_min_lr"], "needs train.min_lr_ratio"),
+    ("min-lr-range", ["train.min_lr_ratio=1.5"], "train.min_lr_ratio=1.5 is out of range"),
     ("overwrite-and-resume", ["overwrite=true", "resume=true"], "contradict each other"),
     ("results-is-file", [lambda t: f"results_dir={jsonl(t / 'file', 'x')}"], "is a file, not a folder"),
     ("results-unwritable", ["results_dir=/proc/suite-results"], "cannot write in /proc"),
