@@ -33,7 +33,7 @@ if [[ -z "${NOTEBOOKS_ONLY:-}" ]]; then
     echo "run_all: no GSM8K file at $GSM8K_PATH (set GSM8K_PATH): skipping the GSM8K half" >&2
   fi
   python -m suite.toy -m experiment=stosignsgd_fig1 "results_dir=$RESULTS"
-  suite-train -m experiment=alias_vs_tuned experiment_name=alias_vs_search "${common[@]}"
+  suite-train -m experiment=alias_vs_tuned variant=script experiment_name=alias_vs_search "${common[@]}"
   suite-search experiment=alias_vs_search logger=none "results_dir=$RESULTS" "$@"
 fi
 

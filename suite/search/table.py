@@ -96,7 +96,7 @@ def vs_search_table(alias: dict | None, trials: pd.DataFrame) -> pd.DataFrame:
 def alias_record(folder: Path) -> dict | None:
     """The seed-mean final loss and wall-clock of the ALIAS runs in ``folder`` that trained to the
     end, if any."""
-    alias = [s for s in read_summaries(folder) if s["method"] == "alias" and s["status"] in TRAINED]
+    alias = [s for s in read_summaries(folder) if s["method"].startswith("alias") and s["status"] in TRAINED]
     runs = [run_record(Path(s["run_dir"])) for s in alias]
     if not runs:
         return None
