@@ -14,23 +14,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from suite import traits
 from suite.data.answers import extract_answer
-from suite.validate import ConfigError
+from suite.errors import ConfigError
 
-# How the suite's methods run, from their YAML alone (tests/test_bad_input.py builds every one
-# and compares; a method not listed steps after backward): True, or the YAML key that makes the
-# update run inside backward; and the key that makes the optimizer own its GradScaler.
-_IN_BACKWARD = {
-    "suite.methods.sqmeft.build": True,
-    "suite.methods.lomo.build": True,
-    "suite.methods.lomo.build_adalomo": True,
-    "suite.methods.galore.build_layerwise": True,
-    "suite.methods.signsgd.build": "fused_backward",
-    "suite.methods.stosignsgd.build": "fused_backward",
-    "suite.methods.absignsgd.build": "fused_backward",
-    "suite.methods.absignsgd_mv.build": "fused_backward",
-}
-_OWN_SCALER = {"suite.methods.absignsgd.build": "fp16"}
 _RANK_KEYS = ("r", "rank")  # LoRA's r; GaLore's and APOLLO's rank
 
 # Per data builder: the fields every record must have, and whether its answer needs '#### N'.
@@ -41,28 +28,23 @@ DATA_FIELDS = {
 }
 
 
-def _flag(table: dict, method: DictConfig) -> bool:
-    rule = table.get(method.get("_target_"), False)
-    return bool(method.get(rule, False)) if isinstance(rule, str) else rule
-
-
-def updates_in_backward(method: DictConfig) -> bool | None:
-    """Whether the method updates inside backward (None: a method from outside the suite)."""
-    if not str(method.get("_target_", "")).startswith("suite.methods."):
-        return None
-    return _flag(_IN_BACKWARD, method)
-
-
 def check_method_loop(
     cfg: DictConfig, in_backward: bool | None = None, own_scaler: bool | None = None
 ) -> None:
-    """Gradient accumulation, fp16 and clipping against how the method updates (from its YAML, or
-    from the built method when given)."""
+    """Gradient accumulation, fp16 and clipping against how the method updates: from its YAML's
+    traits, and, once it is built, the built method's own flags, which must agree with them."""
     name, train = cfg.method.name, cfg.train
-    if in_backward is None:
-        in_backward = updates_in_backward(cfg.method)
-    if own_scaler is None:
-        own_scaler = _flag(_OWN_SCALER, cfg.method)
+    declared = traits.of(cfg.method)
+    for what, built, said in (
+        ("updates_in_backward", in_backward, declared.in_backward(cfg.method)),
+        ("own_grad_scaler", own_scaler, declared.owns_grad_scaler(cfg.method)),
+    ):
+        if built is not None and built != said:
+            raise ConfigError(
+                f"method {name}: its builder returned {what}={built} but its YAML's traits say {said}; "
+                f"declare traits.{what} in the YAML as the method behaves"
+            )
+    in_backward, own_scaler = declared.in_backward(cfg.method), declared.owns_grad_scaler(cfg.method)
     if in_backward and train.grad_accum > 1:
         raise ConfigError(
             f"method {name} updates inside backward and cannot accumulate gradients; set train.grad_accum=1"

@@ -23,13 +23,11 @@ from torch import nn
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.utils.data import Dataset, Subset
 
+from suite import traits
+from suite.errors import ConfigError
 from suite.methods import Method
 from suite.track.store import RunFolder
-from suite.validate import ConfigError
 
-# Methods that average gradients with DDP, and those whose ranks vote on signs instead.
-AVERAGED = ("adamw", "sgd", "lora", "galore", "apollo", "apollo_mini", "alias")
-VOTED = ("signsgd", "absignsgd_mv")
 VOTE_DTYPE = torch.int8  # a sum of K votes in [-K, K] fits for K <= 127
 
 
@@ -52,20 +50,25 @@ def world_from_env() -> World:
 
 
 def check(cfg: DictConfig, world: World) -> None:
-    """Refuse, in one line and before any work, what cannot run on ``world.size`` > 1 ranks."""
+    """Refuse, in one line and before any work, what cannot run on ``world.size`` > 1 ranks: what
+    the method's traits (suite/traits.py) refuse or require, and resuming."""
     if world.size == 1:
         return
-    name = cfg.method.name
-    if name not in AVERAGED + VOTED:
+    name, declared = cfg.method.name, traits.of(cfg.method)
+    if declared.distributed == "refused":
+        raise ConfigError(f"method={name} cannot run under torchrun: {declared.refused_because}")
+    if declared.in_backward(cfg.method):
         raise ConfigError(
-            f"method={name} cannot run under torchrun (its update runs inside backward or its trainable "
-            f"set changes per step); allowed: {', '.join(AVERAGED)} (DDP) or {', '.join(VOTED)} (sign vote)"
+            f"method.{declared.updates_in_backward}=true cannot run under torchrun (the update runs inside "
+            f"backward, before the ranks combine their gradients); use false for {name}"
         )
-    if cfg.method.get("fused_backward"):
-        raise ConfigError(f"method.fused_backward=true cannot run under torchrun; use false for {name}")
-    if name == "signsgd" and cfg.method.momentum != 0:
-        raise ConfigError("method.momentum must be 0 for signsgd under torchrun (the vote is of sign(g))")
-    if world.size > torch.iinfo(VOTE_DTYPE).max and name in VOTED:
+    for condition in declared.distributed_requires:
+        if not condition.holds(cfg.method):
+            raise ConfigError(
+                f"method.{condition.key}={cfg.method.get(condition.key)} cannot run under torchrun: "
+                f"{name} needs {condition}"
+            )
+    if world.size > torch.iinfo(VOTE_DTYPE).max and declared.distributed != "averaged":
         raise ConfigError(f"the int8 sign vote allows at most 127 ranks, got {world.size}")
     if cfg.resume or cfg.train.checkpoint_every:
         raise ConfigError("resume and train.checkpoint_every are not supported under torchrun; drop them")
@@ -176,17 +179,19 @@ class Ranks:
     traffic: Traffic
 
 
-def prepare(method: Method, name: str, world: World, device: torch.device) -> Ranks:
-    """DDP for a gradient-averaging method, the sign vote for SignSGD, the count of ABSignSGD-MV's
-    own vote (its optimizer all-reduces); in one process, the model as it is."""
+def prepare(method: Method, config: DictConfig, world: World, device: torch.device) -> Ranks:
+    """As the method's ``traits.distributed`` says (``config`` is its composed YAML): DDP for an
+    averaged method, the loop's sign vote for a voted one, the count of the optimizer's own vote
+    for ``voted_in_step``; in one process, the model as it is."""
     traffic = Traffic()
     if world.size == 1:
         return Ranks("single", method.model, None, traffic)
-    if name in AVERAGED:
-        return Ranks("ddp", wrap_ddp(method.model, device, traffic), None, traffic)
+    mode = traits.of(config).distributed
     if method.updates_in_backward:  # check() refuses it from the config; this guards the builder
-        raise ConfigError(f"method={name} updates inside backward and cannot vote; use fused_backward=false")
-    tally = vote if name == "signsgd" else count_block_votes
+        raise ConfigError(f"method={config.name} updates inside backward and cannot run under torchrun")
+    if mode == "averaged":
+        return Ranks("ddp", wrap_ddp(method.model, device, traffic), None, traffic)
+    tally = vote if mode == "voted" else count_block_votes
     return Ranks("vote", method.model, lambda: tally(gradients(method), traffic), traffic)
 
 

@@ -1,4 +1,4 @@
-"""Build the model and tokenizer, and find a model's transformer blocks.
+"""Build the model and tokenizer.
 
 ``model=tiny`` is a Qwen3-architecture causal LM built from a ``transformers`` config with a
 byte-level (ByT5) tokenizer, so nothing is downloaded. Paper-scale configs load a local
@@ -9,10 +9,7 @@ build a few-layer, narrow, randomly initialised model of the same family and dty
 
 from __future__ import annotations
 
-import re
-
 import torch
-from torch import nn
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -25,23 +22,9 @@ from transformers import (
     Qwen3ForCausalLM,
 )
 
-from suite.validate import ConfigError
+from suite.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-# Attribute paths of the block list, in the order the ABSignSGD reference tries them (``get_num_layers``
-# in github.com/yijiezcn/ABSignSGD, ``absignsgd.py``): Qwen and Llama match ``model.layers`` first.
-BLOCK_PATHS = (
-    "model.layers",
-    "transformer.h",
-    "gpt_neox.layers",
-    "h",
-    "decoder.layers",
-    "blocks",
-    "model.decoder.layers",
-    "transformer.blocks",
-    "transformer.layers",
-)
 
 
 def byte_tokenizer() -> PreTrainedTokenizerBase:
@@ -154,47 +137,3 @@ def load_pretrained(path: str, dtype: str = "bfloat16") -> tuple[PreTrainedModel
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
     return model, tokenizer
-
-
-def find_blocks(model: nn.Module) -> nn.ModuleList:
-    """The model's list of transformer blocks, found by the reference's attribute paths.
-
-    Wrappers (peft) are looked through via ``get_base_model``.
-    """
-    if hasattr(model, "get_base_model"):
-        model = model.get_base_model()
-    for path in BLOCK_PATHS:
-        obj = model
-        for attr in path.split("."):
-            obj = getattr(obj, attr, None)
-            if obj is None:
-                break
-        if isinstance(obj, nn.ModuleList) and len(obj) > 0:
-            return obj
-    raise ValueError(
-        f"cannot find the transformer blocks of {type(model).__name__}; "
-        f"looked for a non-empty ModuleList at: {', '.join(BLOCK_PATHS)}"
-    )
-
-
-def block_param_names(model: nn.Module) -> list[list[str]]:
-    """For each block, the names (as in ``model.named_parameters()``) of its parameters."""
-    blocks = find_blocks(model)
-    owner = {id(p): i for i, block in enumerate(blocks) for p in block.parameters()}
-    names: list[list[str]] = [[] for _ in blocks]
-    for name, p in model.named_parameters():
-        if id(p) in owner:
-            names[owner[id(p)]].append(name)
-    return names
-
-
-_LINEAR_GROUPS = re.compile(r"(attn|mlp)")
-
-
-def attn_mlp_linear_names(model: nn.Module) -> list[str]:
-    """Names of the ``nn.Linear`` modules inside attention and MLP blocks (GaLore's selection)."""
-    return [
-        name
-        for name, module in model.named_modules()
-        if isinstance(module, nn.Linear) and _LINEAR_GROUPS.search(name)
-    ]

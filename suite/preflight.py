@@ -15,8 +15,9 @@ from omegaconf import OmegaConf
 
 from suite.checks import check_job
 from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 from suite.track.store import RunFolder, refuse_reason, run_folder
-from suite.validate import ConfigError, validate
+from suite.validate import validate
 
 # Flags Hydra takes with a value; everything else that does not start with "-" is an override.
 _VALUE_FLAGS = {
@@ -105,6 +106,7 @@ def check(argv: list[str]) -> None:
             folders: dict[Path, list[tuple[bool, bool]]] = {}
             for job in _expand(overrides, group_options):
                 _check_experiment(job, group_options("experiment"))
+                _check_traits_kept(job)
                 cfg = compose("config", overrides=job)
                 _check_added_keys(job, cfg)
                 validate(cfg)
@@ -124,6 +126,18 @@ def _check_experiment(job: list[str], available: list[str]) -> None:
         key, _, name = o.partition("=")
         if key == "experiment" and name not in available:
             raise ConfigError(f"unknown experiment '{name}'; available: {', '.join(sorted(available))}")
+
+
+def _check_traits_kept(job: list[str]) -> None:
+    """A method's ``traits`` describe its code (suite/traits.py), so the command line may not change
+    them; the hyperparameters they name (e.g. ``method.fused_backward``) are what to override."""
+    for o in job:
+        key = o.lstrip("+~").partition("=")[0]
+        if key == "method.traits" or key.startswith("method.traits."):
+            raise ConfigError(
+                f"{key} cannot be overridden: a method's traits describe its code; "
+                f"edit the traits block of its YAML, or override the hyperparameter a trait names"
+            )
 
 
 def _check_added_keys(job: list[str], cfg) -> None:

@@ -1,6 +1,7 @@
-"""Where a run is, as one object the loop advances and a checkpoint captures: the step, the data
-position, the clock, the lost-update guard, the first loss; plus the signals that end a run
-cleanly (SIGTERM from ``timeout`` and SLURM, SIGINT from Ctrl-C)."""
+"""Resume: what a checkpoint captures of a job and its :class:`~suite.loop.Progress` (model,
+optimizer, schedule, scaler, data position, RNGs, clock, guard, meters, peaks) and how it is put
+back; plus the signals that end a run cleanly (SIGTERM from ``timeout`` and SLURM, SIGINT from
+Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -8,29 +9,13 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from suite.data.steps import StepBatches
-from suite.measure import device as devmem
-from suite.measure.timer import TrainClock
-from suite.measure.updates import LostUpdateGuard
+from suite.loop import Job, Progress, carried_peaks
 from suite.track import checkpoint
 
 
-@dataclass
-class Progress:
-    """What the loop has done so far; everything here is restored on resume."""
-
-    step: int
-    batches: StepBatches
-    clock: TrainClock
-    guard: LostUpdateGuard
-    losses: list[float] = field(default_factory=list)  # every step's training loss
-    peaks: dict[str, int | None] = field(default_factory=dict)  # of earlier pieces of the run
-
-
-def capture(job, progress: Progress) -> dict[str, Any]:
+def capture(job: Job, progress: Progress) -> dict[str, Any]:
     """The training state after ``progress.step`` steps, for :func:`suite.track.checkpoint.save`."""
     method, meter = job.method, job.meter
     return {
@@ -51,7 +36,7 @@ def capture(job, progress: Progress) -> dict[str, Any]:
     }
 
 
-def restore(job, progress: Progress, state: dict[str, Any]) -> None:
+def restore(job: Job, progress: Progress, state: dict[str, Any]) -> None:
     """Put the model, optimizer, schedule, data position, RNGs, clock and meters where ``state`` was."""
     method = job.method
     method.model.load_state_dict(state["model"])
@@ -75,13 +60,6 @@ def restore(job, progress: Progress, state: dict[str, Any]) -> None:
     for k, v in state["meter"].items():
         setattr(job.meter, k, v)
     checkpoint.set_rng_states(state["rng"])
-
-
-def carried_peaks(job, progress: Progress) -> dict[str, int | None]:
-    """Device and process peaks over this piece of the run and every earlier one."""
-    now = devmem.cuda_peaks(job.device) | {"peak_rss_bytes": devmem.peak_rss_bytes()}
-    before = progress.peaks
-    return {k: v if before.get(k) is None else max(v or 0, before[k]) for k, v in now.items()}
 
 
 @contextlib.contextmanager

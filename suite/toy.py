@@ -20,11 +20,11 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 from suite.optim import SignSGD, StoSignSGD
-from suite.preflight import CONF_DIR
 from suite.track.record import MetricsRow, RunSummary
 from suite.track.store import RunFolder
-from suite.validate import ConfigError
 
 OPTIMIZERS = ("signsgd", "stosignsgd")
 

@@ -9,9 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-
-class ConfigError(ValueError):
-    """A bad config or command line; its message is the single line shown to the user."""
+from suite.errors import ConfigError
 
 
 def _int_at_least(low: int) -> tuple[Callable[[Any], bool], str]:
@@ -40,7 +38,7 @@ def _optional(rule):
 
 
 # transformers.SchedulerType's values, written out so that checking a command line needs no torch
-# (tests/test_checks.py keeps the two equal).
+# (tests/test_bad_input.py keeps the two equal).
 SCHEDULERS = (
     "linear",
     "cosine",

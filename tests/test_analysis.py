@@ -13,13 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
+from optuna.distributions import FloatDistribution
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 
 from suite import papers
-from suite.papers import absignsgd, alias, frames, sqmeft, stosignsgd
-from suite.papers.registry import artefact
+from suite.papers import absignsgd, alias, claims, docs, frames, sqmeft, stosignsgd
+from suite.papers.registry import Sweep, artefact
 from suite.toy import run_toy
 from suite.track.store import RunFolder, write_atomic
 
@@ -187,6 +191,26 @@ def _alias_runs(root: Path) -> None:
         )
 
 
+def _alias_search_runs(root: Path) -> None:
+    """ALIAS and a three-trial Optuna study over SignSGD's lr, each trial's run beside it."""
+    fake_run(root, "alias_vs_search", "alias-seed0", "alias", losses=(3.0, 1.2), wall=10)
+    journal = root / "alias_vs_search" / "signsgd-seed0-lrsearch.journal"
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    study = optuna.create_study(study_name=journal.stem, storage=storage)
+    for k, (lr, loss) in enumerate([(1e-2, 2.0), (1e-3, 1.0), (1e-4, 1.5)]):
+        name = f"signsgd-seed0-lrsearch-{k:03d}"
+        fake_run(
+            root, "alias_vs_search", name, "signsgd", losses=(3.0, loss), wall=8, cfg={"method": {"lr": lr}}
+        )
+        trial = optuna.trial.create_trial(
+            params={"lr": lr},
+            distributions={"lr": FloatDistribution(1e-4, 1e-2, log=True)},
+            value=loss,
+            user_attrs={"run_name": name},
+        )
+        study.add_trial(trial)
+
+
 def _sqmeft_runs(root: Path) -> None:
     """Table IV (five methods) and the Table V variants (two seeds each)."""
     table4 = [
@@ -231,7 +255,7 @@ def _sqmeft_runs(root: Path) -> None:
 
 def make_store(root: Path) -> Path:
     """A few fake runs per artefact (methods written in a scrambled order)."""
-    for write_runs in (_absignsgd_runs, _stosignsgd_runs, _alias_runs, _sqmeft_runs):
+    for write_runs in (_absignsgd_runs, _stosignsgd_runs, _alias_runs, _alias_search_runs, _sqmeft_runs):
         write_runs(root)
     return root
 
@@ -386,6 +410,21 @@ def test_alias_vs_tuned_search_compute(store):
     assert {"weight decay", "schedule"} <= set(t.columns)
 
 
+def test_alias_vs_search_counts_every_trial(store):
+    t, _ = alias.vs_search(store / "alias_vs_search")
+    assert t["method"].tolist() == [
+        "ALIAS",
+        "SignSGD trial 0 (complete)",
+        "SignSGD trial 1 (complete)",
+        "SignSGD trial 2 (complete)",
+        "SignSGD tuned (best of 3 trials)",
+    ]
+    tuned = t.iloc[-1]
+    assert tuned["lr"] == "0.001" and tuned["ours: final loss"] == 2.0  # mean of (3, 1)
+    assert tuned["ours: compute incl. search (s)"] == 24.0 and tuned["ours: compute / ALIAS"] == 2.4
+    assert tuned["paper: compute / ALIAS"] == 1.5
+
+
 # ---------------------------------------------------------------- SQ-MEFT
 
 
@@ -430,6 +469,58 @@ def test_every_artefact_has_a_notebook_and_an_experiment():
         assert (REPO / "experiments" / f"{name}.yaml").exists()
 
 
+def test_every_tiny_experiment_feeds_a_registered_artefact():
+    """The registrations name existing experiment files, and every tiny file is named by one."""
+    named = {e for art in papers.ARTEFACTS.values() for e in art.experiments}
+    tiny = {p.stem for p in (REPO / "experiments").glob("*.yaml") if not p.stem.startswith("paper_")}
+    assert named == tiny
+
+
+def test_every_notebook_header_is_its_registry_block():
+    for notebook in NOTEBOOKS:
+        assert f"# <!-- generated from registry:notebook/{notebook.stem} -->" in notebook.read_text()
+
+
+def test_a_sweep_reading_local_data_is_skipped_in_run_all_without_it():
+    sweep = Sweep("x_gsm8k", overrides=("data.path=$GSM8K_PATH", "a=1"), needs="GSM8K_PATH")
+    assert sweep.command == "suite-train -m experiment=x_gsm8k data.path=$GSM8K_PATH a=1"
+    assert (
+        docs._shell(sweep)
+        == 'needs GSM8K_PATH && sweep suite-train -m experiment=x_gsm8k "data.path=$GSM8K_PATH" a=1'
+    )
+
+
+def test_run_all_runs_every_registered_sweep_then_every_notebook(tmp_path):
+    """run_all.sh with each program replaced by one that prints its arguments: every sweep once,
+    with the arguments every sweep takes, the GSM8K half skipped without its file."""
+    for program in ("suite-train", "suite-search", "python"):
+        stub = tmp_path / program
+        stub.write_text(f'#!/bin/sh\necho "{program} $*"\n')
+        stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "GSM8K_PATH": str(tmp_path / "none")}
+    proc = subprocess.run(
+        ["bash", str(REPO / "experiments" / "run_all.sh"), "device=cpu"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    ran = proc.stdout.splitlines()
+    sweeps = [s for art in papers.ARTEFACTS.values() for s in art.sweeps]
+    expected = []
+    for s in sweeps:
+        if s.needs:
+            continue
+        common = "logger=none" if s.program == "suite-search" else "logger=none overwrite=true"
+        expected.append(f"{s.command} {common} results_dir=results device=cpu")
+    assert [line for line in ran if "experiment=" in line] == expected
+    assert [line for line in ran if line.startswith("python analysis/")] == [
+        f"python analysis/{p.name}" for p in NOTEBOOKS
+    ]
+    assert proc.stderr.count("skipping a sweep") == sum(1 for s in sweeps if s.needs) > 0
+
+
 # The public identifiers a caption's source must name (SQ-MEFT has no arXiv id: its title).
 PUBLIC_IDS = {
     "absignsgd": ["OpenReview NQsdnYkCar", "github.com/yijiezcn/ABSignSGD"],
@@ -457,6 +548,9 @@ def test_build_writes_table_and_figure(name, store, tmp_path):
     assert (folder / "table.tex").read_text().startswith("\\begin{table}")
     png = (folder / "figure.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+    verdicts = (folder / "verdicts.md").read_text()
+    for claim in claims.CLAIMS[name].claims:
+        assert f"[{claim.id}]" in verdicts
 
 
 def test_build_without_root_reads_results_and_prefix(store, tmp_path, monkeypatch):
@@ -472,10 +566,17 @@ def test_unknown_artefact_names_the_known_ones():
         papers.build("sqmeft_table9")
 
 
-def test_an_artefact_name_registers_once():
+def test_an_artefact_name_registers_once_and_names_its_experiments():
     with pytest.raises(ValueError, match="registered twice"):
-        artefact("sqmeft_table4", "What.", "Source")(sqmeft.table4)
+        artefact("sqmeft_table4", "SQ-MEFT Table IV: what.", "Source", experiments=["sqmeft_table4"])(
+            sqmeft.table4
+        )
     assert papers.ARTEFACTS["sqmeft_table4"].build is sqmeft.table4
+    with pytest.raises(ValueError, match="names no experiments"):
+        artefact("sqmeft_table9", "SQ-MEFT Table IX: what.", "Source", experiments=[])(sqmeft.table4)
+    with pytest.raises(ValueError, match="caption must start with '<paper> <artefact>: '"):
+        artefact("sqmeft_table9", "Ablation: what.", "Source", experiments=["sqmeft_table4"])(sqmeft.table4)
+    assert "sqmeft_table9" not in papers.ARTEFACTS
 
 
 # ---------------------------------------------------------------- the notebooks
@@ -550,5 +651,87 @@ def test_committed_tables_equal_what_the_notebooks_build(notebook, tmp_path):
         pytest.skip(f"no committed results/{notebook.stem}/ yet (experiments/run_all.sh makes them)")
     shutil.copytree(source, tmp_path / notebook.stem)
     _run_notebook(notebook, tmp_path)
-    for name in ("table.md", "table.tex"):
+    for name in ("table.md", "table.tex", "verdicts.md"):
         assert (tmp_path / notebook.stem / name).read_text() == (source / name).read_text(), name
+
+
+@pytest.mark.slow
+def test_committed_verdicts_equal_what_the_claims_give_on_the_committed_runs():
+    """results/verdicts.md and verdicts_summary.md (which the READMEs show) are current."""
+    table, summary = claims.summaries(COMMITTED)
+    assert (COMMITTED / "verdicts.md").read_text() == table, "run python -m suite.papers"
+    assert (COMMITTED / "verdicts_summary.md").read_text() == summary, "run python -m suite.papers"
+
+
+# ---------------------------------------------------------------- claims and verdicts
+
+
+def claim(**kw) -> claims.Claim:
+    base = {"id": "t.c", "artefact": "t", "statement": "A is lower", "paper": "P", "metric": "m", "unit": "u"}
+    return claims.Claim(**{**base, "arm": "a", "versus": ("b",), **kw})
+
+
+def frame(**arms: list[float]) -> pd.DataFrame:
+    """One row per (arm, seed): arm=[value for seed 0, seed 1, ...]."""
+    rows = [{"arm": arm, "seed": seed, "m": v} for arm, vs in arms.items() for seed, v in enumerate(vs)]
+    return pd.DataFrame(rows)
+
+
+def test_a_claim_over_three_paired_seeds_gets_its_bootstrap_interval():
+    runs = frame(a=[1.0, 2.0, 3.0], b=[2.0, 4.0, 6.0])  # paired differences -1, -2, -3
+    result = claims.evaluate(claim(), runs)
+    assert result.verdict == "agrees" and result.effect == -2.0 and result.seeds == "3"
+    assert (result.interval.low, result.interval.high) == (-3.0, -1.0)  # each extreme has p = 1/27
+    assert claims.evaluate(claim(direction="higher"), runs).verdict == "disagrees"
+    crossing = frame(a=[1.0, 2.0, 3.0], b=[2.0, 1.0, 3.5])  # differences -1, 1, -0.5
+    assert claims.evaluate(claim(), crossing).verdict == "inconclusive"
+
+
+def test_fewer_than_three_seeds_give_no_interval_and_an_inconclusive_verdict():
+    result = claims.evaluate(claim(), frame(a=[1.0, 1.1], b=[5.0, 5.1]))
+    assert result.verdict == "inconclusive" and result.interval is None
+    assert result.effect == pytest.approx(-4.0) and result.seeds == "2 (< 3: no interval)"
+
+
+def test_exact_claims_need_no_seeds_and_compare_every_run():
+    exact = claim(exact=True, versus=("b", "c"))
+    result = claims.evaluate(exact, frame(a=[100.0], b=[150.0], c=[120.0]))
+    assert result.verdict == "agrees" and result.rival == "c" and result.effect == -20.0
+    assert result.seeds == "exact, no seeds needed"
+    assert claims.evaluate(exact, frame(a=[100.0], b=[150.0], c=[90.0])).verdict == "disagrees"
+
+
+def test_within_claims_and_references():
+    within = claim(direction="within", tolerance=0.5, exact=True, versus=(), reference=2.0)
+    assert claims.evaluate(within, frame(a=[2.1, 2.3])).verdict == "agrees"
+    assert claims.evaluate(within, frame(a=[2.6, 3.0])).verdict == "disagrees"
+    assert claims.evaluate(within, frame(a=[2.1, 3.0])).verdict == "inconclusive"
+    with pytest.raises(ValueError, match="needs a tolerance"):
+        claim(direction="within")
+
+
+def test_a_missing_arm_or_metric_is_inconclusive_and_says_so():
+    assert claims.evaluate(claim(), frame(b=[1.0, 2.0, 3.0])).seeds.startswith("no a runs")
+    assert claims.evaluate(claim(metric="other"), frame(a=[1.0], b=[2.0])).verdict == "inconclusive"
+    assert claims.evaluate(claim(versus=("z",)), frame(a=[1.0])).seeds == "no rival's runs"
+
+
+def test_every_artefact_declares_claims_citing_its_paper():
+    assert set(claims.CLAIMS) == set(papers.ARTEFACTS)
+    for name, declared in claims.CLAIMS.items():
+        for c in declared.claims:
+            assert c.id.startswith(f"{name}.") and c.artefact == name
+            assert any(i in c.paper for i in PUBLIC_IDS[name.split("_")[0]]), c.id
+    with pytest.raises(ValueError, match="declared twice"):
+        claims.declare("sqmeft_table4", [])
+
+
+def test_the_summary_names_what_agrees_and_disagrees_and_counts_the_rest():
+    results = [
+        claims.evaluate(claim(id="t.x", statement="X holds", exact=True), frame(a=[1.0], b=[2.0])),
+        claims.evaluate(claim(id="t.y", statement="Y holds", exact=True), frame(a=[3.0], b=[2.0])),
+        claims.evaluate(claim(id="t.z", statement="Z holds"), frame(a=[1.0], b=[2.0])),
+    ]
+    text = " ".join(claims.sentences(results).split())
+    assert "**agree** with 1 of 3 paper claims (`results/README.md`): X holds." in text
+    assert "**disagree** with 1: Y holds." in text and "**1 is inconclusive** (1 with < 3 seeds)" in text

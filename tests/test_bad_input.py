@@ -15,7 +15,7 @@ import sys
 import pytest
 from helpers import FAST, TINY
 
-from suite import train
+from suite import loop, train
 
 GSM8K_OK = {"question": "What is 2 + 3?", "answer": "2 + 3 = 5\n#### 5"}
 
@@ -64,6 +64,11 @@ CASES = [
     ("unknown-method", ["method=nope"], "unknown method 'nope'; available: "),
     ("added-train-key", ["+train.typo=1"], "unknown key train.typo; train accepts: "),
     ("added-method-key", ["+method.typo=1"], "unknown key method.typo; method accepts: "),
+    (
+        "trait-override",
+        ["method.traits.distributed=averaged"],
+        "method.traits.distributed cannot be overridden",
+    ),
     ("typo-no-plus", ["train.typo=1"], "Could not override 'train.typo'"),
     ("in-backward-accum", ["method=sqmeft", "train.grad_accum=2"], "cannot accumulate gradients"),
     (
@@ -180,10 +185,11 @@ def test_the_scheduler_names_are_transformers_own():
 
 @pytest.mark.parametrize("method", sorted(p.stem for p in train.preflight.CONF_DIR.glob("method/*.yaml")))
 @pytest.mark.parametrize("fused", [False, True])
-def test_the_static_loop_table_matches_every_built_method(method, fused):
+def test_the_declared_traits_match_every_built_method(method, fused):
+    """What the command-line check reads from the YAML's traits is what the builder returns."""
     from helpers import compose_job
 
-    from suite.checks import updates_in_backward
+    from suite import traits
     from suite.pretrain import tiny_base
 
     cfg = compose_job(f"method={method}")
@@ -194,5 +200,7 @@ def test_the_static_loop_table_matches_every_built_method(method, fused):
     model, _ = tiny_base(
         hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64, pretrain_steps=0
     )
-    built = train.build_method(cfg, model)
-    assert updates_in_backward(cfg.method) == built.updates_in_backward
+    built = loop.build_method(cfg, model)
+    declared = traits.of(cfg.method)
+    assert declared.in_backward(cfg.method) == built.updates_in_backward
+    assert declared.owns_grad_scaler(cfg.method) == (built.grad_scaler is not None)

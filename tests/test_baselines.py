@@ -17,10 +17,11 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from suite.blocks import attn_mlp_linear_names, find_blocks
 from suite.configs import CONF_DIR
 from suite.methods import Method
-from suite.methods.galore import projector_matrices
-from suite.models import attn_mlp_linear_names, byte_tokenizer, find_blocks, tiny_qwen3
+from suite.methods.lowrank import projector_matrices
+from suite.models import byte_tokenizer, tiny_qwen3
 
 METHODS = ["adamw", "lora", "galore", "galore_layerwise", "apollo", "apollo_mini", "badam", "lomo", "adalomo"]
 
@@ -38,12 +39,14 @@ BATCH = torch.randint(0, 256, (4, 24), generator=torch.Generator().manual_seed(0
 
 
 def method_from_yaml(name: str, model: nn.Module, **overrides) -> Method:
-    """What the training loop does with ``method=<name>``: compose, pop ``name``, instantiate."""
+    """What the training loop does with ``method=<name>``: compose, pop ``name`` and ``traits``,
+    instantiate."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"method={name}"])
     kwargs = OmegaConf.to_container(cfg.method, resolve=True)
     assert kwargs.pop("name") == name
+    kwargs.pop("traits")
     kwargs.update(overrides)
     method = instantiate(kwargs, model=model, _convert_="all")
     assert isinstance(method, Method)

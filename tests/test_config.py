@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from suite import preflight
-from suite.validate import ConfigError
+from suite.errors import ConfigError
 
 CONF = preflight.CONF_DIR
 

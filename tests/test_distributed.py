@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import FAST, TINY, compose_job, run_job
+from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
-from suite import distributed
-from suite.models import find_blocks
-from suite.validate import ConfigError
+from suite import distributed, traits
+from suite.blocks import find_blocks
+from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 
 TWO_RANKS = distributed.World(rank=0, size=2, local_rank=0)
 METHODS = ("adamw", "signsgd", "absignsgd_mv")
@@ -26,9 +28,9 @@ METHODS = ("adamw", "signsgd", "absignsgd_mv")
     ("overrides", "message"),
     [
         (["method=badam"], "method=badam cannot run under torchrun"),
-        (["method=absignsgd"], "method=absignsgd cannot run under torchrun"),
+        (["method=absignsgd"], "method=absignsgd cannot run under torchrun: each rank would step its own"),
         (["method=lomo"], "method=lomo cannot run under torchrun"),
-        (["method=signsgd", "method.momentum=0.9"], "method.momentum must be 0 for signsgd"),
+        (["method=signsgd", "method.momentum=0.9"], "signsgd needs momentum == 0"),
         (["method=signsgd", "method.fused_backward=true"], "method.fused_backward=true cannot run"),
         (["resume=true"], "resume and train.checkpoint_every are not supported"),
         (["train.checkpoint_every=2"], "resume and train.checkpoint_every are not supported"),
@@ -42,9 +44,25 @@ def test_what_cannot_run_distributed_is_refused_before_any_work(overrides, messa
     assert not any(tmp_path.iterdir())  # refused before the run folder was made
 
 
-@pytest.mark.parametrize("method", [*distributed.AVERAGED, *distributed.VOTED])
-def test_supported_methods_pass_the_check(method):
+METHOD_YAMLS = sorted((CONF_DIR / "method").glob("*.yaml"))
+
+
+def _mode(path: Path) -> str:
+    return traits.of(OmegaConf.load(path)).distributed
+
+
+@pytest.mark.parametrize("method", [p.stem for p in METHOD_YAMLS if _mode(p) != "refused"])
+def test_methods_whose_traits_allow_torchrun_pass_the_check(method):
     distributed.check(compose_job(f"method={method}"), TWO_RANKS)
+
+
+def test_how_each_suite_method_runs_under_torchrun():
+    """As the methods' YAMLs declare it: DDP, the loop's sign vote, the optimizer's own vote."""
+    modes: dict[str, set[str]] = {}
+    for path in METHOD_YAMLS:
+        modes.setdefault(_mode(path), set()).add(path.stem)
+    assert modes["averaged"] == {"adamw", "alias", "apollo", "apollo_mini", "galore", "lora", "sgd"}
+    assert modes["voted"] == {"signsgd"} and modes["voted_in_step"] == {"absignsgd_mv"}
 
 
 def test_shards_are_disjoint_equal_and_cover_all_but_the_remainder():
@@ -211,6 +229,6 @@ def test_ranks_on_their_own_shards_stay_in_step(two_rank_runs, method):
 def _tiny_model():
     from hydra.utils import instantiate
 
-    from suite.train import without
+    from suite.loop import without
 
     return instantiate(without(compose_job().model, "name", "architecture"))

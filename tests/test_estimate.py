@@ -18,14 +18,14 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from transformers import set_seed
 
+from suite.blocks import find_blocks
 from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 from suite.estimate.architecture import meta_model
 from suite.estimate.meta import meta_step
 from suite.estimate.run import estimate
+from suite.loop import build_method, train_step, without
 from suite.measure.memory import MemoryMeter
-from suite.models import find_blocks
-from suite.train import build_method, train_step, without
-from suite.validate import ConfigError
 
 METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
 # The default tiny architecture, unpretrained (the weights' values do not change a byte count).

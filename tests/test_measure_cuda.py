@@ -8,7 +8,7 @@ import pytest
 import torch
 from helpers import run_job
 
-import suite.train
+import suite.loop
 from suite.measure import device as devmem
 
 CUDA = torch.device("cuda")
@@ -65,7 +65,7 @@ def test_training_run_resets_after_setup_and_reads_after_the_last_step(tmp_path,
     reset, peaks = devmem.reset_peaks, devmem.cuda_peaks
     monkeypatch.setattr(devmem, "reset_peaks", lambda device: reset(CUDA))
     monkeypatch.setattr(devmem, "cuda_peaks", lambda device: peaks(CUDA))
-    step = suite.train.train_step
+    step = suite.loop.train_step
 
     def counted_step(*args, **kwargs):
         fake_cuda.events.append("step")
@@ -73,7 +73,7 @@ def test_training_run_resets_after_setup_and_reads_after_the_last_step(tmp_path,
         fake_cuda.steps += 1
         return out
 
-    monkeypatch.setattr(suite.train, "train_step", counted_step)
+    monkeypatch.setattr(suite.loop, "train_step", counted_step)
     s = run_job(tmp_path, "method=adamw", "train.max_steps=3")
     events = fake_cuda.events
     first_step, last_step = events.index("step"), len(events) - 1 - events[::-1].index("step")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import TINY, loss_fell, run_job
 
-from suite.models import find_blocks
+from suite.blocks import find_blocks
 from suite.pretrain import tiny_base
 
 
@@ -46,7 +46,7 @@ def test_sqmeft_state_under_0_6_bytes_per_parameter_and_one_gradient(tmp_path, s
 
 
 def test_fused_backward_refuses_gradient_accumulation(tmp_path):
-    from suite.validate import ConfigError
+    from suite.errors import ConfigError
 
     with pytest.raises(ConfigError, match="cannot accumulate gradients; set train.grad_accum=1"):
         run_job(tmp_path, "method=signsgd", "method.fused_backward=true", "train.grad_accum=2")

@@ -1,7 +1,7 @@
 """Each ``conf/method/*.yaml`` is the one source of its method's defaults.
 
 The builder named by ``_target_`` must accept exactly the YAML's keys (Hydra passes all of them
-but ``name``, plus ``model``): none unknown to it, none of its arguments without a default left
+but ``name`` and ``traits``, plus ``model``): none unknown to it, none of its arguments without a default left
 out of the YAML, and any default its signature still carries equal to the YAML's value.
 """
 
@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from suite.configs import CONF_DIR
 
 METHOD_YAMLS = sorted((CONF_DIR / "method").glob("*.yaml"))
-SUITE_KEYS = {"name", "_target_"}  # read by the suite and by Hydra, never passed to the builder
+SUITE_KEYS = {"name", "_target_", "traits"}  # read by the suite and by Hydra, never passed to the builder
 PASSED_BY_THE_LOOP = {"model"}
 
 

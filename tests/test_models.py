@@ -10,10 +10,11 @@ from omegaconf import OmegaConf
 from torch import nn
 from transformers import LlamaForCausalLM, Qwen3ForCausalLM
 
+from suite.blocks import find_blocks
 from suite.configs import CONF_DIR
-from suite.models import block_param_names, byte_tokenizer, find_blocks, load_pretrained, standin, tiny_qwen3
+from suite.errors import ConfigError
+from suite.models import byte_tokenizer, load_pretrained, standin, tiny_qwen3
 from suite.pretrain import tiny_base
-from suite.validate import ConfigError
 
 
 def small():
@@ -22,12 +23,13 @@ def small():
     )
 
 
-def test_find_blocks_and_names():
+def test_find_blocks_finds_the_decoder_layers_also_through_peft():
+    from peft import LoraConfig, get_peft_model
+
     model = small()
-    assert len(find_blocks(model)) == 3
-    names = block_param_names(model)
-    assert all(n.startswith("model.layers.1.") for n in names[1])
-    assert not any(n.startswith("model.layers.11") for n in names[1])
+    assert find_blocks(model) is model.model.layers and len(model.model.layers) == 3
+    wrapped = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"]))
+    assert find_blocks(wrapped) is model.model.layers
 
 
 def test_find_blocks_names_the_patterns():

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from suite.models import byte_tokenizer, find_blocks, tiny_qwen3
+from suite.blocks import find_blocks
+from suite.models import byte_tokenizer, tiny_qwen3
 from suite.optim import ABSignSGD, ABSignSGDMV
 from suite.optim.absignsgd import DepthBiasedSchedule, nonfinite_flags, record_found_inf
 

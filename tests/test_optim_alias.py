@@ -415,15 +415,16 @@ def test_f0_is_the_undivided_loss_of_the_whole_first_step():
     from omegaconf import OmegaConf
 
     from suite.configs import CONF_DIR
+    from suite.loop import train_step
     from suite.measure.memory import MemoryMeter
     from suite.models import byte_tokenizer, tiny_qwen3
-    from suite.train import train_step
 
     torch.manual_seed(0)
     model = tiny_qwen3(byte_tokenizer(), hidden_size=32, num_layers=2, intermediate_size=64)
     meter = MemoryMeter(model)
     cfg = OmegaConf.load(CONF_DIR / "method" / "alias.yaml")
     cfg.pop("name")
+    cfg.pop("traits")
     method = hydra.utils.instantiate(cfg, model=model)
     assert method.uses_lr_schedule  # warmup: schedule, as the official loop
     gen = torch.Generator().manual_seed(0)

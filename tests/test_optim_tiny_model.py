@@ -20,6 +20,7 @@ STEPS = 12
 def _build(name: str, model: torch.nn.Module, **overrides) -> Method:
     cfg = OmegaConf.load(CONF / f"{name}.yaml")
     assert cfg.pop("name") == name
+    cfg.pop("traits")
     cfg = OmegaConf.merge(cfg, overrides)
     return hydra.utils.instantiate(cfg, model=model)
 

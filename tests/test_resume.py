@@ -16,7 +16,7 @@ import torch
 from helpers import FAST, TINY, compose_job, run_job
 from safetensors.torch import load_file
 
-from suite import train
+from suite import loop, train
 from suite.configs import CONF_DIR
 
 METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
@@ -32,7 +32,7 @@ class Killed(BaseException):
 def kill_at(monkeypatch, at_step: int) -> None:
     """Make the next run die at ``at_step`` after logging it, leaving its files as SIGKILL would
     (the process's lock goes with it; no summary is written)."""
-    real_one_step = train.one_step
+    real_one_step = loop.one_step
 
     def one_step(job, progress, step, micro_batches):
         loss = real_one_step(job, progress, step, micro_batches)
@@ -43,7 +43,7 @@ def kill_at(monkeypatch, at_step: int) -> None:
     def finish(folder, summary, tracker):
         folder.release()
 
-    monkeypatch.setattr(train, "one_step", one_step)
+    monkeypatch.setattr(loop, "one_step", one_step)
     monkeypatch.setattr(train, "finish", finish)
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from suite.loop import make_scheduler
 from suite.methods import Method
-from suite.train import make_scheduler
 
 
 def official_factor(step: int, warmup: int, total: int, min_lr_ratio: float) -> float:

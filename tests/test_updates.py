@@ -76,9 +76,9 @@ class _Regression(torch.nn.Module):
 def _step(max_grad_norm, accum=2, seed=0):
     import contextlib
 
+    from suite.loop import train_step
     from suite.measure.memory import MemoryMeter
     from suite.methods import Method
-    from suite.train import train_step
 
     torch.manual_seed(seed)
     model = _Regression()
@@ -124,7 +124,7 @@ def test_max_grad_norm_clips_the_global_norm_before_the_step():
 
 @pytest.mark.parametrize("method", ["lomo", "sqmeft"])
 def test_max_grad_norm_is_refused_for_methods_that_update_in_backward(tmp_path, method):
-    from suite.validate import ConfigError
+    from suite.errors import ConfigError
 
     with pytest.raises(ConfigError, match="train.max_grad_norm=null"):
         run_job(tmp_path, f"method={method}", "train.max_grad_norm=1.0")

@@ -24,9 +24,11 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from suite.configs import CONF_DIR
+from suite.loop import train_step
 from suite.measure.memory import MemoryMeter
 from suite.methods import Method
 from suite.models import byte_tokenizer, tiny_qwen3
+from suite.traits import NOT_PASSED
 
 # Table row -> (conf/method YAML, the keys changed from it).
 CASES = {
@@ -38,7 +40,8 @@ CASES = {
 def build_from_yaml(name: str, model: torch.nn.Module, **changes) -> Method:
     """``conf/method/<name>.yaml``'s method on ``model``, with ``changes`` to its keys."""
     cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "method" / f"{name}.yaml"), resolve=True)
-    cfg.pop("name")
+    for key in NOT_PASSED:
+        cfg.pop(key, None)
     unknown = sorted(set(changes) - set(cfg))
     if unknown:
         raise ValueError(f"{name}.yaml has no key {', '.join(unknown)}; its keys: {', '.join(cfg)}")
@@ -46,14 +49,8 @@ def build_from_yaml(name: str, model: torch.nn.Module, **changes) -> Method:
 
 
 def one_step(method: Method, batch: dict, meter: MemoryMeter | None) -> None:
-    """What ``suite.train`` times: forward, backward, update (with the meter's hooks if any)."""
-    ctx = meter.measure_activations() if meter else contextlib.nullcontext()
-    with ctx:
-        loss = method.model(**batch).loss
-    method.backward(loss)
-    if not method.updates_in_backward:
-        method.optimizer.step()
-        method.optimizer.zero_grad(set_to_none=True)
+    """The loop's own step (:func:`suite.loop.train_step`): forward, backward, update."""
+    train_step(method, [batch], meter, contextlib.nullcontext(), None, None)
 
 
 def case(

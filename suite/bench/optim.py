@@ -38,8 +38,9 @@ import torch
 
 from suite.bench.clock import Clock
 from suite.bench.report import PROBE, Table, goals_table, write_outputs
+from suite.blocks import find_blocks
 from suite.measure.updates import UpdateProbe, trainable_parameters
-from suite.models import byte_tokenizer, find_blocks, tiny_qwen3
+from suite.models import byte_tokenizer, tiny_qwen3
 from suite.optim import (
     ALIAS,
     SQMEFT,

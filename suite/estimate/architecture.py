@@ -14,8 +14,8 @@ import torch
 from hydra.utils import instantiate
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
+from suite.errors import ConfigError
 from suite.models import DTYPES, byte_tokenizer, tiny_qwen3
-from suite.validate import ConfigError
 
 TINY_BUILDER = "suite.pretrain.tiny_base"
 CHECKPOINT_LOADER = "suite.models.load_pretrained"

@@ -13,9 +13,9 @@ import hydra
 from omegaconf import DictConfig
 
 from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 from suite.estimate import table
 from suite.estimate.run import Estimate, estimate
-from suite.validate import ConfigError
 
 ROWS: list[Estimate] = []
 ADD_DEFAULTS = "+estimate=default"

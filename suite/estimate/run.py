@@ -1,7 +1,7 @@
 """One estimate: the training loop's own step, on the meta device, under the loop's own meter.
 
 The model comes from its architecture (``suite.estimate.architecture``), the method from its
-YAML through ``suite.train.build_method``, each step from ``suite.train.train_step`` and the
+YAML through ``suite.loop.build_method``, each step from ``suite.loop.train_step`` and the
 four categories from ``suite.measure.memory.MemoryMeter``, so an estimate counts exactly what a
 measured run counts. Every micro-batch is ``train.batch_size`` sequences of ``data.max_length``
 tokens (no padding: a measured run's batches are at most this long).
@@ -16,11 +16,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import set_seed
 
+from suite.errors import ConfigError
 from suite.estimate.architecture import meta_model
 from suite.estimate.meta import TARGETS, meta_step
+from suite.loop import build_method, train_step
 from suite.measure.memory import MemoryBreakdown, MemoryMeter
-from suite.train import build_method, train_step
-from suite.validate import ConfigError, validate
+from suite.validate import validate
 
 GIB = 2**30
 

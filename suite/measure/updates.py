@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-log = logging.getLogger("suite.train")
+log = logging.getLogger("suite.loop")
 
 
 class UpdateProbe:

@@ -2,7 +2,10 @@
 
 A method is any callable named by ``_target_`` in ``conf/method/<name>.yaml``. Hydra calls it with
 the model and the YAML's hyperparameters; it returns a :class:`Method`, which tells the training
-loop everything it must know. A method in the user's own package works the same way.
+loop everything it must know. What the suite must know before building it (updates inside
+backward, how it runs under torchrun, its packages, its label) the YAML's ``traits:`` block
+declares (``suite/traits.py``); the loop checks the built Method against it. A method in the
+user's own package works the same way.
 
 The YAML is the one source of a method's defaults: the suite's builders take their
 hyperparameters as keyword-only arguments with no defaults, so a key missing from the YAML
@@ -35,7 +38,7 @@ class Method:
             ``loss.backward()``).
         updates_in_backward: the optimizer updates parameters inside backward and frees each
             gradient at once; the loop then never calls ``step``/``zero_grad`` and refuses
-            gradient accumulation.
+            gradient accumulation (the YAML's ``traits.updates_in_backward`` must agree).
         grad_scaler: a ``torch.amp.GradScaler`` the optimizer owns (ABSignSGD's fp16 path); the
             loop then scales the loss with it, calls ``optimizer.step()`` itself and
             ``grad_scaler.update()`` after, as the reference code's loop does.

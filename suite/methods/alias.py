@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from suite.errors import ConfigError
 from suite.methods import Method, trainable
 from suite.optim import ALIAS, ALIASWithAdamW
-from suite.validate import ConfigError
 
 WARMUPS = ("schedule", "constant")
 

@@ -22,7 +22,7 @@ from apollo_torch import APOLLOAdamW
 from torch import nn
 
 from suite.methods import Method
-from suite.methods.galore import LiveState, lowrank_groups, projector_matrices
+from suite.methods.lowrank import LiveState, lowrank_groups, projector_matrices
 from suite.methods.seeding import method_seed
 
 SCALE_TYPES = ("channel", "tensor")

@@ -11,7 +11,7 @@ Memory (active block of M/D parameters only): an fp32 master copy (4 B) + fp32 `
 ``step()`` an fp32 copy of the gradient (4 B) lives briefly: 16 B × M/D at the peak. The master
 copy is made even for fp32 weights. The state lives in ``base_optimizer.state`` and the masters in
 ``base_optimizer.param_groups``, both replaced at every switch, so ``extra_state`` reads them
-afresh through :class:`~suite.methods.galore.LiveState`.
+afresh through :class:`~suite.methods.lowrank.LiveState`.
 
 Traps of the package, left unpatched:
 
@@ -36,7 +36,7 @@ from badam import BlockOptimizer
 from torch import nn
 
 from suite.methods import Method
-from suite.methods.galore import LiveState
+from suite.methods.lowrank import LiveState
 
 SWITCH_MODES = ("random", "descending", "ascending", "fixed")
 

@@ -10,68 +10,25 @@ Package defaults kept: eps 1e-6 (not torch's 1e-8); weight decay applied after t
 Traps in the package, measured here with fp32 weights:
 
 * the projector lives in ``state["projector"]`` as a plain Python object, which a walk of
-  ``optimizer.state`` does not enter; :class:`LiveState` hands its matrices to the memory meter;
+  ``optimizer.state`` does not enter; :class:`~suite.methods.lowrank.LiveState` hands its
+  matrices to the memory meter;
 * with fp32 weights ``P`` is a slice (a view) of the SVD factor, so the whole min(m,n)×n ``Vh``
   (or m×min(m,n) ``U``) stays alive: the projector's real storage is that, not r×n. With bf16
   weights the package casts ``P`` and only r×n is kept.
 
 ``build_layerwise`` is the per-layer variant: one ``GaLoreAdamW`` per parameter, stepped in that
-parameter's post-accumulate-grad hook, which then frees the gradient (see :class:`Layerwise`).
+parameter's post-accumulate-grad hook, which then frees the gradient
+(:class:`~suite.methods.lowrank.Layerwise`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable, Iterable
 
 import torch
 from galore_torch import GaLoreAdamW
 from torch import nn
 
 from suite.methods import Method
-from suite.models import attn_mlp_linear_names
-
-
-class LiveState(dict):
-    """An ``extra_state`` entry whose tensors are read afresh every time the meter walks it.
-
-    Packages keep state the meter cannot see (projector objects) or replace their state dicts
-    (BAdam at each block switch); a plain list captured at build time would go stale. The meter
-    walks dicts through ``values()``, which here calls ``read``.
-    """
-
-    def __init__(self, read: Callable[[], list]):
-        super().__init__()
-        self._read = read
-
-    def values(self):
-        return self._read()
-
-
-def projector_matrices(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
-    """The projection matrices held by the GaLore/APOLLO projectors in ``optimizer.state``."""
-    found = []
-    for state in optimizer.state.values():
-        proj = state.get("projector")
-        if proj is not None and proj.ortho_matrix is not None:
-            m = proj.ortho_matrix
-            found.extend(m if isinstance(m, list) else [m])
-    return found
-
-
-def lowrank_groups(model: nn.Module, **group_keys) -> list[dict]:
-    """Two param groups: every other trainable parameter, then the attn/mlp Linear weights
-    with the projection keys (``rank``, ``update_proj_gap``, ``scale``, ``proj_type``, ...)."""
-    targets = {f"{name}.weight" for name in attn_mlp_linear_names(model)}
-    lowrank, regular = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (lowrank if name in targets else regular).append(p)
-    if not lowrank:
-        raise ValueError(
-            f"{type(model).__name__} has no trainable Linear weight inside a module "
-            f"named *attn* or *mlp*; GaLore/APOLLO have nothing to project"
-        )
-    return [{"params": regular}, {"params": lowrank, **group_keys}]
+from suite.methods.lowrank import Layerwise, LiveState, lowrank_groups, projector_matrices
 
 
 def build(
@@ -96,56 +53,6 @@ def build(
     return Method(
         model=model, optimizer=optimizer, extra_state=[LiveState(lambda: projector_matrices(optimizer))]
     )
-
-
-class Layerwise(torch.optim.Optimizer):
-    """One sub-optimizer per parameter, stepped inside backward; a real Optimizer outside.
-
-    * ``param_groups``: a single group holding every parameter, whose ``lr`` an LR scheduler
-      drives; each hook copies it into the sub-optimizer before stepping, so all parameters
-      follow the schedule (sub-optimizers' own group keys, e.g. GaLore's rank, stay theirs).
-    * ``state[p]`` *is* the sub-optimizer's ``state[p]`` (the same dict object; the packages
-      mutate it in place), so the memory meter and ``state_dict()`` see every moment tensor.
-    * the hook is ``register_post_accumulate_grad_hook``: it fires once the gradient of ``p`` is
-      complete, steps, and sets ``p.grad = None``, so at most one full gradient is alive.
-    * ``step()`` does nothing (the work happened in backward); no gradient accumulation, no DDP.
-    """
-
-    def __init__(
-        self, groups: Iterable[dict], make: Callable[[list[dict]], torch.optim.Optimizer], lr: float
-    ):
-        groups = list(groups)
-        params = [p for g in groups for p in g["params"]]
-        super().__init__([{"params": params}], {"lr": lr})
-        self.sub: dict[nn.Parameter, torch.optim.Optimizer] = {}
-        self._handles = []
-        for group in groups:
-            keys = {k: v for k, v in group.items() if k != "params"}
-            for p in group["params"]:
-                self.sub[p] = make([{"params": [p], **keys}])
-                self.state[p] = self.sub[p].state[p]
-                self._handles.append(p.register_post_accumulate_grad_hook(self._update))
-
-    @torch.no_grad()
-    def _update(self, p: nn.Parameter) -> None:
-        sub = self.sub[p]
-        for group in sub.param_groups:
-            group["lr"] = self.param_groups[0]["lr"]
-        sub.step()
-        p.grad = None
-
-    def step(self, closure=None):
-        return closure() if closure is not None else None
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        for p, sub in self.sub.items():
-            sub.state[p] = self.state[p]
-
-    def remove_hooks(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
 
 
 def build_layerwise(

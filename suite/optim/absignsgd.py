@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from suite.models import find_blocks
+from suite.blocks import find_blocks
 from suite.optim._fused import register_fused_updates
 from suite.optim.signsgd import default_foreach
 
@@ -130,7 +130,7 @@ class ABSignSGD(torch.optim.Optimizer):
     """ABSignSGD (Alg. 1), constructor drop-in compatible with the reference.
 
     Args:
-        model: the model (not its parameters): blocks come from ``suite.models.find_blocks``.
+        model: the model (not its parameters): blocks come from ``suite.blocks.find_blocks``.
         lr: α, read from ``param_groups[0]["lr"]`` each step, so LR schedulers work.
         depth_bias: c of the depth-biased schedule (10.0 is the paper value).
         selection_scheme: "depth_biased", "uniform" (i.i.d. from the optimizer's own generator,

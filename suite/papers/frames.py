@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
+from suite import traits  # noqa: E402
 from suite.track.store import read_metrics, read_summaries  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -32,40 +33,28 @@ MIB = 2**20
 GIB = 2**30
 FINAL_LOGS = 5  # final_loss = mean training loss of the last FINAL_LOGS logged steps
 
-LABELS = {
-    "absignsgd": "ABSignSGD",
-    "absignsgd_mv": "ABSignSGD-MV",
-    "lora": "LoRA",
-    "galore": "GaLore",
-    "galore_layerwise": "GaLore (layerwise)",
-    "badam": "BAdam",
-    "apollo": "APOLLO",
-    "apollo_mini": "APOLLO-Mini",
-    "adamw": "AdamW",
-    "signsgd": "SignSGD",
-    "signum": "Signum",
-    "stosignsgd": "StoSignSGD",
-    "alias": "ALIAS",
-    "sqmeft": "SQ-MEFT",
-    "sgd": "SGD",
+# The tables' names for what is not a method (a method's name is its YAML's traits.label): arms
+# derived from a method's settings (SGDM; Signum, StoSignSGD arXiv 2604.15416, Alg. 5; SignSGD at
+# its searched lr, alias.py), data sets, ABSignSGD's selection schemes, SQ-MEFT's Table V variants.
+NOT_METHODS = {
     "sgdm": "SGDM",
-    "lomo": "LOMO",
-    "adalomo": "AdaLomo",
+    "signum": "Signum",
+    "signsgd_tuned": "tuned SignSGD",
     "synthetic_math": "synthetic math",
     "gsm8k": "GSM8K",
     "depth_biased": "depth-biased",
-    "uniform": "uniform",
-    "cyclic": "cyclic",
     "full": "SQ-MEFT (full)",
     "no_ema": "no EMA",
     "no_rms": "no RMS",
     "no_sign": "no sign",
 }
+MOMENTUM_ARMS = {"sgd": "sgdm", "signsgd": "signum"}  # the method's arm when its momentum is > 0
 
 
 def label(key: str) -> str:
-    """The name a table or legend shows for a method, dataset or variant key."""
-    return LABELS.get(key, key)
+    """The name a table or legend shows for a method (its ``traits.label``, suite/traits.py), an
+    arm, a data set or a variant; else the key itself."""
+    return NOT_METHODS.get(key) or traits.label(key) or key
 
 
 # ---------------------------------------------------------------- where the runs are
@@ -100,11 +89,8 @@ def _flat_config(run_dir: Path) -> dict[str, Any]:
 def arm_of(row: dict[str, Any]) -> str:
     """The method as the tables name it: SGD/SignSGD with momentum are SGDM/Signum."""
     method = row.get("method")
-    momentum = row.get("cfg.method.momentum") or 0
-    if method == "sgd" and momentum > 0:
-        return "sgdm"
-    if method == "signsgd" and momentum > 0:
-        return "signum"
+    if method in MOMENTUM_ARMS and (row.get("cfg.method.momentum") or 0) > 0:
+        return MOMENTUM_ARMS[method]
     return method
 
 

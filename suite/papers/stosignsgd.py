@@ -11,8 +11,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from suite.papers.claims import Claim, declare
 from suite.papers.frames import label, load_curves, load_runs, mean_curve, new_figure, ordered, sd
-from suite.papers.registry import artefact
+from suite.papers.registry import Sweep, artefact
 
 PAPER = "StoSignSGD (arXiv 2604.15416v1, 2026-04-16)"
 
@@ -85,6 +86,7 @@ def fig1_figure(curves: pd.DataFrame) -> plt.Figure:
     "StoSignSGD Figure 1: f(x) = |x1+x2| + 2|x1-x2| from (1, 0.3), lr 0.01, final f = mean over the "
     "last 100 of 1500 iterates.",
     FIG1_SOURCE,
+    experiments=[Sweep("stosignsgd_fig1", program="python -m suite.toy -m")],  # not an LLM job
 )
 def fig1(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """Figure 1 from the toy runs in ``folder``."""
@@ -138,9 +140,51 @@ def finetune_figure(curves: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
     "StoSignSGD fine-tuning: exact match on the tiny math test split (mean over seeds) beside the "
     "paper's 7B accuracy.",
     FINETUNE_SOURCE,
+    experiments=["stosignsgd_finetune", "stosignsgd_finetune_signum"],
 )
 def finetune(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """The fine-tuning table from the runs in ``folder`` (AdamW, SignSGD, Signum, StoSignSGD)."""
     runs = load_runs(folder)
     table = finetune_table(runs)
     return table, finetune_figure(load_curves(runs), table)
+
+
+# ---------------------------------------------------------------- claims
+
+declare(
+    "stosignsgd_fig1",
+    [
+        Claim(
+            id="stosignsgd_fig1.converges",
+            artefact="stosignsgd_fig1",
+            statement="StoSignSGD ends lower than SignSGD on Figure 1's function",
+            paper=f"{PAPER} Fig. 1: on f = |x1+x2| + 2|x1-x2| SignSGD fails to converge, StoSignSGD "
+            "converges",
+            metric="final_train_loss",
+            unit="f",
+            arm="stosignsgd",
+            versus=("signsgd",),
+        )
+    ],
+)
+
+declare(
+    "stosignsgd_finetune",
+    [
+        Claim(
+            id=f"stosignsgd_finetune.vs_{rival}",
+            artefact="stosignsgd_finetune",
+            statement=f"StoSignSGD's exact match exceeds {label(rival)}'s",
+            paper=f"{PAPER} 7B math fine-tuning table: StoSignSGD {GSM8K_ACCURACY['stosignsgd']} on GSM8k "
+            f"and {MATH_ACCURACY['stosignsgd']} on MATH, {label(rival)} {GSM8K_ACCURACY[rival]} and "
+            f"{MATH_ACCURACY[rival]}",
+            metric="eval_exact_match",
+            unit="points",
+            scale=100.0,
+            arm="stosignsgd",
+            versus=(rival,),
+            direction="higher",
+        )
+        for rival in ("signum", "adamw")
+    ],
+)

@@ -13,9 +13,9 @@ from omegaconf import DictConfig
 
 from suite import preflight
 from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 from suite.search import runner, study
 from suite.search.settings import SearchSettings, settings, split_argv
-from suite.validate import ConfigError
 
 USAGE = """usage: suite-search [search.<key>=<value> ...] [suite-train override ...]
 

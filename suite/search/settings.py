@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from suite.configs import CONF_DIR
-from suite.validate import ConfigError
+from suite.errors import ConfigError
 
 DEFAULTS = CONF_DIR / "search.yaml"
 # The metric (a RunSummary field) and the direction Optuna optimises it in.

@@ -14,8 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
+from suite.errors import ConfigError
 from suite.search.settings import SearchSettings
-from suite.validate import ConfigError
 
 # Keys of the composed job that differ between trials or do not change what a trial computes.
 NOT_COMPARED = ("run_name", "method.lr", "overwrite", "results_dir", "search", "logger")

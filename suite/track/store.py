@@ -21,8 +21,8 @@ from typing import IO, Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from suite.errors import ConfigError
 from suite.track.record import RunSummary
-from suite.validate import ConfigError
 
 log = logging.getLogger(__name__)
 

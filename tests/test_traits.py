@@ -1,0 +1,78 @@
+"""Method traits (suite/traits.py): every suite method declares them, malformed blocks are one
+line, the conditions and switches read the hyperparameters, and the tables' labels come from them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from omegaconf import DictConfig, OmegaConf
+
+from suite import traits
+from suite.configs import CONF_DIR
+from suite.errors import ConfigError
+from suite.papers.frames import label
+
+METHOD_YAMLS = sorted((CONF_DIR / "method").glob("*.yaml"))
+
+
+def method(**keys) -> DictConfig:
+    return OmegaConf.create({"name": "m", "_target_": "x.build", "lr": 0.1, "fused": False, **keys})
+
+
+@pytest.mark.parametrize("path", METHOD_YAMLS, ids=lambda p: p.stem)
+def test_every_suite_method_declares_its_label_and_how_it_runs_under_torchrun(path):
+    cfg = OmegaConf.load(path)
+    assert {"label", "distributed"} <= set(cfg.traits), path.name
+    assert traits.of(cfg).label == cfg.traits.label
+
+
+def test_a_method_without_traits_gets_the_defaults():
+    got = traits.of(method())
+    assert got == traits.Traits(label="m")
+    assert got.distributed == "refused" and "declares no traits.distributed" in got.refused_because
+
+
+def test_a_switch_trait_reads_its_hyperparameter():
+    cfg = method(traits={"updates_in_backward": "fused", "distributed": "averaged"})
+    declared = traits.of(cfg)
+    assert declared.in_backward(cfg) is False
+    cfg.fused = True
+    assert declared.in_backward(cfg) is True
+
+
+def test_conditions_hold_or_not_on_the_hyperparameters():
+    cfg = method(momentum=0.9, traits={"distributed": "voted", "distributed_requires": ["momentum == 0"]})
+    (condition,) = traits.of(cfg).distributed_requires
+    assert str(condition) == "momentum == 0" and not condition.holds(cfg)
+    cfg.momentum = 0.0
+    assert condition.holds(cfg)
+    assert traits.Condition("lr", ">", 0.5).holds(cfg) is False
+    assert traits.Condition("lr", "<", "a string").holds(cfg) is False  # incomparable: does not hold
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ({"distributed": "sharded"}, "traits.distributed='sharded' is not one of averaged, voted"),
+        ({"labell": "M"}, "unknown trait labell; allowed: label, packages"),
+        (
+            {"updates_in_backward": "no_such_key"},
+            "must be true, false or one of the method's",
+        ),
+        ({"updates_in_backward": True, "distributed": "averaged"}, "always updates inside backward"),
+        ({"distributed": "refused"}, "needs traits.refused_because"),
+        ({"packages": "peft"}, "traits.packages must be a list of strings"),
+        ({"distributed": "voted", "distributed_requires": ["momentum is 0"]}, "must read '<hyperparameter>"),
+        ({"distributed": "voted", "distributed_requires": ["beta == 0"]}, "must read '<hyperparameter>"),
+    ],
+)
+def test_a_malformed_block_is_one_line(block, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        traits.of(method(momentum=0.0, traits=block))
+
+
+def test_the_tables_labels_come_from_the_traits():
+    assert label("lora") == "LoRA" and label("galore_layerwise") == "GaLore (layerwise)"
+    assert label("signum") == "Signum" and label("sgdm") == "SGDM"
+    assert label("not_a_method") == "not_a_method"
