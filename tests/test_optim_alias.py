@@ -533,6 +533,7 @@ def _yaml_alias(model, **overrides):
 
     cfg = OmegaConf.load(CONF_DIR / "method" / "alias.yaml")
     cfg.pop("name")
+    cfg.pop("traits")
     cfg.merge_with(overrides)
     return hydra.utils.instantiate(cfg, model=model).optimizer
 
@@ -629,6 +630,7 @@ def test_alias_adam_splits_as_the_official_script_and_steps_each_part_by_its_rul
     start = copy.deepcopy(model.state_dict())
     cfg = OmegaConf.load(CONF_DIR / "method" / "alias_adam.yaml")
     cfg.pop("name")
+    cfg.pop("traits")
     cfg.merge_with(dict(weight_decay=0.01, update_gap=2))
     method = hydra.utils.instantiate(cfg, model=model)
     opt = method.optimizer
