@@ -63,6 +63,7 @@ RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("train.batch_size", _int_at_least(1)),
     ("train.grad_accum", _int_at_least(1)),
     ("train.warmup_steps", _int_at_least(0)),
+    ("train.warmup_ratio", _optional((lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"))),
     ("train.lr_scheduler", _one_of(*SCHEDULERS)),
     ("train.min_lr_ratio", _optional((lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"))),
     ("train.max_grad_norm", _optional(_positive())),
@@ -123,6 +124,12 @@ def validate(cfg: DictConfig) -> None:
     if data is not None and "hub_name" in data and data.path is None and data.hub_name is None:
         raise ConfigError(
             "no data source: set data.path to a local jsonl file or data.hub_name to a hub dataset"
+        )
+    ratio = OmegaConf.select(cfg, "train.warmup_ratio")
+    if ratio is not None and cfg.train.warmup_steps != 0:
+        raise ConfigError(
+            f"train.warmup_ratio={ratio} and train.warmup_steps={cfg.train.warmup_steps} are both set; "
+            f"allowed: one of them (with a ratio, set train.warmup_steps=0)"
         )
     if cfg.train.autocast == "fp16" and cfg.device == "cpu":
         raise ConfigError(

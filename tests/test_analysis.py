@@ -328,6 +328,31 @@ def test_table2_layerwise_galore_arm_gets_the_papers_galore_row(store):
     assert row["paper: peak reserved (GB)"] == 23.47 and row["paper: math average (%)"] == 65
 
 
+def test_table2_recipe_precision_arms_show_the_guard_beside_their_fp32_masters_arm(tmp_path):
+    """GaLore/APOLLO layer-wise at the recipe's pure bf16 get the paper's rows and the guard's
+    fraction; their fp32-masters arms are rows of their own, with no paper figure."""
+    for precision, moved in (("recipe", 0.07), ("fp32_masters", 0.91)):
+        run = f"galore_layerwise-{precision}-seed0"
+        fake_run(
+            tmp_path,
+            "t2",
+            run,
+            "galore_layerwise",
+            cfg={"precision": precision},
+            update_applied_fraction_min=moved,
+        )
+    fake_run(tmp_path, "t2", "apollo_layerwise-recipe-seed0", "apollo_layerwise", cfg={"precision": "recipe"})
+    fake_run(tmp_path, "t2", "absignsgd-seed0", "absignsgd")
+    t = absignsgd.table2_table(frames.load_runs(tmp_path / "t2")).set_index("method")
+    moved = "ours: coordinates moved per step, min (%)"
+    assert t.loc["GaLore (layerwise)", moved] == 7.0
+    assert t.loc["GaLore (layerwise), fp32 masters", moved] == 91.0
+    assert t.loc["GaLore (layerwise)", "paper: peak reserved (GB)"] == 23.47
+    assert pd.isna(t.loc["GaLore (layerwise), fp32 masters", "paper: peak reserved (GB)"])
+    assert t.loc["APOLLO (layerwise)", "paper: peak reserved (GB)"] == 22.58
+    assert pd.isna(t.loc["ABSignSGD", moved])
+
+
 def test_convergence_time_to_the_worst_final_loss(store):
     r = runs(store, "absignsgd_convergence")
     t = absignsgd.convergence_table(r, frames.load_curves(r))
@@ -383,6 +408,24 @@ def test_finetune_exact_match_with_paper_beside(store):
     assert t["ours: exact match (%)"].tolist() == [21.0, 6.0, 11.0, 31.0]
     assert t["paper: GSM8k (%)"].tolist()[2:] == [71.95, 77.33]
     assert pd.isna(t["paper: GSM8k (%)"].iloc[1])
+
+
+def test_finetune_math_column_is_the_runs_lm_eval_task(tmp_path):
+    fake_run(
+        tmp_path, "ft", "adamw-seed0", "adamw", eval_exact_match=0.2, lm_eval_suite_math_exact_match=0.25
+    )
+    fake_run(
+        tmp_path,
+        "ft",
+        "adamw-seed1",
+        "adamw",
+        seed=1,
+        eval_exact_match=0.2,
+        lm_eval_suite_math_exact_match=0.35,
+    )
+    assert stosignsgd.finetune_table(frames.load_runs(tmp_path / "ft"))["ours: MATH task (%)"].tolist() == [
+        30.0
+    ]
 
 
 # ---------------------------------------------------------------- ALIAS

@@ -35,6 +35,9 @@ GSM8K_ACCURACY = {"adamw": 74.37, "signum": 71.95, "stosignsgd": 77.33}
 MATH_ACCURACY = {"adamw": 48.86, "signum": 47.66, "stosignsgd": 48.88}
 FINETUNE_ORDER = ["adamw", "signsgd", "signum", "stosignsgd"]
 FINETUNE_NAMES = {"signsgd": "SignSGD (beta 0)", "signum": "SignSGD (Signum, beta 0.9)"}
+# The paper's MATH column as the runs' lm-eval task: minerva_math at paper scale, the synthetic
+# test split (suite_math) at tiny scale.
+MATH_KEYS = ("lm_eval_minerva_math_exact_match", "lm_eval_suite_math_exact_match")
 
 
 # ---------------------------------------------------------------- Figure 1
@@ -97,9 +100,16 @@ def fig1(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
 # ---------------------------------------------------------------- fine-tuning
 
 
+def math_task(runs: pd.DataFrame) -> pd.Series | None:
+    """The runs' MATH-column metric (:data:`MATH_KEYS`, the first one present), or None."""
+    key = next((k for k in MATH_KEYS if k in runs), None)
+    return runs[key] if key else None
+
+
 def finetune_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Exact match on the math test split (mean and sd over seeds) and final training loss,
-    beside the paper's GSM8k and MATH accuracy."""
+    """Exact match on the math test split (mean and sd over seeds), the lm-eval MATH task where
+    the runs have it, and final training loss, beside the paper's GSM8k and MATH accuracy."""
+    math = math_task(runs)
     rows = []
     for arm in ordered(runs["arm"], FINETUNE_ORDER):
         s = runs[runs["arm"] == arm]
@@ -109,6 +119,7 @@ def finetune_table(runs: pd.DataFrame) -> pd.DataFrame:
                 "seeds": len(s),
                 "ours: exact match (%)": round(100 * s["eval_exact_match"].mean(), 1),
                 "ours: exact match sd": round(100 * sd(s["eval_exact_match"]), 1),
+                "ours: MATH task (%)": None if math is None else round(100 * math[s.index].mean(), 1),
                 "ours: final loss": round(s["final_loss"].mean(), 3),
                 "paper: GSM8k (%)": GSM8K_ACCURACY.get(arm),
                 "paper: MATH (%)": MATH_ACCURACY.get(arm),
