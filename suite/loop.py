@@ -31,6 +31,7 @@ from suite.data import CausalCollator
 from suite.data.steps import StepBatches
 from suite.errors import ConfigError
 from suite.evaluate import exact_match_accuracy
+from suite.heldout import heldout_loss
 from suite.measure import device as devmem
 from suite.measure.memory import MemoryMeter
 from suite.measure.timer import TrainClock
@@ -210,7 +211,7 @@ def new_progress(job: Job) -> Progress:
     return Progress(
         0,
         StepBatches(job.loader, job.cfg.train.grad_accum),
-        TrainClock(job.device, job.cfg.train.target_loss),
+        TrainClock(job.device, job.cfg.train.target_loss, job.cfg.train.get("val_target_loss")),
         LostUpdateGuard(job.method),
     )
 
@@ -241,6 +242,7 @@ def train(
             summary.status = "diverged"
             log.warning("loss is %s at step %d: stopping", loss, step)
             break
+        validate_and_log(job, progress, step)
         if stop:
             summary.status, summary.error = "interrupted", f"{stop[0]} at step {step}"
             log.warning("%s at step %d: stopping", stop[0], step)
@@ -259,6 +261,10 @@ def train(
     clock, guard = progress.clock, progress.guard
     summary.wall_clock_s, summary.step_time_median_s = clock.elapsed, clock.median_step
     summary.time_to_target_s, summary.target_loss = clock.time_to_target, cfg.train.target_loss
+    summary.final_val_loss, summary.val_target_loss = clock.val_loss, clock.val_target_loss
+    summary.time_to_val_target_s = clock.time_to_val_target
+    if clock.val_target_loss is not None:  # "did not reach" is recorded as such
+        summary.val_target_reached = clock.time_to_val_target is not None
     summary.update_applied_fraction_min, summary.update_applied_fraction_mean = guard.min, guard.mean
     job.peaks = carried_peaks(job, progress)
     return loss, progress.step
@@ -355,6 +361,27 @@ def evaluate_and_log(job: Job, step: int) -> float | None:
     job.folder.log(row)
     job.tracker.log(row)
     return acc
+
+
+def validate_and_log(job: Job, progress: Progress, step: int) -> float | None:
+    """The validation loss after ``step``, every ``train.val_every`` steps and after the last:
+    logged, and checked against the validation target; its time is not training time."""
+    every = job.cfg.train.get("val_every")
+    if not every or (step % every and step != job.max_steps):
+        return None
+    loss = heldout_loss(
+        job.method.model,
+        job.tokenizer,
+        job.splits.validation,
+        job.cfg.data.max_length,
+        job.cfg.eval.batch_size,
+        job.autocast,
+    )
+    progress.clock.validated(loss)
+    row = {"train/step": step, "val/loss": loss}
+    job.folder.log(row)
+    job.tracker.log(row)
+    return loss
 
 
 def carried_peaks(job: Job, progress: Progress) -> dict[str, int | None]:

@@ -73,6 +73,9 @@ RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("train.log_every", _int_at_least(1)),
     ("train.eval_every", _optional(_int_at_least(1))),
     ("train.target_loss", _optional(_positive())),
+    ("train.val_every", _optional(_int_at_least(1))),
+    ("train.val_target_loss", _optional(_positive())),
+    ("data.n_val", _int_at_least(0)),
     ("eval.n_examples", _int_at_least(0)),
     ("eval.batch_size", _int_at_least(1)),
     ("eval.max_new_tokens", _int_at_least(1)),
@@ -117,6 +120,12 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             "no data source: set data.path to a local jsonl file or data.hub_name to a hub dataset"
         )
+    if cfg.train.get("val_target_loss") is not None and not cfg.train.get("val_every"):
+        raise ConfigError(
+            "train.val_target_loss needs the validation loss: set train.val_every=<steps> (data.n_val >= 1)"
+        )
+    if cfg.train.get("val_every") and data is not None and data.get("n_val") == 0:
+        raise ConfigError("train.val_every needs a validation split: set data.n_val >= 1")
     if cfg.train.autocast == "fp16" and cfg.device == "cpu":
         raise ConfigError(
             "train.autocast=fp16 needs CUDA (it uses a GradScaler); on CPU use train.autocast=bf16 or null"

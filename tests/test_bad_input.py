@@ -83,6 +83,8 @@ CASES = [
         "unscales its own",
     ),
     ("clip-negative", ["train.max_grad_norm=-1"], "train.max_grad_norm=-1 is out of range"),
+    ("val-target-no-val", ["train.val_target_loss=1.0"], "train.val_target_loss needs the validation loss"),
+    ("val-no-split", ["train.val_every=2", "data.n_val=0"], "train.val_every needs a validation split"),
     ("checkpoint-every", ["train.checkpoint_every=0"], "train.checkpoint_every=0 is out of range"),
     ("scheduler", ["train.lr_scheduler=wobbly"], "train.lr_scheduler='wobbly' is out of range"),
     ("overwrite-and-resume", ["overwrite=true", "resume=true"], "contradict each other"),

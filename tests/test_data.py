@@ -67,6 +67,15 @@ def test_synthetic_test_split_does_not_depend_on_n_train(splits):
     assert synthetic_math.build(n_train=10, n_test=50, seed=0).test == splits.test
 
 
+def test_synthetic_validation_is_disjoint_and_leaves_train_and_test_as_they_were(splits):
+    with_val = synthetic_math.build(n_train=300, n_test=50, seed=0, n_val=40)
+    assert (with_val.train, with_val.test) == (splits.train, splits.test) and not splits.validation
+    val_q = {ex.prompt for ex in with_val.validation}
+    assert len(val_q) == 40 and not val_q & {ex.prompt for ex in splits.train + splits.test}
+    fewer = synthetic_math.build(n_train=10, n_test=50, seed=0, n_val=40)
+    assert fewer.validation[:5] == with_val.validation[:5]
+
+
 def test_synthetic_targets_end_in_answer(splits):
     for ex in splits.train + splits.test:
         assert ex.prompt.startswith("Question: ") and ex.prompt.endswith("\nAnswer: ")
@@ -212,6 +221,18 @@ def test_gsm8k_with_a_test_file(tmp_path):
     assert data.test[0].answer == "1234" and data.test[0].target == "\n#### 1234"
 
 
+def test_the_validation_split_is_held_out_of_train_and_a_capped_train_keeps_its_records(tmp_path):
+    records = [{"question": f"q{i}", "answer": f"#### {i}"} for i in range(20)]
+    path = write_jsonl(tmp_path / "train.jsonl", records)
+    plain = gsm8k(path=path, n_test=4, n_train=6)
+    held = gsm8k(path=path, n_test=4, n_train=6, n_val=5)
+    assert held.train == plain.train and held.test == plain.test and len(held.validation) == 5
+    prompts = [{ex.prompt for ex in split} for split in (held.train, held.validation, held.test)]
+    assert not (prompts[0] & prompts[1] or prompts[1] & prompts[2] or prompts[0] & prompts[2])
+    with pytest.raises(ValueError, match="cannot hold out n_val=16 of 16 training records"):
+        gsm8k(path=path, n_test=4, n_val=16)
+
+
 def test_openmathinstruct2(tmp_path):
     records = [
         {
@@ -308,12 +329,13 @@ def test_config_instantiates(name, tmp_path):
         assert cfg.path is None and cfg.hub_name == HUB_DEFAULTS[name][0]
     if name in RECORDS:
         cfg.path = write_jsonl(tmp_path / "d.jsonl", [RECORDS[name]] * 4)
-        cfg.n_test = 1
+        cfg.n_test, cfg.n_val = 1, 1
     else:
-        cfg.n_train, cfg.n_test = 20, 5
+        cfg.n_train, cfg.n_test, cfg.n_val = 20, 5, 3
     kwargs = {k: v for k, v in cfg.items() if k not in ("name", "max_length")}
     data = instantiate(OmegaConf.create(kwargs))
     assert isinstance(data, Splits) and data.train and data.test
+    assert len(data.validation) == cfg.n_val
     assert isinstance(
         CausalCollator(byte_tokenizer(), cfg.max_length)(data.train[:2])["labels"], torch.Tensor
     )
@@ -369,7 +391,7 @@ def test_the_hub_is_the_default_source_and_a_local_path_wins(name, tmp_path, mon
     monkeypatch.setattr(sources.datasets, "load_dataset", load_dataset)
     monkeypatch.setattr(sources.datasets, "get_dataset_split_names", lambda *a: splits)
 
-    kwargs = composed_data(f"data={name}", "data.n_test=2")
+    kwargs = composed_data(f"data={name}", "data.n_test=2", "data.n_val=0")
     assert (kwargs["path"], kwargs["hub_name"], kwargs["hub_config"]) == (None, hub, config)
     from_hub = instantiate(OmegaConf.create(kwargs))
     assert calls == [(hub, config, split) for split in ("train", "test") if split in splits]
@@ -379,7 +401,7 @@ def test_the_hub_is_the_default_source_and_a_local_path_wins(name, tmp_path, mon
     local = {**RECORDS[name], next(iter(RECORDS[name])): "local question"}
     path = write_jsonl(tmp_path / "local.jsonl", [local] * 5)
     from_file = instantiate(
-        OmegaConf.create(composed_data(f"data={name}", f"data.path={path}", "data.n_test=1"))
+        OmegaConf.create(composed_data(f"data={name}", f"data.path={path}", "data.n_test=1", "data.n_val=1"))
     )
     assert [c[0] for c in calls] == ["json"]
     assert all(ex.prompt == "Question: local question\nAnswer: " for ex in from_file.train + from_file.test)

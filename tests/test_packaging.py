@@ -42,6 +42,7 @@ def test_console_scripts():
         "suite-bench": "suite.bench.cli:main",
         "suite-estimate": "suite.estimate.cli:main",
         "suite-search": "suite.search:main",
+        "suite-compare": "suite.compare:main",
     }
 
 

@@ -19,7 +19,7 @@ from suite.configs import CONF_DIR
 from suite.errors import ConfigError
 from suite.search import cli, runner, study, trials
 from suite.search import table as search_table
-from suite.search.settings import SearchSettings, merged, settings
+from suite.search.settings import Param, SearchSettings, merged, settings
 from suite.track.store import write_atomic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,6 +51,14 @@ def search_settings(**changes) -> SearchSettings:
         (["method=signsgd", "method.lr=1e-3"], "method.lr is set by the search for each trial"),
         (["search.metric=eval_exact_match", "eval.n_examples=0"], "needs eval.n_examples >= 1"),
         (["search.nope=1"], "unknown search option search.nope=1"),
+        (["method=adamw", "search.params.nope=[0,1]"], "search.params.nope: method adamw has no such"),
+        (["method=adamw", "search.params.weight_decay=[0.1,0.0]"], "is an invalid range; allowed: [low,"),
+        (["method=adamw", "search.params.eps=[0,1,log]"], "a log-uniform range needs low > 0"),
+        (
+            ["method=adamw", "search.params.weight_decay=[0,0.1]", "method.weight_decay=0.01"],
+            "method.weight_decay is set by the search for each trial",
+        ),
+        (["method=adamw", "search.metric=final_val_loss"], "final_val_loss needs the validation loss"),
     ],
 )
 def test_bad_input_is_one_line_and_a_nonzero_exit(argv, message, capsys, tmp_path):
@@ -112,6 +120,22 @@ def test_interrupted_trials_are_rerun_with_their_lr_and_the_budget_counts_them(t
     assert left_running.run_name == "s-001" and s.lr_low <= left_running.lr <= s.lr_high
     assert runner.n_new(again, s, resumed=1) == 5 - 2 - 1
     assert runner.n_new(again, search_settings(n_trials=2), resumed=1) == 0
+
+
+def test_a_second_setting_is_drawn_from_its_range_and_given_to_the_trial_and_its_rerun(tmp_path):
+    s = search_settings(params=(Param("weight_decay", 0.0, 0.1), Param("eps", 1e-9, 1e-6, log=True)))
+    found = new_study(tmp_path, s)
+    trial = runner.ask(found, s)
+    settings_given = dict(trial.others)
+    assert set(settings_given) == {"eps", "weight_decay"} and 0.0 <= settings_given["weight_decay"] <= 0.1
+    assert 1e-9 <= settings_given["eps"] <= 1e-6
+    line = trials.command(["method=adamw"], trial)
+    assert f"method.weight_decay={settings_given['weight_decay']!r}" in line
+    assert f"method.lr={trial.lr!r}" in line
+    (again,) = runner.interrupted(new_study(tmp_path, s))
+    assert again.others == trial.others and again.lr == trial.lr
+    with pytest.raises(ConfigError, match="search setting params="):
+        new_study(tmp_path, search_settings())  # the same study without the second setting
 
 
 def test_a_changed_search_or_job_is_refused_and_a_larger_budget_is_not(tmp_path):

@@ -33,6 +33,18 @@ def test_summary_is_complete_and_on_disk(adamw):
     assert summary["time_to_target_s"] is not None and summary["time_to_target_s"] > 0
 
 
+@pytest.mark.parametrize("target, reached", [(100.0, True), (1e-6, False)])
+def test_the_validation_loss_is_logged_off_the_clock_and_its_target_timed(tmp_path, target, reached):
+    args = ("train.max_steps=8", "train.val_every=3", f"train.val_target_loss={target}", "eval.n_examples=0")
+    summary = run_job(tmp_path, "method=adamw", "data.n_val=10", *args)
+    rows = [json.loads(line) for line in (tmp_path / "default" / "adamw-seed0" / "metrics.jsonl").open()]
+    val = [(r["train/step"], r["val/loss"]) for r in rows if "val/loss" in r]
+    assert [step for step, _ in val] == [3, 6, 8] and summary["final_val_loss"] == val[-1][1]
+    assert summary["val_target_reached"] is reached and summary["val_target_loss"] == target
+    step3 = next(r["train/wall_clock_s"] for r in rows if r.get("train/step") == 3 and "train/loss" in r)
+    assert summary["time_to_val_target_s"] == (step3 if reached else None)
+
+
 def test_adamw_loss_goes_down(adamw):
     tmp, _ = adamw
     assert loss_fell(tmp / "default" / "adamw-seed0")

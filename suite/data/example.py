@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -16,8 +16,12 @@ class Example:
 
 @dataclass(frozen=True)
 class Splits:
+    """Train, test, and a validation split disjoint from both: the held-out loss a run times its
+    target against and a tuning study chooses by, so the test split is never used to choose."""
+
     train: list[Example]
     test: list[Example]
+    validation: list[Example] = field(default_factory=list)
 
 
 def question_prompt(question: str) -> str:

@@ -1,7 +1,7 @@
 """Data builders for real datasets: GSM8K, OpenMathInstruct-2 and Alpaca, from a local jsonl
 (``path``) or a hub dataset (``hub_name``, paper scale, needs the network). Loading and the
-train/test split are ``suite.data.sources.load_splits``; each builder only turns records into
-``Example``s. See ``load_splits`` for how the test split is chosen when none is given.
+train/validation/test split are ``suite.data.sources.load_splits``; each builder only turns
+records into ``Example``s. See ``load_splits`` for how the test and validation splits are chosen.
 """
 
 from __future__ import annotations
@@ -27,8 +27,12 @@ ALPACA_PROMPT_NO_INPUT = (
 
 
 def _splits(fields: tuple[str, ...], to_example: Callable[[dict], Example], **source) -> Splits:
-    train, test = load_splits(fields, **source)
-    return Splits(train=[to_example(r) for r in train], test=[to_example(r) for r in test])
+    train, validation, test = load_splits(fields, **source)
+    return Splits(
+        train=[to_example(r) for r in train],
+        test=[to_example(r) for r in test],
+        validation=[to_example(r) for r in validation],
+    )
 
 
 def gsm8k(
@@ -40,6 +44,7 @@ def gsm8k(
     seed: int = 0,
     strip_calculator: bool = True,
     hub_config: str | None = "main",
+    n_val: int = 0,
 ) -> Splits:
     """GSM8K (``question``, ``answer`` ending in ``#### N``).
 
@@ -67,6 +72,7 @@ def gsm8k(
         n_train=n_train,
         n_test=n_test,
         seed=seed,
+        n_val=n_val,
     )
 
 
@@ -78,6 +84,7 @@ def openmathinstruct2(
     n_test: int | None = 200,
     seed: int = 0,
     hub_config: str | None = None,
+    n_val: int = 0,
 ) -> Splits:
     """OpenMathInstruct-2 (``problem``, ``generated_solution``, ``expected_answer``).
 
@@ -105,6 +112,7 @@ def openmathinstruct2(
         n_train=n_train,
         n_test=n_test,
         seed=seed,
+        n_val=n_val,
     )
 
 
@@ -116,6 +124,7 @@ def alpaca(
     n_test: int | None = 200,
     seed: int = 0,
     hub_config: str | None = None,
+    n_val: int = 0,
 ) -> Splits:
     """Alpaca (``instruction``, ``input``, ``output``), with the Stanford Alpaca prompt.
 
@@ -138,4 +147,5 @@ def alpaca(
         n_train=n_train,
         n_test=n_test,
         seed=seed,
+        n_val=n_val,
     )

@@ -1,4 +1,4 @@
-"""Records from a local jsonl or a Hugging Face hub dataset, split into train and test.
+"""Records from a local jsonl or a Hugging Face hub dataset, split into train, validation and test.
 
 Shared by every file format (``suite.data.formats``). Bad input fails with one line before
 anything is loaded: a missing file, no source at all, or a file whose first record lacks a
@@ -49,18 +49,22 @@ def load_splits(
     n_train: int | None = None,
     n_test: int | None = 200,
     seed: int = 0,
-) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """The (train, test) records with ``fields``, from ``path`` (local jsonl) or ``hub_name``.
+    n_val: int = 0,
+) -> tuple[datasets.Dataset, datasets.Dataset, datasets.Dataset]:
+    """The (train, validation, test) records with ``fields``, from ``path`` (local jsonl) or
+    ``hub_name``.
 
     The test split is ``test_path`` if given, else the hub dataset's ``test`` split if it has one;
     otherwise it is held out of train: the last ``n_test`` records of train shuffled with
-    ``seed``, the rest (in that shuffled order) being train. ``n_train`` then caps the train
-    split and ``n_test`` the test split (their first records; None keeps all). ``path`` wins
-    over ``hub_name`` when both are set.
+    ``seed``, the rest (in that shuffled order) being train. The validation split is then the
+    last ``n_val`` records of train, so it never meets the test split. ``n_train`` then caps the
+    train split and ``n_test`` the test split (their first records; None keeps all): a capped
+    train split is the same with or without a validation split. ``path`` wins over ``hub_name``
+    when both are set.
     """
     if path is None and hub_name is None:
         raise ValueError("no data source: set data.path to a local jsonl file or data.hub_name")
-    for name, value in (("n_train", n_train), ("n_test", n_test)):
+    for name, value in (("n_train", n_train), ("n_test", n_test), ("n_val", n_val)):
         if value is not None and (not isinstance(value, int) or value < 0):
             raise ValueError(f"{name} must be null or an integer >= 0, got {value!r}")
     if path is not None:
@@ -88,8 +92,12 @@ def load_splits(
         train = train.shuffle(seed=seed)
         test = train.select(range(len(train) - held, len(train)))
         train = train.select(range(len(train) - held))
+    if n_val and n_val >= len(train):
+        raise ValueError(f"cannot hold out n_val={n_val} of {len(train)} training records; lower n_val")
+    validation = train.select(list(range(len(train) - n_val, len(train))))
+    train = train.select(range(len(train) - n_val))
     if n_train is not None:
         train = train.select(range(min(n_train, len(train))))
     if n_test is not None:
         test = test.select(range(min(n_test, len(test))))
-    return train, test
+    return train, validation, test

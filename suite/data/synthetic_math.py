@@ -137,27 +137,13 @@ def _check(name: str, value: int, low: int) -> None:
         raise ValueError(f"synthetic_math: {name} must be an integer >= {low}, got {value!r}")
 
 
-def build(
-    n_train: int = 2000,
-    n_test: int = 200,
-    seed: int = 0,
-    max_steps_in_problem: int = 2,
-    max_operand: int = 20,
-) -> Splits:
-    """``n_train`` + ``n_test`` distinct generated problems; the same arguments, the same splits.
-
-    The test split is drawn first, so it does not change with ``n_train``.
-    """
-    _check("n_train", n_train, 0)
-    _check("n_test", n_test, 0)
-    _check("max_steps_in_problem", max_steps_in_problem, 1)
-    _check("max_operand", max_operand, 2)
-    rng = random.Random(f"synthetic_math:{seed}")
-    wanted = n_train + n_test
-    seen: set[str] = set()
+def _distinct(
+    rng: random.Random, count: int, seen: set[str], max_steps_in_problem: int, max_operand: int
+) -> list[Example]:
+    """``count`` problems from ``rng`` whose questions are not in ``seen`` (which grows)."""
     examples: list[Example] = []
-    for _ in range(20 * wanted + 1000):
-        if len(examples) == wanted:
+    for _ in range(20 * count + 1000):
+        if len(examples) == count:
             break
         question, lines, answer = _problem(rng, max_steps_in_problem, max_operand)
         if question in seen or _for_pretraining(question):
@@ -165,13 +151,40 @@ def build(
         seen.add(question)
         target = with_final_answer("\n".join(lines), str(answer))
         examples.append(Example(question_prompt(question), target, str(answer)))
-    if len(examples) < wanted:
+    return examples
+
+
+def build(
+    n_train: int = 2000,
+    n_test: int = 200,
+    seed: int = 0,
+    max_steps_in_problem: int = 2,
+    max_operand: int = 20,
+    n_val: int = 0,
+) -> Splits:
+    """``n_train`` + ``n_test`` + ``n_val`` distinct generated problems; the same arguments, the
+    same splits.
+
+    The test split is drawn first, so it does not change with ``n_train``; the validation split
+    comes from its own seed stream, so adding one leaves train and test as they were.
+    """
+    _check("n_train", n_train, 0)
+    _check("n_test", n_test, 0)
+    _check("n_val", n_val, 0)
+    _check("max_steps_in_problem", max_steps_in_problem, 1)
+    _check("max_operand", max_operand, 2)
+    seen: set[str] = set()
+    shape = (max_steps_in_problem, max_operand)
+    examples = _distinct(random.Random(f"synthetic_math:{seed}"), n_train + n_test, seen, *shape)
+    validation = _distinct(random.Random(f"synthetic_math:{seed}:validation"), n_val, seen, *shape)
+    wanted, found = n_train + n_test + n_val, len(examples) + len(validation)
+    if found < wanted:
         raise ValueError(
-            f"synthetic_math: found only {len(examples)} distinct problems of the {wanted} asked "
+            f"synthetic_math: found only {found} distinct problems of the {wanted} asked "
             f"with max_operand={max_operand}, max_steps_in_problem={max_steps_in_problem}; "
-            "lower n_train/n_test or raise max_operand"
+            "lower n_train/n_test/n_val or raise max_operand"
         )
-    return Splits(train=examples[n_test:], test=examples[:n_test])
+    return Splits(train=examples[n_test:], test=examples[:n_test], validation=validation)
 
 
 def _facts(rng: random.Random, count: int, top: int = 20) -> str:

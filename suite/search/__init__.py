@@ -4,7 +4,10 @@
 TPE sampler with a fixed seed) for an lr from the method's log-uniform range (``conf/search.yaml``,
 an experiment's ``search:`` node or ``search.lr=[low,high]``), runs ``suite-train`` with it, and
 tells the study the run's final training loss (``search.metric=eval_exact_match`` maximises exact
-match instead). The study is an Optuna ``JournalStorage`` file beside the trials' runs,
+match instead, ``search.metric=final_val_loss`` the validation loss; ``search.params`` adds method
+settings searched beside the lr, e.g. ``search.params.weight_decay=[0.0,0.1]``).
+
+The study is an Optuna ``JournalStorage`` file beside the trials' runs,
 ``results/<experiment>/<study>.journal``; rerunning the same command continues it: trials an
 interrupted search left running run again with their lr, then new ones until the budget is met.
 """

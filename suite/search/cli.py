@@ -19,10 +19,11 @@ from suite.search.settings import SearchSettings, settings, split_argv
 
 USAGE = """usage: suite-search [search.<key>=<value> ...] [suite-train override ...]
 
-An Optuna search over the method's learning rate; each trial is one suite-train run of the
-overrides with its own method.lr. search.<key> (conf/search.yaml): n_trials, metric
-(final_train_loss | eval_exact_match), lr=[low,high], sampler_seed, startup_trials, n_jobs,
-study_name. Rerunning the same command continues the stored study.
+An Optuna search over the method's learning rate (and any search.params); each trial is one
+suite-train run of the overrides with its own method.lr. search.<key> (conf/search.yaml):
+n_trials, metric (final_train_loss | final_val_loss | eval_exact_match), lr=[low,high],
+params.<key>=[low,high], sampler_seed, startup_trials, n_jobs, study_name. Rerunning the same
+command continues the stored study.
   suite-search method=signsgd search.n_trials=20 train.max_steps=300"""
 SET_BY_THE_SEARCH = ("method.lr", "overwrite", "resume")  # per trial, by the search
 
@@ -56,21 +57,28 @@ def prepare(argv: list[str]) -> tuple[DictConfig, list[str], SearchSettings]:
     check_overrides(overrides)
     preflight.check(overrides)
     cfg = compose_job(overrides)
-    return cfg, overrides, settings(cfg, search_args)
+    s = settings(cfg, search_args)
+    given = {o.split("=", 1)[0].lstrip("+") for o in overrides}
+    for p in s.params:
+        if f"method.{p.name}" in given:
+            raise ConfigError(f"method.{p.name} is set by the search for each trial (search.params.{p.name})")
+    return cfg, overrides, s
 
 
 def report(found: optuna.Study, s: SearchSettings) -> int:
     """Print every trial and the best; exit status 1 when no trial gave a value."""
     for t in found.get_trials(deepcopy=False):
         value = "n/a" if t.value is None else f"{t.value:.4f}"
-        print(f"  trial {t.number:3d}  lr {t.params.get('lr', float('nan')):.3g}  {t.state.name:8s}  {value}")
+        shown = "  ".join(f"{k} {v:.3g}" for k, v in sorted(t.params.items()))
+        print(f"  trial {t.number:3d}  {shown}  {t.state.name:8s}  {value}")
     done = found.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not done:
         print(f"suite-search: no trial of {s.study_name} completed", file=sys.stderr)
         return 1
     best = found.best_trial
     run = best.user_attrs["run_name"]
-    print(f"best of {len(done)}: lr={best.params['lr']:.4g} {s.metric}={best.value:.4f} ({run})")
+    shown = " ".join(f"{k}={v:.4g}" for k, v in sorted(best.params.items()))
+    print(f"best of {len(done)}: {shown} {s.metric}={best.value:.4f} ({run})")
     return 0
 
 

@@ -14,13 +14,25 @@ from suite.errors import ConfigError
 
 DEFAULTS = CONF_DIR / "search.yaml"
 # The metric (a RunSummary field) and the direction Optuna optimises it in.
-METRICS = {"final_train_loss": "minimize", "eval_exact_match": "maximize"}
+METRICS = {"final_train_loss": "minimize", "final_val_loss": "minimize", "eval_exact_match": "maximize"}
 PREFIX = "search."
 
 
 @dataclass(frozen=True)
+class Param:
+    """A method setting searched beside the lr: ``method.<name>`` drawn from [low, high],
+    uniformly or (``log``) log-uniformly."""
+
+    name: str
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclass(frozen=True)
 class SearchSettings:
-    """One search: ``n_trials`` runs of ``method`` with lr drawn log-uniformly from [lr_low, lr_high]."""
+    """One search: ``n_trials`` runs of ``method`` with lr drawn log-uniformly from [lr_low, lr_high]
+    (and each of ``params`` from its range)."""
 
     method: str
     n_trials: int
@@ -31,6 +43,7 @@ class SearchSettings:
     startup_trials: int
     n_jobs: int
     study_name: str
+    params: tuple[Param, ...] = ()
 
     @property
     def direction(self) -> str:
@@ -41,6 +54,10 @@ class SearchSettings:
         d = asdict(self)
         for key in ("n_trials", "n_jobs"):
             d.pop(key)
+        if not self.params:  # a search over the lr alone, as studies stored before params existed
+            d.pop("params")
+        else:
+            d["params"] = [asdict(p) for p in self.params]
         return d
 
 
@@ -87,6 +104,36 @@ def lr_range(node: DictConfig, method: str) -> tuple[float, float]:
     return float(bounds[0]), float(bounds[1])
 
 
+def _bounds(key: str, given: Any) -> list:
+    bounds = list(given) if OmegaConf.is_list(given) or isinstance(given, list) else [given]
+    numbers = len(bounds) >= 2 and all(
+        isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds[:2]
+    )
+    ordered = numbers and len(bounds) in (2, 3) and bounds[0] < bounds[1]
+    if not ordered or bounds[2:] not in ([], ["log"]):
+        raise ConfigError(
+            f"search.params.{key}={bounds} is an invalid range; allowed: [low,high] (uniform) or "
+            "[low,high,log] (log-uniform, low > 0) with low < high"
+        )
+    return bounds
+
+
+def params(node: DictConfig, cfg: DictConfig) -> tuple[Param, ...]:
+    """``search.params``: method settings searched beside the lr, each one the method has."""
+    found = []
+    for key, given in (node.get("params") or {}).items():
+        if key == "lr" or key not in cfg.method:
+            have = ", ".join(k for k in cfg.method if k not in ("_target_", "name", "lr"))
+            raise ConfigError(
+                f"search.params.{key}: method {cfg.method.name} has no such setting; it has {have}"
+            )
+        low, high, *log = _bounds(key, given)
+        if log and low <= 0:
+            raise ConfigError(f"search.params.{key}: a log-uniform range needs low > 0, got {low}")
+        found.append(Param(key, float(low), float(high), bool(log)))
+    return tuple(found)
+
+
 def settings(cfg: DictConfig, search_args: list[str]) -> SearchSettings:
     """The checked settings of a search over the composed job ``cfg``."""
     node = merged(cfg, search_args)
@@ -97,6 +144,10 @@ def settings(cfg: DictConfig, search_args: list[str]) -> SearchSettings:
         raise ConfigError(f"search.metric={node.metric} is unknown; allowed: one of {', '.join(METRICS)}")
     if node.metric == "eval_exact_match" and cfg.eval.n_examples == 0:
         raise ConfigError("search.metric=eval_exact_match needs eval.n_examples >= 1")
+    if node.metric == "final_val_loss" and not cfg.train.get("val_every"):
+        raise ConfigError(
+            "search.metric=final_val_loss needs the validation loss: set train.val_every=<steps>"
+        )
     low, high = lr_range(node, method)
     return SearchSettings(
         method=method,
@@ -108,4 +159,5 @@ def settings(cfg: DictConfig, search_args: list[str]) -> SearchSettings:
         startup_trials=_int_option(node, "startup_trials", 1),
         n_jobs=_int_option(node, "n_jobs", 1),
         study_name=node.study_name or f"{cfg.run_name}-lrsearch",
+        params=params(node, cfg),
     )

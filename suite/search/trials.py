@@ -20,13 +20,15 @@ TRAINED = ("ok", "collapsed")
 
 @dataclass(frozen=True)
 class Planned:
-    """A trial to run: its number in the study, its lr, the run it writes, and whether it runs
-    again (an interrupted search's trial, whose folder holds the unfinished attempt)."""
+    """A trial to run: its number in the study, its lr, the run it writes, whether it runs again
+    (an interrupted search's trial, whose folder holds the unfinished attempt), and the other
+    method settings it was given (``search.params``)."""
 
     number: int
     lr: float
     run_name: str
     rerun: bool = False
+    others: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,11 @@ def run_name(study_name: str, number: int) -> str:
 
 
 def command(overrides: list[str], trial: Planned) -> list[str]:
-    """The ``suite-train`` command line of a trial: the search's job with the trial's lr and name
-    (replacing the unfinished attempt of a trial that runs again)."""
+    """The ``suite-train`` command line of a trial: the search's job with the trial's settings and
+    name (replacing the unfinished attempt of a trial that runs again)."""
     again = ["overwrite=true"] if trial.rerun else []
-    return [*SUITE_TRAIN, *overrides, f"method.lr={trial.lr!r}", f"run_name={trial.run_name}", *again]
+    settings = [f"method.{key}={value!r}" for key, value in (("lr", trial.lr), *trial.others)]
+    return [*SUITE_TRAIN, *overrides, *settings, f"run_name={trial.run_name}", *again]
 
 
 def threads_env(n_jobs: int) -> dict[str, str]:
@@ -77,8 +80,12 @@ def run_trial(
     """Run the trial as ``suite-train`` and read its outcome; the process's output is kept in the
     run folder as ``suite-train.log``."""
     run_dir = experiment_dir / trial.run_name
-    proc = subprocess.run(
-        command(overrides, trial), env=threads_env(n_jobs), capture_output=True, text=True, check=False
-    )
-    write_atomic(run_dir / "suite-train.log", proc.stdout + proc.stderr)
+    launch(command(overrides, trial), run_dir, n_jobs)
     return outcome(run_dir, metric)
+
+
+def launch(argv: list[str], run_dir: Path, n_jobs: int) -> None:
+    """Run one ``suite-train`` command line in its own process, its output kept in the run
+    folder as ``suite-train.log``."""
+    proc = subprocess.run(argv, env=threads_env(n_jobs), capture_output=True, text=True, check=False)
+    write_atomic(run_dir / "suite-train.log", proc.stdout + proc.stderr)

@@ -43,6 +43,14 @@ class RunSummary:
     wall_clock_s: float | None = _f("training wall-clock, evaluation excluded", "s")
     step_time_median_s: float | None = _f("median wall-clock of one optimizer step", "s")
     time_to_target_s: float | None = _f("training wall-clock until the loss first reached target_loss", "s")
+    final_val_loss: float | None = _f("validation loss after the last step (null without train.val_every)")
+    val_target_loss: float | None = _f("train.val_target_loss, the target of time_to_val_target_s")
+    time_to_val_target_s: float | None = _f(
+        "training wall-clock until a measured validation loss first reached val_target_loss", "s"
+    )
+    val_target_reached: bool | None = _f(
+        "whether the validation loss reached val_target_loss (false: did not reach; null: no target)"
+    )
     mem_params_bytes: int | None = _f("every parameter of the model, trainable or frozen", "bytes")
     mem_grads_bytes: int | None = _f("peak live .grad bytes, sampled after every backward", "bytes")
     mem_state_bytes: int | None = _f(
