@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,27 @@ def _flat_config(run_dir: Path) -> dict[str, Any]:
     return {f"cfg.{k}": v for k, v in flat.items()}
 
 
+# The runs of a comparison (suite-compare, ``experiment`` compare/<name>/<workload>): its
+# evaluation runs are named ``<arm>-eval-seed<n>`` (suite.compare.protocol.eval_name); its tuning
+# trials are not results and are left out.
+PROTOCOL_EXPERIMENT = "compare/"
+PROTOCOL_EVAL_RUN = re.compile(r"(?P<arm>.+)-eval-seed\d+")
+
+
+def protocol_arm(row: dict[str, Any]) -> str | None:
+    """A comparison's run: the arm of an evaluation run, "" for a tuning trial; None otherwise."""
+    if not str(row.get("experiment") or "").startswith(PROTOCOL_EXPERIMENT):
+        return None
+    found = PROTOCOL_EVAL_RUN.fullmatch(str(row.get("run_name")))
+    return found["arm"] if found else ""
+
+
 def arm_of(row: dict[str, Any]) -> str:
-    """The method as the tables name it: SGD/SignSGD with momentum are SGDM/Signum."""
+    """The method as the tables name it: a comparison's arm; SGD/SignSGD with momentum are
+    SGDM/Signum."""
+    arm = protocol_arm(row)
+    if arm:
+        return arm
     method = row.get("method")
     if method in MOMENTUM_ARMS and (row.get("cfg.method.momentum") or 0) > 0:
         return MOMENTUM_ARMS[method]
@@ -96,10 +116,11 @@ def arm_of(row: dict[str, Any]) -> str:
 
 def load_runs(folder: str | Path) -> pd.DataFrame:
     """One row per run below ``folder`` (failed runs dropped): the summary, ``cfg.*`` columns,
-    ``arm`` (see :func:`arm_of`) and ``final_loss`` (mean of the last logged training losses)."""
+    ``arm`` (see :func:`arm_of`) and ``final_loss`` (mean of the last logged training losses);
+    a comparison's tuning trials are left out (its evaluation runs are the results)."""
     rows = []
     for summary in read_summaries(folder):
-        if summary.get("status") == "failed":
+        if summary.get("status") == "failed" or protocol_arm(summary) == "":
             continue
         summary.pop("versions", None)
         run_dir = Path(summary["run_dir"])
