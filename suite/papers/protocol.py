@@ -63,7 +63,9 @@ def standard_error_points(runs: pd.DataFrame) -> str:
     """One run's exact-match standard error, sqrt(p(1-p)/n) in points at the seeds' mean p, and
     its bound at any accuracy, sqrt(0.25/n) (n: the test problems scored)."""
     n = int(np.minimum(runs["cfg.eval.n_examples"], runs["cfg.data.n_test"]).min())
-    p = runs["eval_exact_match"].mean()
+    p = pd.to_numeric(runs["eval_exact_match"]).mean()
+    if not n or math.isnan(p):
+        return "n/a"
     return f"{100 * math.sqrt(p * (1 - p) / n):.2f} (<= {100 * math.sqrt(0.25 / n):.2f}, n={n})"
 
 
@@ -93,7 +95,9 @@ def protocol_table(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
                 "trials": len(tuned),
                 "tuning compute (s)": round(float(tuned["wall_clock_s"].fillna(0).sum()), 1),
                 "seeds": len(group),
-                "exact match (%)": interval(trained["eval_exact_match"], s["n_resamples"], 100.0, 1),
+                "exact match (%)": interval(
+                    pd.to_numeric(trained["eval_exact_match"]), s["n_resamples"], 100.0, 1
+                ),
                 "EM s.e. per run (pts)": standard_error_points(trained) if len(trained) else "n/a",
                 "val loss": interval(trained["final_val_loss"], s["n_resamples"]),
             }
