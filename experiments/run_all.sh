@@ -18,12 +18,11 @@ common=(logger=none overwrite=true "results_dir=$RESULTS" "$@")  # reruns replac
 if [[ -z "${NOTEBOOKS_ONLY:-}" ]]; then
   for experiment in absignsgd_table2 absignsgd_table2_galore absignsgd_table2_badam absignsgd_table2_apollo \
                     absignsgd_convergence absignsgd_convergence_galore absignsgd_convergence_badam \
-                    absignsgd_convergence_apollo absignsgd_memory absignsgd_ablation \
-                    stosignsgd_finetune stosignsgd_finetune_signum alias_vs_tuned alias_vs_tuned_grid \
-                    sqmeft_table4 sqmeft_table4_sqmeft sqmeft_table4_masters \
-                    sqmeft_table4_sgdm sqmeft_table5; do
+                    absignsgd_convergence_apollo absignsgd_memory alias_vs_tuned alias_vs_tuned_grid \
+                    sqmeft_table4 sqmeft_table4_sqmeft sqmeft_table4_masters sqmeft_table4_sgdm; do
     suite-train -m "experiment=$experiment" "${common[@]}"
   done
+  RESULTS="$RESULTS" experiments/protocol.sh  # tuned alike, rerun on evaluation seeds (suite-compare)
   if [[ -f "$GSM8K_PATH" ]]; then
     suite-train -m experiment=absignsgd_convergence_gsm8k "data.path=$GSM8K_PATH" "${common[@]}"
     for arm in galore badam apollo; do  # the GSM8K file's data settings
