@@ -369,7 +369,7 @@ def ablation_figure(curves: pd.DataFrame) -> plt.Figure:
 
 @artefact(
     "absignsgd_ablation",
-    "ABSignSGD ablation under the comparison protocol: block selection scheme x update rule, each "
+    "ABSignSGD ablation: block selection scheme x update rule under the comparison protocol, each "
     "arm's lr tuned with the same number of trials on the tuning seed (the gradient step over an "
     "SGD range), chosen by validation loss, then rerun on evaluation seeds disjoint from it; means "
     "with 95% bootstrap intervals over those seeds.",

@@ -185,8 +185,8 @@ def table5_figure(curves: pd.DataFrame) -> plt.Figure:
 
 @artefact(
     "sqmeft_table5",
-    "SQ-MEFT Table V under the comparison protocol: ablation of sign descent, EMA and the "
-    "RMS-scaled step, each variant's lr tuned with the same number of trials on the tuning seed "
+    "SQ-MEFT Table V: ablation of sign descent, EMA and the RMS-scaled step under the comparison "
+    "protocol, each variant's lr tuned with the same number of trials on the tuning seed "
     "(the no-RMS variant over a range scaled by the tensors' RMS), chosen by validation loss, then "
     "rerun on evaluation seeds disjoint from it; means with 95% bootstrap intervals over those seeds.",
     TABLE5_SOURCE,

@@ -153,7 +153,7 @@ def finetune_figure(curves: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
 
 @artefact(
     "stosignsgd_finetune",
-    "StoSignSGD fine-tuning under the comparison protocol: every method's lr (and AdamW's weight "
+    "StoSignSGD fine-tuning: under the comparison protocol, every method's lr (and AdamW's weight "
     "decay) tuned with the same number of trials on the tuning seed, chosen by validation loss, "
     "then rerun on evaluation seeds disjoint from it; exact match on the math test split and "
     "validation loss as means with 95% bootstrap intervals over those seeds, with each method's "
