@@ -4,15 +4,15 @@
 # validation loss), then rerun on evaluation seeds 1, 2 and 3, on the micro_math workload. Runs go
 # to <results>/<artefact>/compare/protocol/ (tuning trials <arm>-tuning-<n>, evaluation runs
 # <arm>-eval-seed<n>); the artefact's notebook reads the evaluation runs.
-#   experiments/protocol.sh                                  # all three, into results/
-#   experiments/protocol.sh stosignsgd_finetune              # one
-#   RESULTS=/tmp/res N_JOBS=2 experiments/protocol.sh        # elsewhere, 2 runs at once
+#   experiments/protocol.sh                                       # all three, into results/
+#   experiments/protocol.sh experiment=stosignsgd_finetune        # one
+#   N_JOBS=2 experiments/protocol.sh results_dir=/tmp/res         # elsewhere, 2 runs at once
 # Rerunning continues a comparison and starts nothing that is done; it must keep the overrides
 # below (a comparison refuses other ones). Wall-clock on 2 shared CPU cores: experiments/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RESULTS=${RESULTS:-results}
+RESULTS=results
 budget=(compare.name=protocol "compare.workloads=[micro_math]" compare.n_trials=3
         "compare.eval_seeds=[1,2,3]" "compare.n_jobs=${N_JOBS:-3}")
 
@@ -52,12 +52,21 @@ absignsgd_ablation() {
 }
 
 all=(stosignsgd_finetune sqmeft_table5 absignsgd_ablation)
-for name in "${@:-${all[@]}}"; do
+chosen=()
+for arg in "$@"; do
+  case $arg in
+    results_dir=*) RESULTS=${arg#results_dir=} ;;
+    experiment=*) chosen+=("${arg#experiment=}") ;;
+    *) echo "protocol.sh: unknown argument '$arg'; allowed: experiment=<one of: ${all[*]}>, results_dir=<dir>" >&2
+       exit 2 ;;
+  esac
+done
+for name in "${chosen[@]:-${all[@]}}"; do
   if [[ ! " ${all[*]} " == *" $name "* ]]; then
-    echo "protocol.sh: unknown artefact '$name'; allowed: ${all[*]}" >&2
+    echo "protocol.sh: unknown experiment '$name'; allowed: ${all[*]}" >&2
     exit 2
   fi
 done
-for name in "${@:-${all[@]}}"; do
+for name in "${chosen[@]:-${all[@]}}"; do
   "$name"
 done

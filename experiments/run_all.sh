@@ -22,7 +22,7 @@ if [[ -z "${NOTEBOOKS_ONLY:-}" ]]; then
                     sqmeft_table4 sqmeft_table4_sqmeft sqmeft_table4_masters sqmeft_table4_sgdm; do
     suite-train -m "experiment=$experiment" "${common[@]}"
   done
-  RESULTS="$RESULTS" experiments/protocol.sh  # tuned alike, rerun on evaluation seeds (suite-compare)
+  experiments/protocol.sh "results_dir=$RESULTS"  # tuned alike, rerun on evaluation seeds (suite-compare)
   if [[ -f "$GSM8K_PATH" ]]; then
     suite-train -m experiment=absignsgd_convergence_gsm8k "data.path=$GSM8K_PATH" "${common[@]}"
     for arm in galore badam apollo; do  # the GSM8K file's data settings
