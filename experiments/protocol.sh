@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The accuracy and convergence artefacts under the comparison protocol (suite-compare): every arm
+# The accuracy artefacts under the comparison protocol (suite-compare): every arm
 # tuned with the same budget (3 trials of its lr, and AdamW's weight decay, on seed 0, chosen by
 # validation loss), then rerun on evaluation seeds 1, 2 and 3, on the micro_math workload. Runs go
 # to <results>/<artefact>/compare/protocol/ (tuning trials <arm>-tuning-<n>, evaluation runs
 # <arm>-eval-seed<n>); the artefact's notebook reads the evaluation runs.
-#   experiments/protocol.sh                                       # all three, into results/
+#   experiments/protocol.sh                                       # both, into results/
 #   experiments/protocol.sh experiment=stosignsgd_finetune        # one
 #   N_JOBS=2 experiments/protocol.sh results_dir=/tmp/res         # elsewhere, 2 runs at once
 # Rerunning continues a comparison and starts nothing that is done; it must keep the overrides
@@ -36,22 +36,7 @@ sqmeft_table5() {
     train.lr_scheduler=constant train.warmup_steps=0 logger=none "results_dir=$RESULTS/sqmeft_table5"
 }
 
-# Block selection x update rule as arms of absignsgd; the gradient step over an SGD lr range.
-# The claims are on the loss: no exact match.
-absignsgd_ablation() {
-  local arms=() methods=()
-  for scheme in depth_biased uniform cyclic; do
-    arms+=("compare.arms.$scheme-sign.method=absignsgd" "compare.arms.$scheme-sign.selection_scheme=$scheme"
-           "compare.arms.$scheme-gradient.method=absignsgd" "compare.arms.$scheme-gradient.selection_scheme=$scheme"
-           "compare.arms.$scheme-gradient.sign=false"
-           "compare.spaces.$scheme-sign.lr=[1e-5,1e-2]" "compare.spaces.$scheme-gradient.lr=[1e-3,1.0]")
-  done
-  suite-compare "${budget[@]}" \
-    "compare.methods=[depth_biased-sign,uniform-sign,cyclic-sign,depth_biased-gradient,uniform-gradient,cyclic-gradient]" \
-    "${arms[@]}" eval.n_examples=0 logger=none "results_dir=$RESULTS/absignsgd_ablation"
-}
-
-all=(stosignsgd_finetune sqmeft_table5 absignsgd_ablation)
+all=(stosignsgd_finetune sqmeft_table5)
 chosen=()
 for arg in "$@"; do
   case $arg in

@@ -18,7 +18,7 @@ common=(logger=none overwrite=true "results_dir=$RESULTS" "$@")  # reruns replac
 if [[ -z "${NOTEBOOKS_ONLY:-}" ]]; then
   for experiment in absignsgd_table2 absignsgd_table2_galore absignsgd_table2_badam absignsgd_table2_apollo \
                     absignsgd_convergence absignsgd_convergence_galore absignsgd_convergence_badam \
-                    absignsgd_convergence_apollo absignsgd_memory alias_vs_tuned alias_vs_tuned_grid \
+                    absignsgd_convergence_apollo absignsgd_memory absignsgd_ablation alias_vs_tuned alias_vs_tuned_grid \
                     sqmeft_table4 sqmeft_table4_sqmeft sqmeft_table4_masters sqmeft_table4_sgdm; do
     suite-train -m "experiment=$experiment" "${common[@]}"
   done
