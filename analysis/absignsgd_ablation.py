@@ -13,14 +13,16 @@
 # %% [markdown]
 # # ABSignSGD ablation: depth-biased vs uniform selection, sign vs plain step
 #
+# <!-- generated from registry:notebook/absignsgd_ablation -->
 # Reads `$SUITE_RESULTS/${SUITE_PREFIX}absignsgd_ablation/` (defaults `results/` and no prefix;
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
-#     suite-train -m experiment=absignsgd_ablation logger=none
+#     suite-train -m experiment=absignsgd_ablation
 #
 # and writes `table.md`, `table.tex` and `figure.png` there. `absignsgd.ablation` builds the table
-# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
-# are in `suite/papers/absignsgd.py`.
+# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources are
+# in `suite/papers/absignsgd.py`.
+# <!-- end generated -->
 
 # %%
 from suite import papers

@@ -13,19 +13,27 @@
 # %% [markdown]
 # # ABSignSGD: training loss vs wall-clock (synthetic math and GSM8K)
 #
+# <!-- generated from registry:notebook/absignsgd_convergence -->
 # Reads `$SUITE_RESULTS/${SUITE_PREFIX}absignsgd_convergence/` (defaults `results/` and no prefix;
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
-#     suite-train -m experiment=absignsgd_convergence logger=none
-#     suite-train -m experiment=absignsgd_convergence_galore logger=none   # also _badam, _apollo
-#     suite-train -m experiment=absignsgd_convergence_gsm8k logger=none \
-#         data.path=gsm8k/train.jsonl      # its arms: experiments/run_all.sh
+#     suite-train -m experiment=absignsgd_convergence
+#     suite-train -m experiment=absignsgd_convergence_galore
+#     suite-train -m experiment=absignsgd_convergence_badam
+#     suite-train -m experiment=absignsgd_convergence_apollo
+#     suite-train -m experiment=absignsgd_convergence_gsm8k data.path=$GSM8K_PATH
+#     suite-train -m experiment=absignsgd_convergence_galore data=gsm8k \
+#         data.path=$GSM8K_PATH data.n_train=2000 data.n_test=50 data.max_length=256
+#     suite-train -m experiment=absignsgd_convergence_badam data=gsm8k data.path=$GSM8K_PATH \
+#         data.n_train=2000 data.n_test=50 data.max_length=256
+#     suite-train -m experiment=absignsgd_convergence_apollo data=gsm8k \
+#         data.path=$GSM8K_PATH data.n_train=2000 data.n_test=50 data.max_length=256
 #
-# (`gsm8k/train.jsonl`: a local copy of the train split of `openai/gsm8k`, config `main`, which
-# `experiments/absignsgd_convergence_gsm8k.yaml` says how to write), and writes `table.md`,
+# (`$GSM8K_PATH`: a local data file, see `experiments/README.md`) and writes `table.md`,
 # `table.tex` and `figure.png` there. `absignsgd.convergence` builds the table and the figure
 # (tested in `tests/test_analysis.py`); the paper's numbers and their sources are in
 # `suite/papers/absignsgd.py`.
+# <!-- end generated -->
 
 # %%
 from suite import papers

@@ -13,15 +13,19 @@
 # %% [markdown]
 # # ABSignSGD Table 2: peak memory and runtime
 #
+# <!-- generated from registry:notebook/absignsgd_table2 -->
 # Reads `$SUITE_RESULTS/${SUITE_PREFIX}absignsgd_table2/` (defaults `results/` and no prefix;
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
-#     suite-train -m experiment=absignsgd_table2 logger=none
-#     suite-train -m experiment=absignsgd_table2_galore logger=none   # also _badam, _apollo
+#     suite-train -m experiment=absignsgd_table2
+#     suite-train -m experiment=absignsgd_table2_galore
+#     suite-train -m experiment=absignsgd_table2_badam
+#     suite-train -m experiment=absignsgd_table2_apollo
 #
 # and writes `table.md`, `table.tex` and `figure.png` there. `absignsgd.table2` builds the table
-# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
-# are in `suite/papers/absignsgd.py`.
+# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources are
+# in `suite/papers/absignsgd.py`.
+# <!-- end generated -->
 
 # %%
 from suite import papers

@@ -13,15 +13,17 @@
 # %% [markdown]
 # # ALIAS (no lr) vs SignSGD tuned over an lr grid
 #
+# <!-- generated from registry:notebook/alias_vs_tuned -->
 # Reads `$SUITE_RESULTS/${SUITE_PREFIX}alias_vs_tuned/` (defaults `results/` and no prefix;
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
-#     suite-train -m experiment=alias_vs_tuned logger=none
-#     suite-train -m experiment=alias_vs_tuned_grid logger=none
+#     suite-train -m experiment=alias_vs_tuned
+#     suite-train -m experiment=alias_vs_tuned_grid
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. `alias.vs_tuned` builds the table
-# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
-# are in `suite/papers/alias.py`.
+# and writes `table.md`, `table.tex` and `figure.png` there. `alias.vs_tuned` builds the table and
+# the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources are in
+# `suite/papers/alias.py`.
+# <!-- end generated -->
 
 # %%
 from suite import papers

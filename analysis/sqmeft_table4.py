@@ -13,15 +13,19 @@
 # %% [markdown]
 # # SQ-MEFT Table IV: memory breakdown of AdamW, SGD, SGDM, LOMO, SQ-MEFT
 #
+# <!-- generated from registry:notebook/sqmeft_table4 -->
 # Reads `$SUITE_RESULTS/${SUITE_PREFIX}sqmeft_table4/` (defaults `results/` and no prefix;
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
-#     suite-train -m experiment=sqmeft_table4 logger=none
-#     suite-train -m experiment=sqmeft_table4_sgdm logger=none
+#     suite-train -m experiment=sqmeft_table4
+#     suite-train -m experiment=sqmeft_table4_sqmeft
+#     suite-train -m experiment=sqmeft_table4_masters
+#     suite-train -m experiment=sqmeft_table4_sgdm
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. `sqmeft.table4` builds the table
-# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
-# are in `suite/papers/sqmeft.py`.
+# and writes `table.md`, `table.tex` and `figure.png` there. `sqmeft.table4` builds the table and
+# the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources are in
+# `suite/papers/sqmeft.py`.
+# <!-- end generated -->
 
 # %%
 from suite import papers

@@ -13,14 +13,16 @@
 # %% [markdown]
 # # SQ-MEFT Table V: ablation of sign descent, EMA and RMS
 #
+# <!-- generated from registry:notebook/sqmeft_table5 -->
 # Reads `$SUITE_RESULTS/${SUITE_PREFIX}sqmeft_table5/` (defaults `results/` and no prefix;
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
-#     suite-train -m experiment=sqmeft_table5 logger=none
+#     suite-train -m experiment=sqmeft_table5
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. `sqmeft.table5` builds the table
-# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
-# are in `suite/papers/sqmeft.py`.
+# and writes `table.md`, `table.tex` and `figure.png` there. `sqmeft.table5` builds the table and
+# the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources are in
+# `suite/papers/sqmeft.py`.
+# <!-- end generated -->
 
 # %%
 from suite import papers

@@ -13,14 +13,15 @@
 # %% [markdown]
 # # StoSignSGD Figure 1: SignSGD vs StoSignSGD on a convex non-smooth function
 #
-# Reads `$SUITE_RESULTS/${SUITE_PREFIX}stosignsgd_fig1/` (defaults `results/` and no prefix;
-# `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
+# <!-- generated from registry:notebook/stosignsgd_fig1 -->
+# Reads `$SUITE_RESULTS/stosignsgd_fig1/` (default `results/`; no paper-scale twin), made by
 #
 #     python -m suite.toy -m experiment=stosignsgd_fig1
 #
 # and writes `table.md`, `table.tex` and `figure.png` there. `stosignsgd.fig1` builds the table
-# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
-# are in `suite/papers/stosignsgd.py`.
+# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources are
+# in `suite/papers/stosignsgd.py`.
+# <!-- end generated -->
 
 # %%
 from suite import papers

@@ -13,15 +13,17 @@
 # %% [markdown]
 # # StoSignSGD fine-tuning: AdamW, SignSGD, StoSignSGD exact match
 #
+# <!-- generated from registry:notebook/stosignsgd_finetune -->
 # Reads `$SUITE_RESULTS/${SUITE_PREFIX}stosignsgd_finetune/` (defaults `results/` and no prefix;
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
-#     suite-train -m experiment=stosignsgd_finetune logger=none
-#     suite-train -m experiment=stosignsgd_finetune_signum logger=none
+#     suite-train -m experiment=stosignsgd_finetune
+#     suite-train -m experiment=stosignsgd_finetune_signum
 #
-# and writes `table.md`, `table.tex` and `figure.png` there. `stosignsgd.finetune` builds the table
-# and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
+# and writes `table.md`, `table.tex` and `figure.png` there. `stosignsgd.finetune` builds the
+# table and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources
 # are in `suite/papers/stosignsgd.py`.
+# <!-- end generated -->
 
 # %%
 from suite import papers

@@ -98,16 +98,19 @@ def make_scheduler(cfg: DictConfig, method: Method, max_steps: int) -> Any:
     """The learning-rate schedule (None for a method that keeps its own)."""
     if not method.uses_lr_schedule:
         return None
-    if cfg.train.warmup_steps >= max_steps:
-        log.warning(
-            "train.warmup_steps=%d >= %d steps: the run ends in warm-up", cfg.train.warmup_steps, max_steps
-        )
+    warmup = warmup_steps(cfg.train, max_steps)
+    if warmup >= max_steps:
+        log.warning("%d warm-up steps >= %d steps: the run ends in warm-up", warmup, max_steps)
     return get_scheduler(
-        cfg.train.lr_scheduler,
-        method.optimizer,
-        num_warmup_steps=cfg.train.warmup_steps,
-        num_training_steps=max_steps,
+        cfg.train.lr_scheduler, method.optimizer, num_warmup_steps=warmup, num_training_steps=max_steps
     )
+
+
+def warmup_steps(train: DictConfig, max_steps: int) -> int:
+    """``train.warmup_steps``, or ``ceil(train.warmup_ratio * max_steps)`` when a ratio is set
+    (transformers' ``TrainingArguments.get_warmup_steps``, as LLaMA-Factory's recipes use it)."""
+    ratio = train.get("warmup_ratio")
+    return train.warmup_steps if ratio is None else math.ceil(ratio * max_steps)
 
 
 def total_steps(cfg: DictConfig, n_train: int) -> int:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import fields
 
 import pandas as pd
 
+from suite.measure.breakdown import TOTAL_KEY, MemoryBreakdown
 from suite.track.record import RunSummary
 from suite.track.store import read_summaries
 
@@ -23,17 +23,13 @@ COLUMNS = {
     "status": "status",
     "final_train_loss": "final loss",
     "eval_exact_match": "exact match",
-    "mem_params_bytes": "params MiB",
-    "mem_grads_bytes": "grads MiB",
-    "mem_state_bytes": "state MiB",
-    "mem_activations_bytes": "activations MiB",
-    "mem_total_bytes": "total MiB",
+    **{key: f"{label} MiB" for key, label in MemoryBreakdown.labels().items()},
     "peak_rss_bytes": "peak RSS MiB",
     "wall_clock_s": "wall-clock s",
     "step_time_median_s": "median step ms",
 }
 
-UNITS = {f.name: f.metadata["unit"] for f in fields(RunSummary)}
+UNITS = RunSummary.units()
 
 
 def summary_table(folder: str) -> pd.DataFrame:
@@ -47,7 +43,7 @@ def summary_table(folder: str) -> pd.DataFrame:
         if UNITS[key] == "bytes":
             df[key] = df[key] / MIB
     df["step_time_median_s"] = 1e3 * df["step_time_median_s"]
-    return df.sort_values("mem_total_bytes").rename(columns=COLUMNS).reset_index(drop=True)
+    return df.sort_values(TOTAL_KEY).rename(columns=COLUMNS).reset_index(drop=True)
 
 
 def main(argv: list[str] | None = None) -> None:

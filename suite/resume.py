@@ -31,7 +31,7 @@ def capture(job: Job, progress: Progress) -> dict[str, Any]:
         "clock": progress.clock.state_dict(),
         "guard": list(progress.guard.fractions),
         "losses": list(progress.losses),
-        "meter": {k: getattr(meter, k) for k in ("peak_grads", "peak_state", "peak_activations")},
+        "meter": meter.state_dict(),
         "peaks": carried_peaks(job, progress),
     }
 
@@ -57,8 +57,7 @@ def restore(job: Job, progress: Progress, state: dict[str, Any]) -> None:
     progress.clock.load_state_dict(state["clock"])
     progress.guard.fractions = list(state["guard"])
     progress.peaks = state["peaks"]
-    for k, v in state["meter"].items():
-        setattr(job.meter, k, v)
+    job.meter.load_state_dict(state["meter"])
     checkpoint.set_rng_states(state["rng"])
 
 

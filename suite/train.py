@@ -250,8 +250,7 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int) -> None:
     model = job.method.model
     summary.final_train_loss, summary.steps = loss, step
     # Memory is read before evaluation, so generation never counts towards the training peaks.
-    for key, value in job.meter.breakdown().as_dict().items():
-        setattr(summary, key, value)
+    summary.memory = job.meter.breakdown()
     # Peaks over every piece of a resumed run (train() read them before returning).
     summary.peak_reserved_bytes = job.peaks["peak_reserved_bytes"]
     summary.peak_allocated_bytes = job.peaks["peak_allocated_bytes"]
@@ -311,12 +310,12 @@ def save_checkpoint(model: torch.nn.Module, tokenizer, folder: Path) -> None:
 def print_summary(s: RunSummary, folder: Path) -> None:
     mib = 2**20
     em = "n/a" if s.eval_exact_match is None else f"{s.eval_exact_match:.3f}"
+    labels = s.memory.labels()
+    memory = "  ".join(f"{labels[key]} {value / mib:.2f}" for key, value in s.memory.as_dict().items())
     lines = [
         f"{s.method} on {s.model}/{s.data} ({s.device}): status {s.status}",
         f"  final train loss {s.final_train_loss:.4f}   exact match {em}",
-        f"  memory MiB: params {s.mem_params_bytes / mib:.2f}  grads {s.mem_grads_bytes / mib:.2f}"
-        f"  state {s.mem_state_bytes / mib:.2f}  activations {s.mem_activations_bytes / mib:.2f}"
-        f"  total {s.mem_total_bytes / mib:.2f}   (peak RSS {s.peak_rss_bytes / mib:.0f})",
+        f"  memory MiB: {memory}   (peak RSS {s.peak_rss_bytes / mib:.0f})",
         f"  wall-clock {s.wall_clock_s:.1f}s over {s.steps} steps,"
         f" median step {1e3 * s.step_time_median_s:.1f} ms",
         f"  results: {folder}",

@@ -63,6 +63,7 @@ RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("train.batch_size", _int_at_least(1)),
     ("train.grad_accum", _int_at_least(1)),
     ("train.warmup_steps", _int_at_least(0)),
+    ("train.warmup_ratio", _optional((lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"))),
     ("train.lr_scheduler", _one_of(*SCHEDULERS)),
     ("train.max_grad_norm", _optional(_positive())),
     ("train.checkpoint_every", _optional(_int_at_least(1))),
@@ -126,6 +127,12 @@ def validate(cfg: DictConfig) -> None:
         )
     if cfg.train.get("val_every") and data is not None and data.get("n_val") == 0:
         raise ConfigError("train.val_every needs a validation split: set data.n_val >= 1")
+    ratio = OmegaConf.select(cfg, "train.warmup_ratio")
+    if ratio is not None and cfg.train.warmup_steps != 0:
+        raise ConfigError(
+            f"train.warmup_ratio={ratio} and train.warmup_steps={cfg.train.warmup_steps} are both set; "
+            f"allowed: one of them (with a ratio, set train.warmup_steps=0)"
+        )
     if cfg.train.autocast == "fp16" and cfg.device == "cpu":
         raise ConfigError(
             "train.autocast=fp16 needs CUDA (it uses a GradScaler); on CPU use train.autocast=bf16 or null"

@@ -13,13 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
+from optuna.distributions import FloatDistribution
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 
 from suite import papers
-from suite.papers import absignsgd, alias, claims, frames, protocol, sqmeft, stosignsgd
-from suite.papers.registry import artefact
+from suite.papers import absignsgd, alias, claims, docs, frames, protocol, sqmeft, stosignsgd
+from suite.papers.registry import Sweep, artefact
 from suite.toy import run_toy
 from suite.track.store import RunFolder, write_atomic
 
@@ -218,6 +222,26 @@ def _alias_runs(root: Path) -> None:
         )
 
 
+def _alias_search_runs(root: Path) -> None:
+    """ALIAS and a three-trial Optuna study over SignSGD's lr, each trial's run beside it."""
+    fake_run(root, "alias_vs_search", "alias-seed0", "alias", losses=(3.0, 1.2), wall=10)
+    journal = root / "alias_vs_search" / "signsgd-seed0-lrsearch.journal"
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    study = optuna.create_study(study_name=journal.stem, storage=storage)
+    for k, (lr, loss) in enumerate([(1e-2, 2.0), (1e-3, 1.0), (1e-4, 1.5)]):
+        name = f"signsgd-seed0-lrsearch-{k:03d}"
+        fake_run(
+            root, "alias_vs_search", name, "signsgd", losses=(3.0, loss), wall=8, cfg={"method": {"lr": lr}}
+        )
+        trial = optuna.trial.create_trial(
+            params={"lr": lr},
+            distributions={"lr": FloatDistribution(1e-4, 1e-2, log=True)},
+            value=loss,
+            user_attrs={"run_name": name},
+        )
+        study.add_trial(trial)
+
+
 def _sqmeft_runs(root: Path) -> None:
     """Table IV (five methods) and the Table V variants (two seeds each)."""
     table4 = [
@@ -255,7 +279,7 @@ def _sqmeft_runs(root: Path) -> None:
 
 def make_store(root: Path) -> Path:
     """A few fake runs per artefact (methods written in a scrambled order)."""
-    for write_runs in (_absignsgd_runs, _stosignsgd_runs, _alias_runs, _sqmeft_runs):
+    for write_runs in (_absignsgd_runs, _stosignsgd_runs, _alias_runs, _alias_search_runs, _sqmeft_runs):
         write_runs(root)
     return root
 
@@ -329,6 +353,31 @@ def test_table2_layerwise_galore_arm_gets_the_papers_galore_row(store):
     assert row["paper: peak reserved (GB)"] == 23.47 and row["paper: math average (%)"] == 65
 
 
+def test_table2_recipe_precision_arms_show_the_guard_beside_their_fp32_masters_arm(tmp_path):
+    """GaLore/APOLLO layer-wise at the recipe's pure bf16 get the paper's rows and the guard's
+    fraction; their fp32-masters arms are rows of their own, with no paper figure."""
+    for precision, moved in (("recipe", 0.07), ("fp32_masters", 0.91)):
+        run = f"galore_layerwise-{precision}-seed0"
+        fake_run(
+            tmp_path,
+            "t2",
+            run,
+            "galore_layerwise",
+            cfg={"precision": precision},
+            update_applied_fraction_min=moved,
+        )
+    fake_run(tmp_path, "t2", "apollo_layerwise-recipe-seed0", "apollo_layerwise", cfg={"precision": "recipe"})
+    fake_run(tmp_path, "t2", "absignsgd-seed0", "absignsgd")
+    t = absignsgd.table2_table(frames.load_runs(tmp_path / "t2")).set_index("method")
+    moved = "ours: coordinates moved per step, min (%)"
+    assert t.loc["GaLore (layerwise)", moved] == 7.0
+    assert t.loc["GaLore (layerwise), fp32 masters", moved] == 91.0
+    assert t.loc["GaLore (layerwise)", "paper: peak reserved (GB)"] == 23.47
+    assert pd.isna(t.loc["GaLore (layerwise), fp32 masters", "paper: peak reserved (GB)"])
+    assert t.loc["APOLLO (layerwise)", "paper: peak reserved (GB)"] == 22.58
+    assert pd.isna(t.loc["ABSignSGD", moved])
+
+
 def test_convergence_time_to_the_worst_final_loss(store):
     r = runs(store, "absignsgd_convergence")
     t = absignsgd.convergence_table(r, frames.load_curves(r))
@@ -393,6 +442,24 @@ def test_finetune_exact_match_with_paper_beside(store):
     assert pd.isna(t["paper: GSM8k (%)"].iloc[1])
 
 
+def test_finetune_math_column_is_the_runs_lm_eval_task(tmp_path):
+    fake_run(
+        tmp_path, "ft", "adamw-seed0", "adamw", eval_exact_match=0.2, lm_eval_suite_math_exact_match=0.25
+    )
+    fake_run(
+        tmp_path,
+        "ft",
+        "adamw-seed1",
+        "adamw",
+        seed=1,
+        eval_exact_match=0.2,
+        lm_eval_suite_math_exact_match=0.35,
+    )
+    assert stosignsgd.finetune_table(frames.load_runs(tmp_path / "ft"))["ours: MATH task (%)"].tolist() == [
+        30.0
+    ]
+
+
 # ---------------------------------------------------------------- ALIAS
 
 
@@ -406,6 +473,21 @@ def test_alias_vs_tuned_search_compute(store):
     assert tuned["paper: compute / ALIAS"] == 1.5
     assert tuned["paper: val loss 130M"] == 2.980 and t.iloc[0]["paper: val loss 130M"] == 3.006
     assert {"weight decay", "schedule"} <= set(t.columns)
+
+
+def test_alias_vs_search_counts_every_trial(store):
+    t, _ = alias.vs_search(store / "alias_vs_search")
+    assert t["method"].tolist() == [
+        "ALIAS",
+        "SignSGD trial 0 (complete)",
+        "SignSGD trial 1 (complete)",
+        "SignSGD trial 2 (complete)",
+        "SignSGD tuned (best of 3 trials)",
+    ]
+    tuned = t.iloc[-1]
+    assert tuned["lr"] == "0.001" and tuned["ours: final loss"] == 2.0  # mean of (3, 1)
+    assert tuned["ours: compute incl. search (s)"] == 24.0 and tuned["ours: compute / ALIAS"] == 2.4
+    assert tuned["paper: compute / ALIAS"] == 1.5
 
 
 # ---------------------------------------------------------------- SQ-MEFT
@@ -455,6 +537,58 @@ def test_every_artefact_has_a_notebook_and_an_experiment():
         assert (REPO / "experiments" / f"{name}.yaml").exists()
 
 
+def test_every_tiny_experiment_feeds_a_registered_artefact():
+    """The registrations name existing experiment files, and every tiny file is named by one."""
+    named = {e for art in papers.ARTEFACTS.values() for e in art.experiments}
+    tiny = {p.stem for p in (REPO / "experiments").glob("*.yaml") if not p.stem.startswith("paper_")}
+    assert named == tiny
+
+
+def test_every_notebook_header_is_its_registry_block():
+    for notebook in NOTEBOOKS:
+        assert f"# <!-- generated from registry:notebook/{notebook.stem} -->" in notebook.read_text()
+
+
+def test_a_sweep_reading_local_data_is_skipped_in_run_all_without_it():
+    sweep = Sweep("x_gsm8k", overrides=("data.path=$GSM8K_PATH", "a=1"), needs="GSM8K_PATH")
+    assert sweep.command == "suite-train -m experiment=x_gsm8k data.path=$GSM8K_PATH a=1"
+    assert (
+        docs._shell(sweep)
+        == 'needs GSM8K_PATH && sweep suite-train -m experiment=x_gsm8k "data.path=$GSM8K_PATH" a=1'
+    )
+
+
+def test_run_all_runs_every_registered_sweep_then_every_notebook(tmp_path):
+    """run_all.sh with each program replaced by one that prints its arguments: every sweep once,
+    with the arguments every sweep takes, the GSM8K half skipped without its file."""
+    for program in ("suite-train", "suite-search", "python"):
+        stub = tmp_path / program
+        stub.write_text(f'#!/bin/sh\necho "{program} $*"\n')
+        stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "GSM8K_PATH": str(tmp_path / "none")}
+    proc = subprocess.run(
+        ["bash", str(REPO / "experiments" / "run_all.sh"), "device=cpu"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    ran = proc.stdout.splitlines()
+    sweeps = [s for art in papers.ARTEFACTS.values() for s in art.sweeps]
+    expected = []
+    for s in sweeps:
+        if s.needs:
+            continue
+        common = "logger=none" if s.program == "suite-search" else "logger=none overwrite=true"
+        expected.append(f"{s.command} {common} results_dir=results device=cpu")
+    assert [line for line in ran if "experiment=" in line] == expected
+    assert [line for line in ran if line.startswith("python analysis/")] == [
+        f"python analysis/{p.name}" for p in NOTEBOOKS
+    ]
+    assert proc.stderr.count("skipping a sweep") == sum(1 for s in sweeps if s.needs) > 0
+
+
 # The public identifiers a caption's source must name (SQ-MEFT has no arXiv id: its title).
 PUBLIC_IDS = {
     "absignsgd": ["OpenReview NQsdnYkCar", "github.com/yijiezcn/ABSignSGD"],
@@ -500,10 +634,17 @@ def test_unknown_artefact_names_the_known_ones():
         papers.build("sqmeft_table9")
 
 
-def test_an_artefact_name_registers_once():
+def test_an_artefact_name_registers_once_and_names_its_experiments():
     with pytest.raises(ValueError, match="registered twice"):
-        artefact("sqmeft_table4", "What.", "Source")(sqmeft.table4)
+        artefact("sqmeft_table4", "SQ-MEFT Table IV: what.", "Source", experiments=["sqmeft_table4"])(
+            sqmeft.table4
+        )
     assert papers.ARTEFACTS["sqmeft_table4"].build is sqmeft.table4
+    with pytest.raises(ValueError, match="names no experiments"):
+        artefact("sqmeft_table9", "SQ-MEFT Table IX: what.", "Source", experiments=[])(sqmeft.table4)
+    with pytest.raises(ValueError, match="caption must start with '<paper> <artefact>: '"):
+        artefact("sqmeft_table9", "Ablation: what.", "Source", experiments=["sqmeft_table4"])(sqmeft.table4)
+    assert "sqmeft_table9" not in papers.ARTEFACTS
 
 
 # ---------------------------------------------------------------- the notebooks

@@ -23,7 +23,18 @@ from suite.methods import Method
 from suite.methods.lowrank import projector_matrices
 from suite.models import byte_tokenizer, tiny_qwen3
 
-METHODS = ["adamw", "lora", "galore", "galore_layerwise", "apollo", "apollo_mini", "badam", "lomo", "adalomo"]
+METHODS = [
+    "adamw",
+    "lora",
+    "galore",
+    "galore_layerwise",
+    "apollo",
+    "apollo_layerwise",
+    "apollo_mini",
+    "badam",
+    "lomo",
+    "adalomo",
+]
 
 TOKENIZER = byte_tokenizer()
 
@@ -83,7 +94,7 @@ def nbytes(tensors) -> int:
 @pytest.mark.parametrize("name", METHODS)
 def test_loss_goes_down_with_the_yaml_defaults(name):
     # Tiny-scale ranks where the YAML's (32) exceed the test model's smallest dimension (16).
-    small = {"rank": 4} if name in ("galore", "galore_layerwise", "apollo") else {}
+    small = {"rank": 4} if name in ("galore", "galore_layerwise", "apollo", "apollo_layerwise") else {}
     if name == "badam":
         small = {"switch_block_every": 4}
     losses = train(method_from_yaml(name, tiny(), **small))
@@ -228,6 +239,22 @@ def test_galore_layerwise_state_dict_round_trip_resumes_exactly():
     assert train(resumed, steps=2) == pytest.approx(expected, rel=1e-6)
 
 
+def test_apollo_layerwise_matches_apollo_and_frees_each_gradient_in_backward():
+    """With the deterministic SVD projection (no per-parameter seed), per-layer APOLLO is APOLLO
+    stepped inside backward; with the random one every matrix draws from seed 1 + the run's seed,
+    as LLaMA-Factory's per-parameter optimizers number their one parameter 1."""
+    ref = method_from_yaml("apollo", tiny(), rank=RANK, lr=1e-2, proj="svd")
+    model = tiny()
+    lw = method_from_yaml("apollo_layerwise", model, rank=RANK, lr=1e-2, proj="svd")
+    assert lw.updates_in_backward
+    assert train(lw, steps=4) == pytest.approx(train(ref, steps=4), rel=1e-5)
+    assert all(p.grad is None for p in model.parameters())
+
+    random = method_from_yaml("apollo_layerwise", tiny(), rank=RANK, seed=3)
+    seeds = {s["seed"] for s in random.optimizer.state.values() if "seed" in s}
+    assert seeds == {4}
+
+
 @pytest.mark.parametrize(("name", "rank"), [("apollo", RANK), ("apollo_mini", 1)])
 def test_apollo_state_is_low_rank(name, rank):
     model = tiny()
@@ -343,7 +370,13 @@ SUMMARY_KEYS = {
     "step_time_median_s",
     "n_trainable_params",
 }
-LOWRANK = {"galore": RANK, "galore_layerwise": RANK, "apollo": RANK, "apollo_mini": 1}
+LOWRANK = {
+    "galore": RANK,
+    "galore_layerwise": RANK,
+    "apollo": RANK,
+    "apollo_layerwise": RANK,
+    "apollo_mini": 1,
+}
 
 
 def app_run(tmp_path, name: str) -> tuple[dict, list[float]]:
@@ -401,10 +434,11 @@ def test_default_job_through_the_app(tmp_path, name):
         assert s["mem_state_bytes"] == lowrank_state_bytes(model, RANK, svd=True, per_matrix_scalars=0)
         full = 4 * n if name == "galore" else largest_grad  # layerwise: one gradient at a time
         assert s["mem_grads_bytes"] == full
-    elif name in ("apollo", "apollo_mini"):
+    elif name in ("apollo", "apollo_layerwise", "apollo_mini"):
         assert s["mem_state_bytes"] == lowrank_state_bytes(
             model, LOWRANK[name], svd=False, per_matrix_scalars=1
         )
+        assert s["mem_grads_bytes"] == (largest_grad if name == "apollo_layerwise" else 4 * n)
     elif name == "badam":  # K = 25 > 10 steps: one block, master + m + v, 4-byte step each
         block = list(find_blocks(model)[0].parameters())
         n_block = sum(p.numel() for p in block)

@@ -17,8 +17,8 @@ from omegaconf import OmegaConf
 from suite.compare import cli, protocol, report
 from suite.compare.settings import Space, from_record, keep_record, record, settings
 from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 from suite.track.store import write_atomic
-from suite.validate import ConfigError
 
 WORKLOADS = sorted(p.stem for p in (CONF_DIR / "workload").glob("*.yaml"))
 # Validation every 4 of the fast job's 8 steps, and a target some runs reach.

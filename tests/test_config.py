@@ -41,6 +41,8 @@ def test_every_option_composes(group):
         (["train.grad_accum=0"], "train.grad_accum=0 is out of range"),
         (["train.autocast=fp8"], "train.autocast='fp8' is out of range; allowed: one of None, bf16, fp16"),
         (["train.lr_scheduler=wobbly"], "train.lr_scheduler='wobbly' is out of range"),
+        (["train.warmup_ratio=1.5"], "train.warmup_ratio=1.5 is out of range; allowed: null or a number in"),
+        (["train.warmup_ratio=0.1"], "train.warmup_ratio=0.1 and train.warmup_steps=10 are both set"),
         (["lm_eval.limit=0"], "lm_eval.limit=0 is out of range; allowed: null or an integer >= 1"),
         (["experiment=stosignsgd_fig1"], "is not an LLM job; run it with python -m suite.toy"),
         (["train.nonsense=1"], "Could not override 'train.nonsense'"),
@@ -60,6 +62,18 @@ def test_good_sweep_passes():
     preflight.check(
         ["-m", "method=adamw,signsgd", "train.batch_size=4,8", "run_name=${method.name}-b${train.batch_size}"]
     )
+
+
+def test_warmup_ratio_is_a_fraction_of_the_run_rounded_up():
+    """transformers' ``get_warmup_steps``: ceil(ratio * steps); without a ratio, warmup_steps."""
+    from omegaconf import OmegaConf
+
+    from suite.loop import warmup_steps
+
+    assert warmup_steps(OmegaConf.create({"warmup_steps": 0, "warmup_ratio": 0.1}), 9375) == 938
+    assert warmup_steps(OmegaConf.create({"warmup_steps": 0, "warmup_ratio": 0.1}), 2) == 1
+    assert warmup_steps(OmegaConf.create({"warmup_steps": 7, "warmup_ratio": None}), 9375) == 7
+    preflight.check(["train.warmup_ratio=0.1", "train.warmup_steps=0"])
 
 
 @pytest.mark.slow

@@ -8,6 +8,8 @@ One sweep goes through the real ``suite-train -m`` command line, and the toy thr
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import os
 import subprocess
@@ -128,31 +130,107 @@ def precision_text(name: str) -> str:
     return text + "".join(precision_text(base) for base in bases)
 
 
-# What a tiny twin keeps from its paper experiment. Sizes, lrs, lengths and the batch are scaled to
-# the tiny model and the CPU (each tiny file says how); so is the accumulation count, which at paper
-# scale builds the paper's batch from micro-batches a GPU holds (ALIAS: 32 x 16 sequences).
+# What a tiny twin keeps from its paper experiment, arm by arm. Sizes, lrs, lengths and the batch
+# are scaled to the tiny model and the CPU (each tiny file says how); so is the accumulation count,
+# which at paper scale builds the paper's batch from micro-batches a GPU holds (ALIAS: 32 x 16
+# sequences). An arm is the method plus every value of the sweep but those of the SCALED axes
+# (seeds, sizes or lr grids of one scale, and a paper recipe's precision: tiny arms run fp32
+# weights). Its lr is compared as the grouping of the file's arms of one method by lr (which arms
+# share an lr), which scaling keeps; its downstream tasks as their number (lm-eval's hub tasks at
+# paper scale stand as the synthetic task at tiny scale).
 SAME_STRUCTURE = ["train.gradient_checkpointing", "train.lr_scheduler"]
+SCALED = ("seed", "method.lr", "model.", "precision")
+
+
+def sweep_jobs(name: str, *extra: str) -> list[list[str]]:
+    """The jobs of ``name``'s sweep that make its arms, as override lists: the product Hydra's
+    basic sweeper launches, at the first value of each SCALED axis (seeds, sizes and lr grids do
+    not make arms)."""
+    params = OmegaConf.to_container(
+        composed(f"experiment={name}", *needed(name), *extra).hydra.sweeper.params
+    )
+    axes = [
+        [f"{k}={v}" for v in str(values).split(",")[: 1 if k.startswith(SCALED) else None]]
+        for k, values in params.items()
+    ]
+    return [list(job) for job in itertools.product(*axes)]
+
+
+@functools.cache
+def arms(name: str, *extra: str) -> dict[tuple, dict]:
+    """``name``'s arms: (method, sweep values) -> the SAME_STRUCTURE values (and the number of
+    lm-eval tasks) and the arm's lrs."""
+    out: dict[tuple, dict] = {}
+    for job in sweep_jobs(name, *extra):
+        cfg = composed(f"experiment={name}", *needed(name), *extra, *job)
+        kept = tuple(o for o in job if not o.startswith(SCALED) and not o.startswith("method="))
+        arm = out.setdefault((cfg.method.name, *kept), {"structure": set(), "lr": set()})
+        structure = [OmegaConf.select(cfg, key) for key in SAME_STRUCTURE]
+        arm["structure"].add((*structure, len(cfg.lm_eval.tasks)))
+        arm["lr"].add(OmegaConf.select(cfg, "method.lr"))
+    return out
+
+
+def lr_groups(arms_: dict[tuple, dict]) -> set[frozenset]:
+    """The arms of each method grouped by the lr(s) they run at: which arms share an lr."""
+    groups: dict[tuple, set] = {}
+    for arm, seen in arms_.items():
+        groups.setdefault((arm[0], tuple(sorted(seen["lr"], key=str))), set()).add(arm)
+    return {frozenset(g) for g in groups.values()}
+
+
+def arm_mismatches(paper: dict[tuple, dict], tiny: dict[tuple, dict]) -> list[str]:
+    """Every difference between a paper file's arms and its twin's, one line each."""
+    found = [f"arm {a} only in the paper file" for a in sorted(set(paper) - set(tiny))]
+    found += [f"arm {a} only in the tiny twin" for a in sorted(set(tiny) - set(paper))]
+    for arm in sorted(set(paper) & set(tiny)):
+        if paper[arm]["structure"] != tiny[arm]["structure"]:
+            found.append(f"arm {arm}: {SAME_STRUCTURE} {paper[arm]['structure']} vs {tiny[arm]['structure']}")
+    if not found and lr_groups(paper) != lr_groups(tiny):
+        found.append(
+            f"arms sharing an lr: {sorted(map(sorted, lr_groups(paper)))} vs tiny "
+            f"{sorted(map(sorted, lr_groups(tiny)))}"
+        )
+    return found
 
 
 @pytest.mark.parametrize("name", PAPER_EXPERIMENTS)
 def test_tiny_twins_have_the_paper_experiments_structure(name):
-    """Same results folder, same arms (the methods of every job), and per arm the same
-    checkpointing and schedule kind as the paper file."""
+    """Same results folder; the same arms (method plus sweep values), each with the paper file's
+    checkpointing and schedule kind, and the same arms sharing an lr."""
     twin = tiny_twin(name)
     assert twin is not None, f"{name} has no tiny twin experiments/{name.removeprefix('paper_')}.yaml"
-
-    def arms(experiment: str) -> dict[str, list]:
-        out = {}
-        for job in one_step_jobs(experiment):
-            cfg = composed(f"experiment={experiment}", *needed(experiment), *job)
-            out[cfg.method.name] = [OmegaConf.select(cfg, key) for key in SAME_STRUCTURE]
-        return out
-
-    paper, tiny = arms(name), arms(twin)
-    assert sorted(tiny) == sorted(paper), (name, sorted(paper), twin, sorted(tiny))
-    assert tiny == paper, (name, SAME_STRUCTURE, paper, tiny)
+    assert arm_mismatches(arms(name), arms(twin)) == [], (name, twin)
     folder = composed(f"experiment={name}", *needed(name)).experiment_name
     assert folder.removeprefix("paper_") == composed(f"experiment={twin}", *needed(twin)).experiment_name
+
+
+@pytest.mark.parametrize(
+    "paper, twin, planted, expected",
+    [
+        # an arm's lr moved away from the lr its paper arms share
+        (
+            "paper_sqmeft_table5",
+            "sqmeft_table5",
+            ["+variants.no_rms.lr=3e-4", "method.lr='${oc.select:variants.${variant}.lr,1e-2}'"],
+            "arms sharing an lr",
+        ),
+        # an arm the paper file runs and the twin does not (the ablation's gradient step, as it was)
+        (
+            "paper_absignsgd_ablation",
+            "absignsgd_ablation",
+            ["hydra.sweeper.params.update=sign"],
+            "only in the paper file",
+        ),
+        # an arm's schedule kind
+        ("paper_stosignsgd_finetune", "stosignsgd_finetune", ["train.lr_scheduler=cosine"], "vs"),
+    ],
+)
+def test_the_twin_comparison_finds_a_planted_arm_level_mismatch(paper, twin, planted, expected):
+    """The comparison above sees a mismatch of one arm planted in a twin that agrees."""
+    assert arm_mismatches(arms(paper), arms(twin)) == []
+    found = arm_mismatches(arms(paper), arms(twin, *planted))
+    assert found and expected in " ".join(found), found
 
 
 @pytest.mark.parametrize("name", PAPER_EXPERIMENTS)

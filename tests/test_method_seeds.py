@@ -7,8 +7,8 @@ import pytest
 from helpers import compose_job
 from transformers import set_seed
 
+from suite.loop import build_method
 from suite.models import byte_tokenizer, tiny_qwen3
-from suite.train import build_method
 
 
 def _seed_of(name: str, optimizer) -> int:

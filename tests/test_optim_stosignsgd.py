@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import inspect
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 import suite.optim.stosignsgd as stosignsgd_module
+from suite.configs import CONF_DIR
 from suite.optim import SignSGD, StoSignAdaMax, StoSignSGD
 from suite.optim.stosignsgd import stochastic_sign_
 
@@ -229,3 +232,11 @@ def test_a_no_op_update_fails_the_adamax_reference_test(monkeypatch):
     monkeypatch.setattr(StoSignAdaMax, "step", lambda self, closure=None: None)
     with pytest.raises(AssertionError):
         test_stosign_adamax_matches_float64_reference()
+
+
+def test_beta2_is_one_value_everywhere():
+    """The class default and the method YAML (which the experiments use) are one (β1, β2): the
+    paper's betas, shared by every optimizer it compares."""
+    default = inspect.signature(StoSignSGD).parameters["betas"].default
+    yaml = OmegaConf.load(CONF_DIR / "method" / "stosignsgd.yaml")
+    assert list(default) == list(yaml.betas) == [0.9, 0.999]

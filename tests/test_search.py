@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import optuna
 import pytest
 from helpers import FAST, TINY, compose_job
@@ -17,8 +18,8 @@ from omegaconf import OmegaConf
 
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
+from suite.papers import alias
 from suite.search import cli, runner, study, trials
-from suite.search import table as search_table
 from suite.search.settings import Param, SearchSettings, merged, settings
 from suite.track.store import write_atomic
 
@@ -243,7 +244,8 @@ def test_the_table_counts_every_trials_compute_and_picks_the_studys_best(tmp_pat
             found.tell(trial.number, value)
     fake_run(tmp_path, "alias-seed0", "alias", 0.7, 15.0)
     fake_run(tmp_path, "alias-seed1", "alias", 9.0, 1.0, "interrupted")  # not a finished run: left out
-    table = search_table.build(tmp_path)
+    table, figure = alias.vs_search(tmp_path)
+    plt.close(figure)
     assert table["method"].tolist() == [
         "ALIAS",
         "SignSGD trial 0 (complete)",

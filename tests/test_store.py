@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from suite.measure.breakdown import MemoryBreakdown
 from suite.track.record import MetricsRow, RunSummary, describe_fields
 from suite.track.store import RunFolder, read_summaries, write_atomic
 
@@ -60,7 +61,7 @@ def test_report_tables_the_summaries(tmp_path, capsys):
                 method=method,
                 status="ok",
                 final_train_loss=1.0,
-                mem_total_bytes=total,
+                memory=MemoryBreakdown(params=total, grads=0, state=0, activations=0),
                 step_time_median_s=0.5,
             )
         )
@@ -83,12 +84,45 @@ def test_report_on_an_empty_folder_is_one_line(tmp_path):
 
 
 def test_the_record_round_trips_and_keeps_unknown_keys_flat():
-    written = RunSummary(method="adamw", status="ok", mem_total_bytes=7, extra={"lm_eval_acc": 0.5})
+    memory = MemoryBreakdown(params=1, grads=2, state=3, activations=4)
+    written = RunSummary(method="adamw", status="ok", memory=memory, extra={"lm_eval_acc": 0.5})
     flat = written.to_json()
     assert flat["lm_eval_acc"] == 0.5 and "extra" not in flat
-    assert set(RunSummary.field_names()) <= flat.keys()
+    assert list(flat)[: len(RunSummary.keys())] == RunSummary.keys()
+    assert flat["mem_state_bytes"] == 3 and flat["mem_total_bytes"] == 10
     assert RunSummary.from_json(flat) == written
-    assert RunSummary.from_json({"method": "toy"}).mem_total_bytes is None  # older, shorter summaries load
+    assert RunSummary.from_json({"method": "toy"}).memory is None  # older, shorter summaries load
+
+
+def test_a_summary_without_a_whole_breakdown_keeps_the_memory_it_has():
+    """A summary written before a category existed, or by hand: no whole breakdown, so the record
+    holds none, and the memory keys it has are written back as read."""
+    old = {
+        "method": "adamw",
+        "status": "ok",
+        "mem_params_bytes": 8,
+        "mem_grads_bytes": 8,
+        "mem_total_bytes": 16,
+    }
+    record = RunSummary.from_json(old)
+    assert record.memory is None
+    again = record.to_json()
+    assert {k: again[k] for k in old} == old and again["mem_state_bytes"] is None
+    by_hand = RunSummary(memory=MemoryBreakdown(params=1, grads=2, state=3, activations=4)).to_json()
+    by_hand["mem_total_bytes"] = 7  # not the sum: kept as written, never recomputed
+    assert RunSummary.from_json(by_hand).to_json() == by_hand
+
+
+def test_writing_a_field_the_record_does_not_declare_is_refused():
+    summary = RunSummary(method="adamw")
+    with pytest.raises(AttributeError, match="RunSummary has no field 'mem_buffers_bytes'"):
+        summary.mem_buffers_bytes = 5  # a category the breakdown does not have
+    with pytest.raises(AttributeError, match="no field 'mem_total_bytes'"):
+        summary.mem_total_bytes = 5  # derived from the breakdown, never set alone
+    with pytest.raises(AttributeError, match="MetricsRow has no field 'live_bytes'"):
+        MetricsRow(step=1, loss=1.0).live_bytes = 5
+    summary.memory = MemoryBreakdown(params=1, grads=0, state=0, activations=0)
+    assert summary.to_json()["mem_total_bytes"] == 1
 
 
 def test_a_metrics_row_has_its_wandb_keys_and_leaves_out_what_does_not_apply():
@@ -100,4 +134,4 @@ def test_a_metrics_row_has_its_wandb_keys_and_leaves_out_what_does_not_apply():
 def test_every_report_column_is_a_field_of_the_record():
     from suite.report import COLUMNS
 
-    assert set(COLUMNS) <= set(RunSummary.field_names())
+    assert set(COLUMNS) <= set(RunSummary.keys())

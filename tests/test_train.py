@@ -12,7 +12,7 @@ from helpers import FAST, TINY, loss_fell, run_job
 from suite.track.record import RunSummary
 from suite.train import run
 
-SUMMARY_KEYS = set(RunSummary.field_names())
+SUMMARY_KEYS = set(RunSummary.keys())
 
 
 @pytest.fixture(scope="module")

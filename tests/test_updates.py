@@ -76,9 +76,9 @@ class _Regression(torch.nn.Module):
 def _step(max_grad_norm, accum=2, seed=0):
     import contextlib
 
+    from suite.loop import train_step
     from suite.measure.memory import MemoryMeter
     from suite.methods import Method
-    from suite.train import train_step
 
     torch.manual_seed(seed)
     model = _Regression()

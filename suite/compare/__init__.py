@@ -11,6 +11,10 @@ curve into ``<results_dir>/compare/<name>/``. Rerunning the same command continu
 nothing that is already done.
 """
 
-from suite.compare.cli import main
 
-__all__ = ["main"]
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point (imported on call, so ``python -m suite.compare.report`` loads the
+    report module once)."""
+    from suite.compare.cli import main as run
+
+    run(argv)

@@ -11,8 +11,8 @@ from filelock import FileLock, Timeout
 
 from suite.compare import protocol, report
 from suite.compare.settings import check_overrides, folder, keep_record, settings, split_argv
+from suite.errors import ConfigError
 from suite.search.cli import compose_job
-from suite.validate import ConfigError
 
 USAGE = """usage: suite-compare [compare.<key>=<value> ...] [suite-train override ...]
 

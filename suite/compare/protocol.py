@@ -14,15 +14,20 @@ from omegaconf import OmegaConf
 
 from suite import preflight
 from suite.compare.settings import CompareSettings, Space
+from suite.errors import ConfigError
 from suite.search import cli as search_cli
 from suite.search import runner, study
-from suite.search.table import load_study
 from suite.search.trials import SUITE_TRAIN, launch
 from suite.track.store import CONFIG, SUMMARY
-from suite.validate import ConfigError
 
 METRIC = "final_val_loss"  # what a study chooses by: the validation loss after the last step
 UNFINISHED = ("running", "interrupted")  # a run that a rerun replaces
+
+
+def load_study(journal: Path) -> optuna.Study:
+    """The study stored in ``journal`` (named by the file, as ``suite-search`` names it)."""
+    storage = study.JournalStorage(study.JournalFileBackend(str(journal)))
+    return optuna.load_study(study_name=journal.stem, storage=storage)
 
 
 def experiment_name(s: CompareSettings, workload: str) -> str:

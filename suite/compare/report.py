@@ -31,7 +31,6 @@ from suite import stats
 from suite.compare import protocol
 from suite.compare.settings import RECORD, CompareSettings, from_record
 from suite.papers.frames import plt, write_figure, write_table
-from suite.search.table import load_study
 from suite.track.store import CONFIG, SUMMARY
 
 TAUS = np.linspace(1.0, 4.0, 301)  # AlgoPerf's profiles run to tau = 4
@@ -66,7 +65,7 @@ def trials_frame(s: CompareSettings, folder: Path) -> pd.DataFrame:
                 found = [(0, "defaults", run["status"], value, protocol.once_name(method))]
             else:
                 journal = where / f"{protocol.study_name(method)}.journal"
-                trials = load_study(journal).get_trials(deepcopy=False) if journal.is_file() else []
+                trials = protocol.load_study(journal).get_trials(deepcopy=False) if journal.is_file() else []
                 found = [
                     (t.number, setting(t.params), t.state.name, t.value, t.user_attrs["run_name"])
                     for t in trials

@@ -13,8 +13,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from suite.configs import CONF_DIR
+from suite.errors import ConfigError
 from suite.track.store import write_atomic
-from suite.validate import ConfigError
 
 DEFAULTS = CONF_DIR / "compare.yaml"
 PREFIX = "compare."

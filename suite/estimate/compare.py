@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from suite.measure.breakdown import TOTAL_KEY, MemoryBreakdown
+
 MIB = 2**20
-CATEGORIES = ("params", "grads", "state", "activations", "total")
 
 
 def side_by_side(runs: Path, estimates: Path) -> pd.DataFrame:
@@ -26,13 +27,12 @@ def side_by_side(runs: Path, estimates: Path) -> pd.DataFrame:
         if est is None:
             continue
         row = {"method": run["method"], "status": run["status"]}
-        for c in CATEGORIES:
-            key = f"mem_{c}_bytes"
+        for key, c in MemoryBreakdown.labels().items():
             row[f"{c} est/meas"] = f"{est[key] / MIB:.1f} / {(run.get(key) or 0) / MIB:.1f}"
         row["peak allocated"] = (run.get("peak_allocated_bytes") or 0) / MIB
         row["peak reserved"] = (run.get("peak_reserved_bytes") or 0) / MIB
-        total = est["mem_total_bytes"]
-        row["est / meas"] = total / run["mem_total_bytes"] if run.get("mem_total_bytes") else float("nan")
+        total = est[TOTAL_KEY]
+        row["est / meas"] = total / run[TOTAL_KEY] if run.get(TOTAL_KEY) else float("nan")
         row["est / allocated"] = (
             total / run["peak_allocated_bytes"] if run.get("peak_allocated_bytes") else float("nan")
         )

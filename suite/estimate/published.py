@@ -3,9 +3,9 @@
 ``python -m suite.estimate.published results/estimates`` writes ``table.md`` (one table per
 artefact), ``table.csv`` and ``estimates.json`` (every estimate, in bytes). Block methods are
 estimated at their worst block, the first one (a whole run's peak reaches it): BAdam with
-``switch_mode=ascending``, ABSignSGD with :func:`first_block` as its selection scheme. The
-baselines' ranks are those of the paper experiments' arm files
-(``experiments/paper_absignsgd_table2_{galore,apollo}.yaml``: GaLore layer-wise r 128, APOLLO r 128).
+``switch_mode=ascending``, ABSignSGD with :func:`first_block` as its selection scheme. Table 2's
+rows are composed from the paper experiment files (``experiments/paper_absignsgd_table2*.yaml``:
+their batch, cut-off, ``padded_length``, precision and the baselines' recipes).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from suite.configs import CONF_DIR
 from suite.estimate import table
 from suite.estimate.architecture import meta_model
 from suite.estimate.run import Estimate, estimate
+from suite.measure.breakdown import MemoryBreakdown
 
 GIB = 2**30
 FIRST_BLOCK = "+method.selection_scheme={_target_:suite.estimate.published.first_block,_partial_:true}"
@@ -29,11 +30,12 @@ WORST_BLOCK = {
     "absignsgd": ["~method.selection_scheme", FIRST_BLOCK],
     "badam": ["method.switch_mode=ascending"],
 }
-CATEGORIES = ("params", "grads", "state", "activations", "total")
+PUBLISHED = ("params", "grads", "state", "activations", "total")  # the papers' figures, in this order
+SHOWN_ELSEWHERE = ("experiment=", "precision=", "lr=", "weight_decay=")  # the setting, not the method's name
 
 
 def breakdown(*figures: float) -> dict[str, float]:
-    return dict(zip(CATEGORIES, figures, strict=True))
+    return dict(zip(PUBLISHED, figures, strict=True))
 
 
 def shape(batch: int, length: int, checkpointing: bool = False) -> tuple[str, ...]:
@@ -65,23 +67,51 @@ class Artefact:
     rows: tuple[Row, ...]
 
 
+# Table 2's rows at the paper files' own settings (experiments/paper_absignsgd_table2*.yaml: batch
+# 16, checkpointing, the recipes' cut-off 2048, GaLore and APOLLO layer-wise at their recipes'
+# pure bf16), first at the files' padded_length (a batch's expected longest sequence), then with
+# every sequence at the cut-off (a run's peak once one batch reaches it). The whole-model GaLore
+# and APOLLO rows are the same settings stepping after backward.
+PAPER_FILE = ("experiment=paper_absignsgd_table2",)
+RECIPE_PRECISION = ("precision=recipe",)
+WHOLE_MODEL = ("method.lr=1e-5", "method.weight_decay=0.0")  # the layer-wise arms' lr and decay
 TABLE2 = Artefact(
     title="ABSignSGD Table 2: peak reserved GPU memory, Qwen3-8B (GB)",
     source="ABSignSGD (OpenReview NQsdnYkCar) Table 2, as in github.com/yijiezcn/ABSignSGD README",
     model="qwen3_8b",
     unit=GIB,
     settings={
-        "b16 x 1024, ckpt": shape(16, 1024, True),
-        "b16 x 512, ckpt": shape(16, 512, True),
-        "b16 x 256, ckpt": shape(16, 256, True),
+        "paper file: b16, padded_length, ckpt": (),
+        "b16 x 2048 (cut-off), ckpt": ("estimate.length=2048",),
     },
     rows=(
-        Row("ABSignSGD", "absignsgd", (), {"total": 20.29}),
-        Row("LoRA", "lora", (), {"total": 22.54}),
-        Row("GaLore", "galore", ("method.rank=128",), {"total": 23.47}),
-        Row("GaLore", "galore_layerwise", ("method.rank=128",), {"total": 23.47}),
-        Row("BAdam", "badam", (), {"total": 23.19}),
-        Row("APOLLO", "apollo", ("method.rank=128",), {"total": 22.58}),
+        Row("ABSignSGD", "absignsgd", PAPER_FILE, {"total": 20.29}),
+        Row("LoRA", "lora", PAPER_FILE, {"total": 22.54}),
+        Row(
+            "GaLore",
+            "galore_layerwise",
+            ("experiment=paper_absignsgd_table2_galore", *RECIPE_PRECISION),
+            {"total": 23.47},
+        ),
+        Row(
+            "GaLore",
+            "galore",
+            ("experiment=paper_absignsgd_table2_galore", *RECIPE_PRECISION, *WHOLE_MODEL),
+            {"total": 23.47},
+        ),
+        Row("BAdam", "badam", ("experiment=paper_absignsgd_table2_badam",), {"total": 23.19}),
+        Row(
+            "APOLLO",
+            "apollo_layerwise",
+            ("experiment=paper_absignsgd_table2_apollo", *RECIPE_PRECISION),
+            {"total": 22.58},
+        ),
+        Row(
+            "APOLLO",
+            "apollo",
+            ("experiment=paper_absignsgd_table2_apollo", *RECIPE_PRECISION, *WHOLE_MODEL),
+            {"total": 22.58},
+        ),
     ),
 )
 
@@ -110,17 +140,13 @@ TABLE4 = Artefact(
 
 BADAM = Artefact(
     title="BAdam README: Llama-3-8B, batch 2 (x 8 accumulation) (GB)",
-    source="github.com/Ledzy/BAdam README",
+    source=(
+        "github.com/Ledzy/BAdam README; the setting of its code (llama-alpaca/src/llmtuner: gradient "
+        "checkpointing on, inputs cut at 512 source + 512 target tokens)"
+    ),
     model="llama3_8b",
     unit=GIB,
-    settings={
-        "b2 x 1024, ckpt": (
-            "train.batch_size=2",
-            "data.max_length=1024",
-            "train.gradient_checkpointing=true",
-        ),
-        "b2 x 1024": ("train.batch_size=2", "data.max_length=1024"),
-    },
+    settings={"b2 x (512 + 512), ckpt": shape(2, 1024, True)},
     rows=(Row("BAdam", "badam", (), {"total": 23.5}),),
 )
 
@@ -146,22 +172,31 @@ def estimate_row(artefact: Artefact, row: Row, setting: tuple[str, ...]) -> tupl
     return estimate(compose_estimate(*overrides)), note
 
 
-def cell(est: Estimate, category: str, row: Row, unit: float) -> str:
-    value = getattr(est, f"mem_{category}_bytes") / unit
+def cell(est: Estimate, key: str, category: str, row: Row, unit: float) -> str:
+    value = est.memory.as_dict()[key] / unit
     if category not in row.published:
         return f"{value:.2f}"
     return f"{value:.2f} ({row.published[category]:.2f})"
 
 
 def render(artefact: Artefact, results: list[tuple[Row, str, Estimate, str]]) -> str:
-    """One markdown table: every category of every estimate, the paper's figure in brackets."""
-    head = "| paper row | method | setting | " + " | ".join(CATEGORIES) + " | estimate - paper |"
-    lines = [f"### {artefact.title}", "", f"Source: {artefact.source}.", "", head, "|---" * 9 + "|"]
+    """One markdown table: every category of every estimate, the paper's figure in brackets, the
+    difference and its ratio to the paper's figure."""
+    categories = MemoryBreakdown.labels()
+    columns = ["paper row", "method", "setting", "length", *categories.values(), "estimate - paper"]
+    head = "| " + " | ".join(columns) + " |"
+    rule = "|---" * (len(categories) + 5) + "|"
+    lines = [f"### {artefact.title}", "", f"Source: {artefact.source}.", "", head, rule]
     for row, label, est, note in results:
-        cells = " | ".join(cell(est, c, row, artefact.unit) for c in CATEGORIES)
-        diff = est.mem_total_bytes / artefact.unit - row.published["total"]
-        method = " ".join([row.method, *(o.removeprefix("method.") for o in row.overrides), note]).strip()
-        lines.append(f"| {row.label} | {method} | {label} | {cells} | {diff:+.2f} |")
+        cells = " | ".join(cell(est, k, c, row, artefact.unit) for k, c in categories.items())
+        diff = est.memory.total / artefact.unit - row.published["total"]
+        stripped = (o.removeprefix("method.") for o in row.overrides)
+        shown = [o for o in stripped if not o.startswith(SHOWN_ELSEWHERE)]
+        method = " ".join([row.method, *shown, note]).strip()
+        lines.append(
+            f"| {row.label} | {method} | {label} | {est.max_length} | {cells} | "
+            f"{diff:+.2f} ({diff / row.published['total']:+.1%}) |"
+        )
     return "\n".join(lines)
 
 
@@ -187,8 +222,8 @@ def readme_formula(setting: tuple[str, ...]) -> str:
         ("ABSignSGD", absign, f"2M + M/(8N) = {2 * m + m / (8 * blocks):.2f}"),
         (f"AdamW, fp32 masters {note}".strip(), adamw, f"18M = {18 * m:.2f}"),
     ):
-        spent = est.mem_params_bytes + est.mem_grads_bytes + est.mem_state_bytes
-        lines.append(f"| {label} | {formula} | {spent / 1e9:.2f} | {est.mem_state_bytes / 1e9:.2f} |")
+        spent = est.memory.params + est.memory.grads + est.memory.state
+        lines.append(f"| {label} | {formula} | {spent / 1e9:.2f} | {est.memory.state / 1e9:.2f} |")
     return "\n".join(lines)
 
 

@@ -2,15 +2,17 @@
 
 The model comes from its architecture (``suite.estimate.architecture``), the method from its
 YAML through ``suite.loop.build_method``, each step from ``suite.loop.train_step`` and the
-four categories from ``suite.measure.memory.MemoryMeter``, so an estimate counts exactly what a
-measured run counts. Every micro-batch is ``train.batch_size`` sequences of ``data.max_length``
-tokens (no padding: a measured run's batches are at most this long).
+memory categories from ``suite.measure.memory.MemoryMeter``, so an estimate counts exactly what
+a measured run counts. Every micro-batch is ``train.batch_size`` sequences of ``estimate.length``
+tokens: ``data.max_length`` (a run's batches are at most this long), or the experiment's
+``padded_length`` where it states one (the expected length of a batch padded to its longest,
+``suite.estimate.lengths``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -20,7 +22,8 @@ from suite.errors import ConfigError
 from suite.estimate.architecture import meta_model
 from suite.estimate.meta import TARGETS, meta_step
 from suite.loop import build_method, train_step
-from suite.measure.memory import MemoryBreakdown, MemoryMeter
+from suite.measure.breakdown import MemoryBreakdown
+from suite.measure.memory import MemoryMeter
 from suite.validate import validate
 
 GIB = 2**30
@@ -28,7 +31,8 @@ GIB = 2**30
 
 @dataclass
 class Estimate:
-    """One estimate: the setting and the four categories in bytes (names as in ``RunSummary``)."""
+    """One estimate: the setting and the memory breakdown (its JSON keys as in ``summary.json``);
+    ``max_length`` is the estimated sequence length (``estimate.length``)."""
 
     model: str
     method: str
@@ -40,14 +44,12 @@ class Estimate:
     device: str
     n_params: int
     n_trainable_params: int
-    mem_params_bytes: int
-    mem_grads_bytes: int
-    mem_state_bytes: int
-    mem_activations_bytes: int
-    mem_total_bytes: int
+    memory: MemoryBreakdown
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """The setting and one key per memory category, in bytes, the total last."""
+        setting = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "memory"}
+        return setting | self.memory.as_dict()
 
 
 def check(cfg: DictConfig) -> None:
@@ -58,6 +60,12 @@ def check(cfg: DictConfig) -> None:
     if cfg.estimate.device not in TARGETS:
         known = ", ".join(TARGETS)
         raise ConfigError(f"estimate.device={cfg.estimate.device!r} is not known; allowed: {known}")
+    length = cfg.estimate.length
+    if not (isinstance(length, int) and 1 <= length <= cfg.data.max_length):
+        raise ConfigError(
+            f"estimate.length={length!r} is out of range; allowed: an integer from 1 to "
+            f"data.max_length={cfg.data.max_length} (the cut-off)"
+        )
     if not (isinstance(cfg.estimate.steps, int) and cfg.estimate.steps >= 1):
         raise ConfigError(f"estimate.steps={cfg.estimate.steps!r} is out of range; allowed: an integer >= 1")
     if cfg.train.autocast is not None:
@@ -83,7 +91,7 @@ def measure(cfg: DictConfig) -> tuple[MemoryBreakdown, torch.nn.Module]:
         method = build_method(cfg, model)
         meter.track(method.optimizer, method.extra_state)
         method.model.train()
-        micro_batches = [meta_batch(cfg.train.batch_size, cfg.data.max_length)] * cfg.train.grad_accum
+        micro_batches = [meta_batch(cfg.train.batch_size, cfg.estimate.length)] * cfg.train.grad_accum
         for _ in range(cfg.estimate.steps):
             train_step(
                 method,
@@ -107,11 +115,11 @@ def estimate(cfg: DictConfig) -> Estimate:
         method=cfg.method.name,
         dtype=cfg.model.dtype,
         batch_size=cfg.train.batch_size,
-        max_length=cfg.data.max_length,
+        max_length=cfg.estimate.length,
         grad_accum=cfg.train.grad_accum,
         gradient_checkpointing=cfg.train.gradient_checkpointing,
         device=cfg.estimate.device,
         n_params=sum(p.numel() for p in model.parameters()),
         n_trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
-        **breakdown.as_dict(),
+        memory=breakdown,
     )

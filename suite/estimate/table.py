@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from suite.estimate.run import Estimate
+from suite.measure.breakdown import MemoryBreakdown
 
 GIB = 2**30
 COLUMNS = {
@@ -18,19 +19,13 @@ COLUMNS = {
     "max_length": "length",
     "gradient_checkpointing": "checkpointing",
     "device": "kernels",
-    "mem_params_bytes": "params GiB",
-    "mem_grads_bytes": "grads GiB",
-    "mem_state_bytes": "state GiB",
-    "mem_activations_bytes": "activations GiB",
-    "mem_total_bytes": "total GiB",
-}
+} | {key: f"{label} GiB" for key, label in MemoryBreakdown.labels().items()}
 
 
 def frame(rows: list[Estimate]) -> pd.DataFrame:
     df = pd.DataFrame([r.to_json() for r in rows])[list(COLUMNS)]
-    for key in COLUMNS:
-        if key.endswith("_bytes"):
-            df[key] = df[key] / GIB
+    for key in MemoryBreakdown.labels():
+        df[key] = df[key] / GIB
     return df.rename(columns=COLUMNS)
 
 

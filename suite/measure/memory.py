@@ -1,6 +1,7 @@
 """Exact memory accounting in bytes, on any device.
 
-Four categories, each counted from the tensors themselves, never from allocator statistics:
+The categories of :class:`~suite.measure.breakdown.MemoryBreakdown`, each counted from the tensors
+themselves, never from allocator statistics:
 
 * parameters: every parameter of the model, trainable or frozen (unique storages);
 * gradients: the peak of live ``.grad`` bytes, sampled after every gradient accumulation, so
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
+
+from suite.measure.breakdown import MemoryBreakdown
 
 
 def storages(t: torch.Tensor) -> Iterator[torch.UntypedStorage]:
@@ -86,29 +89,16 @@ def state_bytes(optimizer: torch.optim.Optimizer, model: nn.Module, extra=()) ->
     return unique_bytes(tensors, exclude=own)
 
 
-@dataclass
-class MemoryBreakdown:
-    params: int
-    grads: int
-    state: int
-    activations: int
-
-    @property
-    def total(self) -> int:
-        return self.params + self.grads + self.state + self.activations
-
-    def as_dict(self) -> dict[str, int]:
-        return {f"mem_{k}_bytes": v for k, v in asdict(self).items()} | {"mem_total_bytes": self.total}
-
-
 class MemoryMeter:
-    """Counts the four categories for one run.
+    """Counts the categories of :class:`MemoryBreakdown` for one run.
 
     Create it *before* the method is built, so that its gradient hook runs before any hook the
     method registers (and while every parameter still requires grad), then call :meth:`track`
     with the built method's optimizer. Wrap each
     forward and backward in :meth:`measure_activations`.
     """
+
+    PEAKS = ("peak_grads", "peak_state", "peak_activations")  # what a checkpoint carries
 
     def __init__(self, model: nn.Module):
         self.model = model
@@ -186,6 +176,14 @@ class MemoryMeter:
             state=self.peak_state,
             activations=self.peak_activations,
         )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The peaks a resumed run carries on from (parameters are counted afresh)."""
+        return {k: getattr(self, k) for k in self.PEAKS}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k in self.PEAKS:
+            setattr(self, k, state[k])
 
     def close(self) -> None:
         for h in self._handles:

@@ -19,7 +19,8 @@ def build(
     foreach: bool | None,
     fused_backward: bool,
 ) -> Method:
-    """StoSignSGD on the model's trainable parameters (β2 = 1: pure running max, assumed)."""
+    """StoSignSGD on the model's trainable parameters; defaults (β2 0.999, the paper's shared
+    betas) in ``conf/method/stosignsgd.yaml``."""
     optimizer = StoSignSGD(
         trainable(model),
         lr=lr,

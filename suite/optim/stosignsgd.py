@@ -12,8 +12,10 @@ Practical StoSignSGD (Alg. 3, as restated by the third-party formula page github
     G_t = max(β2 · G_{t−1}, |m_t|)
     x_{t+1} = x_t − η sign(m_t + G_t ⊙ n_t) − η λ x_t
 
-*Assumed* (the text of Alg. 3 was not available): the decay β2 of the running max (default 1.0,
-a pure running max) and ``m_1 = g_1`` (the paper's own Signum baseline, Alg. 5, starts that way).
+*Assumed* (the text of Alg. 3 was not available): ``m_1 = g_1`` (the paper's own Signum baseline,
+Alg. 5, starts that way), and that β2 decays the running max. Its default, 0.999, is the paper's
+statement that β1 and β2 are the same for every optimizer it compares, at the defaults of its
+fine-tuning toolkit (LMFlow = transformers: AdamW's 0.9, 0.999); β2 = 1 is a pure running max.
 
 Sign conversion (Alg. 9): an optimizer ``x ← x − η m̂_t/σ_t − ηλx`` with ``σ_t ⪰ |m̂_t|`` becomes
 ``x ← x − η sign(m̂_t + σ_t ⊙ n_t) − ηλx``; :class:`SignConverted` does this for any
@@ -96,7 +98,7 @@ class StoSignSGD(_GeneratorMixin, torch.optim.Optimizer):
         self,
         params: Iterable[Tensor] | Iterable[dict],
         lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 1.0),
+        betas: tuple[float, float] = (0.9, 0.999),
         weight_decay: float = 0.0,
         *,
         seed: int = 0,

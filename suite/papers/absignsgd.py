@@ -29,7 +29,7 @@ from suite.papers.frames import (
     sd,
     smoothed,
 )
-from suite.papers.registry import artefact
+from suite.papers.registry import Sweep, artefact
 
 PAPER = "ABSignSGD (Zhou & Pu, ICLR 2026 submission, OpenReview NQsdnYkCar)"
 REPOSITORY = "github.com/yijiezcn/ABSignSGD"
@@ -46,8 +46,20 @@ PEAK_RESERVED_GB = {"absignsgd": 20.29, "lora": 22.54, "galore": 23.47, "badam":
 RUNTIME_H = {"absignsgd": 2.66, "lora": 5.51, "galore": 12.77, "badam": 3.32, "apollo": 6.64}
 MATH_AVERAGE_PCT = {"absignsgd": 76, "badam": 70, "lora": 68, "galore": 65, "apollo": 62}
 BASE_MATH_AVERAGE_PCT = 44
-TABLE2_ORDER = ["absignsgd", "lora", "galore", "galore_layerwise", "badam", "apollo", "adamw"]
-PAPER_ARM = {"galore_layerwise": "galore"}  # the paper's GaLore row is its layer-wise recipe
+TABLE2_ORDER = [
+    "absignsgd",
+    "lora",
+    "galore",
+    "galore_layerwise",
+    "galore_layerwise_fp32",
+    "badam",
+    "apollo",
+    "apollo_layerwise",
+    "apollo_layerwise_fp32",
+    "adamw",
+]
+# the paper's GaLore and APOLLO rows are their layer-wise recipes (LLaMA-Factory)
+PAPER_ARM = {"galore_layerwise": "galore", "apollo_layerwise": "apollo"}
 
 MEMORY_SOURCE = (
     f"ABSignSGD's README ({REPOSITORY}): 2M + M/(8N) GB vs 18M for mixed-precision AdamW, activations "
@@ -84,6 +96,11 @@ def paper_runtime_ratio(arm: str) -> float | None:
     return round(hours / RUNTIME_H["absignsgd"], 2) if hours else None
 
 
+def moved_percent(fraction: float | None) -> float | None:
+    """The lost-update guard's smallest fraction of coordinates a step moved, in percent."""
+    return round(100 * fraction, 1) if fraction is not None and pd.notna(fraction) else None
+
+
 def _table2_row(arm: str, m: pd.Series, best_wall: float, base: pd.Series | None) -> dict:
     paper_arm = PAPER_ARM.get(arm, arm)
     gb, hours = PEAK_RESERVED_GB.get(paper_arm), RUNTIME_H.get(paper_arm)
@@ -94,6 +111,7 @@ def _table2_row(arm: str, m: pd.Series, best_wall: float, base: pd.Series | None
         "ours: exact match (%)": round(100 * em, 1) if pd.notna(em) else None,
         "paper: math average (%)": MATH_AVERAGE_PCT.get(paper_arm),
         "ours: exact memory (MiB)": round(m.mem_total_bytes / MIB, 2),
+        "ours: coordinates moved per step, min (%)": moved_percent(m.get("update_applied_fraction_min")),
         "ours: peak reserved (GiB)": (
             round(m.peak_reserved_bytes / GIB, 2) if pd.notna(m.peak_reserved_bytes) else None
         ),
@@ -117,14 +135,17 @@ def table2_table(runs: pd.DataFrame) -> pd.DataFrame:
 
     Ratios are to ABSignSGD, so the tiny CPU run and the paper's Qwen3-8B GPU run compare. Every
     method runs the same number of steps, so our runtime ratio is the ratio of median step times
-    (robust to the stalls of a shared machine); the wall-clock column is the best seed's. Peak
-    RSS is left out: in a multirun every job shares one process, whose peak RSS only grows."""
+    (robust to the stalls of a shared machine); the wall-clock column is the best seed's. The
+    lost-update guard's smallest fraction of coordinates a step moved stands beside each row (a
+    pure-bf16 recipe at a small lr rounds most updates away). Peak RSS is left out: in a multirun
+    every job shares one process, whose peak RSS only grows."""
     cols = [
         "mem_total_bytes",
         "peak_reserved_bytes",
         "wall_clock_s",
         "step_time_median_s",
         "eval_exact_match",
+        "update_applied_fraction_min",
     ]
     mean = mean_by(runs, "arm", [c for c in cols if c in runs])
     best_wall = runs.groupby("arm")["wall_clock_s"].min()
@@ -159,6 +180,7 @@ def table2_figure(table: pd.DataFrame) -> plt.Figure:
     "2 seeds) beside the paper's; ratios are to ABSignSGD, our runtime ratio is the median step "
     "time's (same steps for every method).",
     TABLE2_SOURCE,
+    experiments=[f"absignsgd_table2{arm}" for arm in ("", "_galore", "_badam", "_apollo")],
 )
 def table2(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """Table 2 from the runs in ``folder``: :func:`table2_table` and :func:`table2_figure`."""
@@ -220,11 +242,24 @@ def convergence_figure(curves: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+# The GSM8K half: its own file for the paper's arms, and the recipe arms with its data settings.
+GSM8K = "data.path=$GSM8K_PATH"
+GSM8K_ARM = ("data=gsm8k", GSM8K, "data.n_train=2000", "data.n_test=50", "data.max_length=256")
+
+
 @artefact(
     "absignsgd_convergence",
     "ABSignSGD runtime convergence: final training loss, wall-clock, the time to reach the worst "
     "method's final loss (rolling mean of 5 logs), and the median step time relative to ABSignSGD's.",
     TABLE2_SOURCE,
+    experiments=[
+        *(f"absignsgd_convergence{arm}" for arm in ("", "_galore", "_badam", "_apollo")),
+        Sweep("absignsgd_convergence_gsm8k", overrides=(GSM8K,), needs="GSM8K_PATH"),
+        *(
+            Sweep(f"absignsgd_convergence_{arm}", overrides=GSM8K_ARM, needs="GSM8K_PATH")
+            for arm in ("galore", "badam", "apollo")
+        ),
+    ],
 )
 def convergence(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """The runtime convergence from the runs in ``folder`` (both datasets)."""
@@ -298,6 +333,7 @@ def memory_figure(table: pd.DataFrame) -> plt.Figure:
     "ABSignSGD memory: measured bytes per parameter (weights + peak gradients + optimizer state, "
     "activations excluded) against the formulas.",
     MEMORY_SOURCE,
+    experiments=["absignsgd_memory"],
 )
 def memory(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """Bytes per parameter from the runs in ``folder`` (one per method, dtype and depth)."""
@@ -365,6 +401,7 @@ def ablation_figure(curves: pd.DataFrame) -> plt.Figure:
     "absignsgd_ablation",
     "ABSignSGD ablation: block selection scheme x update rule, mean over seeds.",
     ABLATION_SOURCE,
+    experiments=["absignsgd_ablation"],
 )
 def ablation(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """The selection-scheme ablation from the runs in ``folder`` (both update rules)."""

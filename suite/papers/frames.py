@@ -36,8 +36,11 @@ FINAL_LOGS = 5  # final_loss = mean training loss of the last FINAL_LOGS logged 
 
 # The tables' names for what is not a method (a method's name is its YAML's traits.label): arms
 # derived from a method's settings (SGDM; Signum, StoSignSGD arXiv 2604.15416, Alg. 5; SignSGD at
-# its searched lr, alias.py), data sets, ABSignSGD's selection schemes, SQ-MEFT's Table V variants.
+# its searched lr, alias.py; a pure-bf16 recipe's second arm at fp32 masters), data sets,
+# ABSignSGD's selection schemes, SQ-MEFT's Table V variants.
 NOT_METHODS = {
+    "galore_layerwise_fp32": "GaLore (layerwise), fp32 masters",
+    "apollo_layerwise_fp32": "APOLLO (layerwise), fp32 masters",
     "sgdm": "SGDM",
     "signum": "Signum",
     "signsgd_tuned": "tuned SignSGD",
@@ -104,14 +107,15 @@ def protocol_arm(row: dict[str, Any]) -> str | None:
 
 def arm_of(row: dict[str, Any]) -> str:
     """The method as the tables name it: a comparison's arm; SGD/SignSGD with momentum are
-    SGDM/Signum."""
+    SGDM/Signum; a run at ``precision=fp32_masters`` (the second arm of a recipe that runs pure
+    bf16) gets ``_fp32``."""
     arm = protocol_arm(row)
     if arm:
         return arm
     method = row.get("method")
     if method in MOMENTUM_ARMS and (row.get("cfg.method.momentum") or 0) > 0:
-        return MOMENTUM_ARMS[method]
-    return method
+        method = MOMENTUM_ARMS[method]
+    return f"{method}_fp32" if row.get("cfg.precision") == "fp32_masters" else method
 
 
 def load_runs(folder: str | Path) -> pd.DataFrame:

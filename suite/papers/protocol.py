@@ -22,6 +22,9 @@ from suite import stats
 from suite.papers.frames import PROTOCOL_EXPERIMENT, protocol_arm
 from suite.track.store import read_summaries
 
+# The script that runs an artefact's comparison (``experiments/protocol.sh experiment=<artefact>``):
+# the command its registration names.
+PROTOCOL = "experiments/protocol.sh"
 RECORD = "comparison.yaml"  # written by suite-compare beside its workload folders
 TUNING_RUN = re.compile(r"(?P<arm>.+)-tuning-\d{3}")
 TRAINED = ("ok", "collapsed")  # runs whose numbers count (as suite-compare's report)

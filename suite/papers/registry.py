@@ -1,9 +1,15 @@
 """The artefacts: each paper module registers one build function per table-and-figure it
-reproduces, and :func:`build` / :func:`write` turn it into files beside the runs."""
+reproduces, with the experiment files whose runs it reads, and :func:`build` / :func:`write` turn
+it into files beside the runs.
+
+The registration is the one list of an artefact's experiments: ``experiments/run_all.sh``, the
+tables of ``README.md`` and ``experiments/README.md`` and each notebook's header are generated
+from it (:mod:`suite.papers.docs`, ``python -m suite.readme``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,26 +23,64 @@ Build = Callable[[Path], tuple[pd.DataFrame, plt.Figure]]
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """One command whose runs feed an artefact: the experiment file ``experiments/<experiment>.yaml``
+    run by ``program`` with ``overrides``. ``needs`` names an environment variable that must name a
+    local data file the overrides read (as ``$NAME``); without the file the sweep is skipped."""
+
+    experiment: str
+    program: str = "suite-train -m"
+    overrides: tuple[str, ...] = ()
+    needs: str | None = None
+
+    @property
+    def command(self) -> str:
+        """The command line, as a reader types it (the caller adds ``logger=none`` and the like)."""
+        return " ".join([self.program, f"experiment={self.experiment}", *self.overrides])
+
+
+@dataclass(frozen=True)
 class Artefact:
-    """What a notebook builds: its name (= the experiment and results folder), its caption (with
-    the paper's source) and ``build(folder) -> (table, figure)``."""
+    """What a notebook builds: its name (= its results folder and notebook), its caption (with
+    the paper's source), ``build(folder) -> (table, figure)`` and the sweeps that write its runs,
+    at tiny scale; ``experiments/paper_<experiment>.yaml`` is a sweep's paper-scale twin."""
 
     name: str
     caption: str
     build: Build
+    sweeps: tuple[Sweep, ...]
+
+    @property
+    def title(self) -> str:
+        """The caption up to its first colon: the paper, then the artefact (``ABSignSGD Table 2``)."""
+        return self.caption.split(":", 1)[0]
+
+    @property
+    def experiments(self) -> list[str]:
+        """The experiment files its sweeps run, each once, in order."""
+        return list(dict.fromkeys(s.experiment for s in self.sweeps))
 
 
 ARTEFACTS: dict[str, Artefact] = {}
 
 
-def artefact(name: str, what: str, source: str) -> Callable[[Build], Build]:
-    """Register the decorated ``build(folder)`` as artefact ``name``, captioned ``what`` and the
-    paper's ``source``."""
+def artefact(
+    name: str, what: str, source: str, *, experiments: Sequence[str | Sweep]
+) -> Callable[[Build], Build]:
+    """Register the decorated ``build(folder)`` as artefact ``name``, captioned ``what`` (starting
+    ``<paper> <artefact>: ``, its title) and the paper's ``source``, its runs written by
+    ``experiments``: experiment names (each run with ``suite-train -m experiment=<name>``) or
+    :class:`Sweep` for any other command."""
+    sweeps = tuple(s if isinstance(s, Sweep) else Sweep(s) for s in experiments)
 
     def register(build_fn: Build) -> Build:
         if name in ARTEFACTS:
             raise ValueError(f"artefact {name!r} is registered twice; artefact names must be unique")
-        ARTEFACTS[name] = Artefact(name, f"{what} Paper: {source}.", build_fn)
+        if " " not in what.split(":", 1)[0] or ":" not in what:
+            raise ValueError(f"artefact {name!r}: its caption must start with '<paper> <artefact>: '")
+        if not sweeps:
+            raise ValueError(f"artefact {name!r} names no experiments; give the files whose runs it reads")
+        ARTEFACTS[name] = Artefact(name, f"{what} Paper: {source}.", build_fn, sweeps)
         return build_fn
 
     return register

@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from suite.measure.breakdown import MemoryBreakdown
 from suite.papers.claims import Claim, declare
 from suite.papers.frames import (
     GIB,
@@ -26,8 +27,8 @@ from suite.papers.frames import (
     ordered,
     tick,
 )
-from suite.papers.protocol import protocol_table
-from suite.papers.registry import artefact
+from suite.papers.protocol import PROTOCOL, protocol_table
+from suite.papers.registry import Sweep, artefact
 
 TITLE = "Quantized Memory-Efficient Full-Parameter Tuning with Sign Descent Optimization"
 PAPER = f'SQ-MEFT ("{TITLE}", Zhao et al.)'
@@ -39,15 +40,8 @@ TABLE4_SOURCE = (
     "GB; AdamW's, SGD's and SGDM's states include the fp32 master copy of the bf16 weights (Table I: "
     "AdamW 12 B/param, SGDM 8), so ours run with fp32 masters counted as state"
 )
-PARTS = ["params", "grads", "states", "activations", "total"]
-SUMMARY_KEYS = [
-    "mem_params_bytes",
-    "mem_grads_bytes",
-    "mem_state_bytes",
-    "mem_activations_bytes",
-    "mem_total_bytes",
-]
-TABLE4_GB = {  # params, grads, states, activations, total (GB)
+PARTS = ["params", "grads", "states", "activations", "total"]  # Table IV's columns
+TABLE4_GB = {  # in PARTS' order (GB)
     "adamw": (12.6, 12.6, 75.5, 1.8, 102.5),
     "sgd": (12.6, 12.6, 25.1, 1.8, 52.1),
     "sgdm": (12.6, 12.6, 50.1, 1.8, 77.1),
@@ -56,6 +50,8 @@ TABLE4_GB = {  # params, grads, states, activations, total (GB)
 }
 TABLE4_ORDER = ["adamw", "sgd", "sgdm", "lomo", "sqmeft"]
 LLAMA_7B_PARAMS = 6.738e9  # LLaMA-7B parameter count, to turn Table IV's GB into bytes/param
+PAPER_WORDS = {"state": "states"}  # Table IV's word for a category of ours, where it differs
+OURS = {key: PAPER_WORDS.get(name, name) for key, name in MemoryBreakdown.labels().items()}
 
 TABLE5_SOURCE = (
     f"{PAPER} Table V (LLaMA-7B, lr 8e-5, 1000 training and 1000 test samples, three seeds; the "
@@ -74,7 +70,7 @@ VARIANTS = ["full", "no_ema", "no_rms", "no_sign"]
 def _table4_row(arm: str, m: pd.Series, adamw_total: float | None) -> dict:
     p = TABLE4_GB.get(arm)
     row = {"method": label(arm)}
-    for key, part in zip(SUMMARY_KEYS, PARTS, strict=True):
+    for key, part in OURS.items():
         row[f"ours: {part} (MiB)"] = round(m[key] / MIB, 3)
     row["ours: total / AdamW"] = round(m.mem_total_bytes / adamw_total, 3) if adamw_total else None
     for i, part in enumerate(PARTS):
@@ -88,7 +84,7 @@ def _table4_row(arm: str, m: pd.Series, adamw_total: float | None) -> dict:
 def table4_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Table IV: params / gradients / optimizer state / activations / total, ours in MiB and the
     paper's in GB, each total relative to AdamW's, and state in bytes per parameter."""
-    mean = mean_by(runs, "arm", [*SUMMARY_KEYS, "n_params"])
+    mean = mean_by(runs, "arm", [*OURS, "n_params"])
     adamw = mean.loc["adamw", "mem_total_bytes"] if "adamw" in mean.index else None
     return pd.DataFrame([_table4_row(arm, mean.loc[arm], adamw) for arm in ordered(mean.index, TABLE4_ORDER)])
 
@@ -96,8 +92,8 @@ def table4_table(runs: pd.DataFrame) -> pd.DataFrame:
 def table4_figure(table: pd.DataFrame) -> plt.Figure:
     """Stacked memory breakdown relative to AdamW's total, ours beside the paper's."""
     fig, axes = new_figure(2)
-    parts = PARTS[:-1]
-    for ax, who, unit in ((axes[0], "ours", "MiB"), (axes[1], "paper", "GB")):
+    ours = list(OURS.values())[:-1]
+    for ax, who, unit, parts in ((axes[0], "ours", "MiB", ours), (axes[1], "paper", "GB", PARTS[:-1])):
         cols = [f"{who}: {p} ({unit})" for p in parts]
         values = table[cols].astype(float)
         total = table.loc[table["method"] == "AdamW", f"{who}: total ({unit})"].astype(float)
@@ -119,6 +115,7 @@ def table4_figure(table: pd.DataFrame) -> plt.Figure:
     "and SGDM with fp32 masters counted as state, fp16 for LOMO as LOMO's own recipe, bf16 with "
     "stochastic rounding for SQ-MEFT; MiB) beside the paper's (LLaMA-7B, GB).",
     TABLE4_SOURCE,
+    experiments=[f"sqmeft_table4{arm}" for arm in ("", "_sqmeft", "_masters", "_sgdm")],
 )
 def table4(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """Table IV from the runs in ``folder`` (one per method)."""
@@ -190,6 +187,7 @@ def table5_figure(curves: pd.DataFrame) -> plt.Figure:
     "(the no-RMS variant over a range scaled by the tensors' RMS), chosen by validation loss, then "
     "rerun on evaluation seeds disjoint from it; means with 95% bootstrap intervals over those seeds.",
     TABLE5_SOURCE,
+    experiments=[Sweep("sqmeft_table5", program=PROTOCOL)],
 )
 def table5(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """Table V from the comparison in ``folder`` (arms full, no_ema, no_rms, no_sign of sqmeft)."""

@@ -13,8 +13,8 @@ import pandas as pd
 
 from suite.papers.claims import Claim, declare
 from suite.papers.frames import label, load_curves, load_runs, mean_curve, new_figure, ordered
-from suite.papers.protocol import protocol_table
-from suite.papers.registry import artefact
+from suite.papers.protocol import PROTOCOL, protocol_table
+from suite.papers.registry import Sweep, artefact
 
 PAPER = "StoSignSGD (arXiv 2604.15416v1, 2026-04-16)"
 
@@ -36,6 +36,9 @@ GSM8K_ACCURACY = {"adamw": 74.37, "signum": 71.95, "stosignsgd": 77.33}
 MATH_ACCURACY = {"adamw": 48.86, "signum": 47.66, "stosignsgd": 48.88}
 FINETUNE_ORDER = ["adamw", "signsgd", "signum", "stosignsgd"]
 FINETUNE_NAMES = {"signsgd": "SignSGD (beta 0)", "signum": "SignSGD (Signum, beta 0.9)"}
+# The paper's MATH column as the runs' lm-eval task: minerva_math at paper scale, the synthetic
+# test split (suite_math) at tiny scale.
+MATH_KEYS = ("lm_eval_minerva_math_exact_match", "lm_eval_suite_math_exact_match")
 
 
 # ---------------------------------------------------------------- Figure 1
@@ -87,6 +90,7 @@ def fig1_figure(curves: pd.DataFrame) -> plt.Figure:
     "StoSignSGD Figure 1: f(x) = |x1+x2| + 2|x1-x2| from (1, 0.3), lr 0.01, final f = mean over the "
     "last 100 of 1500 iterates.",
     FIG1_SOURCE,
+    experiments=[Sweep("stosignsgd_fig1", program="python -m suite.toy -m")],  # not an LLM job
 )
 def fig1(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """Figure 1 from the toy runs in ``folder``."""
@@ -159,6 +163,7 @@ def finetune_figure(curves: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
     "validation loss as means with 95% bootstrap intervals over those seeds, with each method's "
     "tuning compute, beside the paper's 7B accuracy.",
     FINETUNE_SOURCE,
+    experiments=[Sweep("stosignsgd_finetune", program=PROTOCOL)],
 )
 def finetune(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     """The fine-tuning table from the comparison in ``folder`` (AdamW, SignSGD, Signum,

@@ -2,9 +2,10 @@
 
 The training loop and the toy fill these records, the store writes them (``to_json``), W&B gets
 the same keys, and the report and the paper modules read them back (``from_json``). Each field
-carries its unit and meaning; ``summary.json`` keeps flat keys, and anything a run adds beyond
+carries its unit and meaning; ``summary.json`` keeps flat keys (the memory breakdown as one key
+per category of :class:`~suite.measure.breakdown.MemoryBreakdown`), and anything a run adds beyond
 these fields (lm-eval scores, the toy's iterates) travels in ``extra`` and is written flat beside
-them.
+them. Writing a field a record does not declare raises, so nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -12,14 +13,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from suite.measure.breakdown import MemoryBreakdown
+
 
 def _f(doc: str, unit: str = "", key: str | None = None, default: Any = None) -> Any:
     return field(default=default, metadata={"doc": doc, "unit": unit, "key": key})
 
 
+class Declared:
+    """A record that refuses attributes it does not declare (a typo or an undeclared key would
+    otherwise be set on the object and never written)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self.__dataclass_fields__:
+            allowed = ", ".join(self.__dataclass_fields__)
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}; allowed: {allowed}")
+        object.__setattr__(self, name, value)
+
+
 @dataclass
-class RunSummary:
-    """One run's ``summary.json``. Memory fields follow the README's measurement protocol."""
+class RunSummary(Declared):
+    """One run's ``summary.json``. Memory follows the README's measurement protocol."""
 
     method: str = _f("the method's config name (conf/method/<name>.yaml)")
     model: str = _f("the model's config name")
@@ -51,13 +65,7 @@ class RunSummary:
     val_target_reached: bool | None = _f(
         "whether the validation loss reached val_target_loss (false: did not reach; null: no target)"
     )
-    mem_params_bytes: int | None = _f("every parameter of the model, trainable or frozen", "bytes")
-    mem_grads_bytes: int | None = _f("peak live .grad bytes, sampled after every backward", "bytes")
-    mem_state_bytes: int | None = _f(
-        "peak optimizer state beyond the parameters (incl. master copies)", "bytes"
-    )
-    mem_activations_bytes: int | None = _f("peak bytes saved for backward in one forward", "bytes")
-    mem_total_bytes: int | None = _f("params + grads + state + activations", "bytes")
+    memory: MemoryBreakdown | None = _f("the exact memory breakdown, one key per category", "bytes")
     load_peak_reserved_bytes: int | None = _f("CUDA max_memory_reserved while the model loaded", "bytes")
     peak_reserved_bytes: int | None = _f("CUDA max_memory_reserved during training (null off CUDA)", "bytes")
     peak_allocated_bytes: int | None = _f(
@@ -77,24 +85,46 @@ class RunSummary:
     )
 
     @classmethod
-    def field_names(cls) -> list[str]:
-        """The keys every ``summary.json`` has (``extra`` is written flat, so it is not one)."""
-        return [f.name for f in fields(cls) if f.name != "extra"]
+    def units(cls) -> dict[str, str]:
+        """Every key a ``summary.json`` has and its unit (``memory`` is written as one key per
+        category, ``extra`` flat, so neither is a key)."""
+        out = {}
+        for f in fields(cls):
+            if f.name == "memory":
+                out |= dict.fromkeys(MemoryBreakdown.labels(), f.metadata["unit"])
+            elif f.name != "extra":
+                out[f.name] = f.metadata["unit"]
+        return out
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The keys every ``summary.json`` has, in order."""
+        return list(cls.units())
 
     def to_json(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in self.field_names()}
+        out = {}
+        memory = dict.fromkeys(MemoryBreakdown.labels()) if self.memory is None else self.memory.as_dict()
+        for f in fields(self):
+            if f.name == "memory":
+                out |= memory
+            elif f.name != "extra":
+                out[f.name] = getattr(self, f.name)
         return out | self.extra
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunSummary:
-        """A record from a ``summary.json`` dict; missing fields are None, unknown keys go to ``extra``."""
-        names = set(cls.field_names())
-        known = {k: v for k, v in data.items() if k in names}
-        return cls(**known, extra={k: v for k, v in data.items() if k not in names})
+        """A record from a ``summary.json`` dict; missing fields are None, unknown keys go to ``extra``
+        (as do the memory keys that do not make a whole breakdown: they are written back as read)."""
+        memory = MemoryBreakdown.from_json(data)
+        names = {f.name for f in fields(cls)} - {"memory", "extra"}
+        memory_keys = MemoryBreakdown.labels()
+        kept = {} if memory else {k: data[k] for k in memory_keys if data.get(k) is not None}
+        extra = {k: v for k, v in data.items() if k not in names and k not in memory_keys} | kept
+        return cls(**{k: v for k, v in data.items() if k in names}, memory=memory, extra=extra)
 
 
 @dataclass
-class MetricsRow:
+class MetricsRow(Declared):
     """One training row of ``metrics.jsonl`` (and of the W&B history), keyed as W&B shows it."""
 
     step: int = _f("optimizer step", "steps", "train/step")
@@ -129,13 +159,14 @@ class MetricsRow:
 
 
 def describe_fields(record: type) -> str:
-    """A markdown table of a record's fields: key, unit, meaning."""
+    """A markdown table of a record's fields: key, unit, meaning (memory: one row per category)."""
     lines = ["| key | unit | meaning |", "| --- | --- | --- |"]
     for f in fields(record):
+        rows = {f.metadata.get("key") or f.name: f.metadata["doc"]}
+        if f.name == "memory":
+            rows = MemoryBreakdown.docs()
         if f.name != "extra":
-            lines.append(
-                f"| `{f.metadata.get('key') or f.name}` | {f.metadata['unit']} | {f.metadata['doc']} |"
-            )
+            lines += [f"| `{key}` | {f.metadata['unit']} | {doc} |" for key, doc in rows.items()]
     return "\n".join(lines)
 
 

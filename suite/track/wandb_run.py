@@ -10,6 +10,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from suite.track.record import MetricsRow
+
 
 class WandbRun:
     def __init__(self, cfg: DictConfig, folder: str, name: str, group: str):
@@ -29,8 +31,9 @@ class WandbRun:
         )
         self.run.define_metric("train/step")
         self.run.define_metric("*", step_metric="train/step")
-        for key in ("mem/grads_bytes", "mem/live_bytes", "mem/rss_bytes", "mem/cuda_reserved_bytes"):
-            self.run.define_metric(key, summary="max")
+        for key in MetricsRow.keys().values():
+            if key.startswith("mem/"):  # peaks so far
+                self.run.define_metric(key, summary="max")
 
     def log(self, row: dict[str, Any]) -> None:
         self.run.log(row)
