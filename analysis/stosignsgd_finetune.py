@@ -17,8 +17,7 @@
 # Reads `$SUITE_RESULTS/${SUITE_PREFIX}stosignsgd_finetune/` (defaults `results/` and no prefix;
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
-#     suite-train -m experiment=stosignsgd_finetune
-#     suite-train -m experiment=stosignsgd_finetune_signum
+#     experiments/protocol.sh experiment=stosignsgd_finetune
 #
 # and writes `table.md`, `table.tex` and `figure.png` there. `stosignsgd.finetune` builds the
 # table and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources

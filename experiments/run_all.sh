@@ -61,12 +61,11 @@ sweep suite-train -m experiment=sqmeft_table4_sqmeft
 sweep suite-train -m experiment=sqmeft_table4_masters
 sweep suite-train -m experiment=sqmeft_table4_sgdm
 # sqmeft_table5
-sweep suite-train -m experiment=sqmeft_table5
+sweep experiments/protocol.sh experiment=sqmeft_table5
 # stosignsgd_fig1
 sweep python -m suite.toy -m experiment=stosignsgd_fig1
 # stosignsgd_finetune
-sweep suite-train -m experiment=stosignsgd_finetune
-sweep suite-train -m experiment=stosignsgd_finetune_signum
+sweep experiments/protocol.sh experiment=stosignsgd_finetune
 # <!-- end generated -->
 fi
 
