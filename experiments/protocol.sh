@@ -16,11 +16,15 @@ RESULTS=results
 budget=(compare.name=protocol "compare.workloads=[micro_math]" compare.n_trials=3
         "compare.eval_seeds=[1,2,3]" "compare.n_jobs=${N_JOBS:-3}")
 
-# AdamW, SignSGD, Signum (SignSGD with momentum 0.9: StoSignSGD's Alg. 5) and StoSignSGD, the
-# paper file's linear schedule without warm-up.
+# AdamW, SignSGD, Signum (SignSGD with momentum 0.9: StoSignSGD's Alg. 5) and StoSignSGD, each
+# lr over the same three decades (AdamW's weight decay in [0, 0.1] too), the paper file's linear
+# schedule without warm-up.
 stosignsgd_finetune() {
   suite-compare "${budget[@]}" "compare.methods=[adamw,signsgd,signum,stosignsgd]" \
     compare.arms.signum.method=signsgd compare.arms.signum.momentum=0.9 \
+    "compare.spaces.adamw.lr=[1e-4,1e-1]" "compare.spaces.adamw.weight_decay=[0.0,0.1]" \
+    "compare.spaces.signsgd.lr=[1e-4,1e-1]" "compare.spaces.signum.lr=[1e-4,1e-1]" \
+    "compare.spaces.stosignsgd.lr=[1e-4,1e-1]" \
     train.lr_scheduler=linear train.warmup_steps=0 logger=none "results_dir=$RESULTS/stosignsgd_finetune"
 }
 

@@ -158,9 +158,10 @@ def _stosignsgd_runs(root: Path) -> None:
     _protocol_runs(root / "stosignsgd_finetune", arms, spaces)
 
 
-def _protocol_runs(folder: Path, arms: list[tuple], spaces: dict) -> None:
+def _protocol_runs(folder: Path, arms: list[tuple], spaces: dict, by_seed: dict | None = None) -> None:
     """A comparison as suite-compare writes it: per arm, two tuning trials (10 s and 20 s) on
-    seed 0 and evaluation runs on seeds 1-3 at the chosen lr 1e-3 (exact match ``em`` + 0.01 seed)."""
+    seed 0 and evaluation runs on seeds 1-3 at the chosen lr 1e-3 (exact match ``em`` + 0.01 seed;
+    ``by_seed``: more summary fields, {field: {seed: value}})."""
     where = "compare/protocol/micro_math"
     methods = [arm for arm, *_ in arms]
     record = {
@@ -204,6 +205,7 @@ def _protocol_runs(folder: Path, arms: list[tuple], spaces: dict) -> None:
                 cfg=cfg,
                 eval_exact_match=em + 0.01 * seed,
                 **base,
+                **{k: v[seed] for k, v in (by_seed or {}).items()},
             )
 
 
@@ -443,21 +445,10 @@ def test_finetune_exact_match_with_paper_beside(store):
 
 
 def test_finetune_math_column_is_the_runs_lm_eval_task(tmp_path):
-    fake_run(
-        tmp_path, "ft", "adamw-seed0", "adamw", eval_exact_match=0.2, lm_eval_suite_math_exact_match=0.25
-    )
-    fake_run(
-        tmp_path,
-        "ft",
-        "adamw-seed1",
-        "adamw",
-        seed=1,
-        eval_exact_match=0.2,
-        lm_eval_suite_math_exact_match=0.35,
-    )
-    assert stosignsgd.finetune_table(frames.load_runs(tmp_path / "ft"))["ours: MATH task (%)"].tolist() == [
-        30.0
-    ]
+    math = {1: 0.25, 2: 0.3, 3: 0.35}  # lm_eval_suite_math_exact_match of seeds 1-3
+    _protocol_runs(tmp_path, [("adamw", "adamw", {}, 0.2)], {}, {"lm_eval_suite_math_exact_match": math})
+    t = stosignsgd.finetune_table(tmp_path, frames.load_runs(tmp_path))
+    assert t["ours: MATH task (%)"].tolist() == ["30.0 [25.0, 35.0]"]
 
 
 # ---------------------------------------------------------------- ALIAS
@@ -560,8 +551,9 @@ def test_a_sweep_reading_local_data_is_skipped_in_run_all_without_it():
 
 def test_run_all_runs_every_registered_sweep_then_every_notebook(tmp_path):
     """run_all.sh with each program replaced by one that prints its arguments: every sweep once,
-    with the arguments every sweep takes, the GSM8K half skipped without its file."""
-    for program in ("suite-train", "suite-search", "python"):
+    with the arguments every sweep takes, the GSM8K half skipped without its file, and each
+    comparison (experiments/protocol.sh) once into its artefact's folder."""
+    for program in ("suite-train", "suite-search", "suite-compare", "python"):
         stub = tmp_path / program
         stub.write_text(f'#!/bin/sh\necho "{program} $*"\n')
         stub.chmod(0o755)
@@ -578,7 +570,7 @@ def test_run_all_runs_every_registered_sweep_then_every_notebook(tmp_path):
     sweeps = [s for art in papers.ARTEFACTS.values() for s in art.sweeps]
     expected = []
     for s in sweeps:
-        if s.needs:
+        if s.needs or s.program == protocol.PROTOCOL:
             continue
         common = "logger=none" if s.program == "suite-search" else "logger=none overwrite=true"
         expected.append(f"{s.command} {common} results_dir=results device=cpu")
@@ -587,6 +579,12 @@ def test_run_all_runs_every_registered_sweep_then_every_notebook(tmp_path):
         f"python analysis/{p.name}" for p in NOTEBOOKS
     ]
     assert proc.stderr.count("skipping a sweep") == sum(1 for s in sweeps if s.needs) > 0
+    compared = [
+        a.name for a in papers.ARTEFACTS.values() if any(s.program == protocol.PROTOCOL for s in a.sweeps)
+    ]
+    assert [line.split("results_dir=")[1] for line in ran if line.startswith("suite-compare ")] == [
+        f"results/{name}" for name in compared
+    ]
 
 
 # The public identifiers a caption's source must name (SQ-MEFT has no arXiv id: its title).

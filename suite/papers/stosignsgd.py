@@ -11,9 +11,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from suite.papers.claims import Claim, declare
+from suite.papers.claims import N_RESAMPLES, Claim, declare
 from suite.papers.frames import label, load_curves, load_runs, mean_curve, new_figure, ordered
-from suite.papers.protocol import PROTOCOL, protocol_table
+from suite.papers.protocol import PROTOCOL, interval, protocol_table
 from suite.papers.registry import Sweep, artefact
 
 PAPER = "StoSignSGD (arXiv 2604.15416v1, 2026-04-16)"
@@ -113,17 +113,27 @@ PROTOCOL_COLUMNS = [  # of suite.compare.report.table, in this order
 ]
 
 
+def math_task(runs: pd.DataFrame) -> pd.Series | None:
+    """The runs' MATH-column metric (:data:`MATH_KEYS`, the first one present), or None."""
+    key = next((k for k in MATH_KEYS if k in runs), None)
+    return None if key is None else runs[key]
+
+
 def finetune_table(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
     """Per method, tuned alike and rerun on the evaluation seeds: exact match on the math test
-    split and validation loss (means, 95% bootstrap intervals), the chosen setting and its tuning
-    budget and compute, beside the paper's GSM8k and MATH accuracy."""
+    split, the lm-eval MATH task where the runs have it, and validation loss (means, 95% bootstrap
+    intervals), the chosen setting and its tuning budget and compute, beside the paper's GSM8k and
+    MATH accuracy."""
     found = protocol_table(folder, runs).set_index("arm")
+    math = math_task(runs)
     rows = []
     for arm in ordered(found.index, FINETUNE_ORDER):
+        seeds = runs["arm"] == arm
         rows.append(
             {
                 "method": FINETUNE_NAMES.get(arm, label(arm)),
                 **found.loc[arm, PROTOCOL_COLUMNS].to_dict(),
+                "ours: MATH task (%)": None if math is None else interval(math[seeds], N_RESAMPLES, 100.0, 1),
                 "paper: GSM8k (%)": GSM8K_ACCURACY.get(arm),
                 "paper: MATH (%)": MATH_ACCURACY.get(arm),
             }
