@@ -113,8 +113,8 @@ def test_the_experiments_padded_length_is_the_estimated_length():
     cut = estimate(compose_estimate(*TINY_SETTING, "method=adamw"))
     padded = estimate(compose_estimate(*TINY_SETTING, "method=adamw", "+padded_length=24"))
     assert (cut.max_length, padded.max_length) == (48, 24)
-    assert padded.mem_activations_bytes < cut.mem_activations_bytes
-    assert padded.mem_state_bytes == cut.mem_state_bytes
+    assert padded.memory.activations < cut.memory.activations
+    assert padded.memory.state == cut.memory.state
 
 
 # Published sizes: the model cards' parameter counts (Qwen3-8B 8.2B, Qwen3-32B 32.8B; Llama-3-8B
