@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -18,8 +20,10 @@ def exact_match_accuracy(
     batch_size: int = 32,
     max_new_tokens: int = 64,
     progress: bool = True,
+    stop: Sequence[str] = (),
 ) -> float:
-    """Fraction of ``examples`` whose greedy completion ends in ``#### <answer>``."""
+    """Fraction of ``examples`` whose greedy completion ends in ``#### <answer>``. Generation ends
+    after the current batch once ``stop`` holds a signal's name (the score is then not a score)."""
     if not examples:
         return float("nan")
     was_training = model.training
@@ -28,6 +32,8 @@ def exact_match_accuracy(
     hits = 0
     batches = range(0, len(examples), batch_size)
     for start in tqdm(batches, desc="eval", leave=False, disable=not progress):
+        if stop:
+            break
         chunk = examples[start : start + batch_size]
         batch = prompt_batch(tokenizer, [ex.prompt for ex in chunk])
         inputs = {k: v.to(device) for k, v in batch.items()}

@@ -246,17 +246,16 @@ def train(
             log.warning("loss is %s at step %d: stopping", loss, step)
             break
         validate_and_log(job, progress, step)
-        if stop:
-            summary.status, summary.error = "interrupted", f"{stop[0]} at step {step}"
-            log.warning("%s at step %d: stopping", stop[0], step)
         if cfg.train.checkpoint_every and (step % cfg.train.checkpoint_every == 0 or stop):
             checkpoint(progress)
-        if stop:
+        if not stop and step < job.max_steps and cfg.train.eval_every and step % cfg.train.eval_every == 0:
+            evaluate_and_log(job, step, stop)
+        if stop:  # caught during the step, the checkpoint's write or the evaluation
+            summary.status, summary.error = "interrupted", f"{stop[0]} at step {step}"
+            log.warning("%s at step %d: stopping", stop[0], step)
             break
         if step >= job.max_steps:
             break
-        if cfg.train.eval_every and step % cfg.train.eval_every == 0:
-            evaluate_and_log(job, step)
     bar.close()
     why = collapsed(progress.losses, method.model.get_input_embeddings().num_embeddings)
     if summary.status == "ok" and why:
@@ -348,8 +347,9 @@ def log_step(
     job.tracker.log(row)
 
 
-def evaluate_and_log(job: Job, step: int) -> float | None:
-    """Greedy exact match on the first ``eval.n_examples`` test problems, logged at ``step``."""
+def evaluate_and_log(job: Job, step: int, stop: list[str] | None = None) -> float | None:
+    """Greedy exact match on the first ``eval.n_examples`` test problems, logged at ``step``; None
+    (nothing logged) when a signal in ``stop`` ended it early."""
     cfg = job.cfg.eval
     if cfg.n_examples == 0 or not job.world.main:  # the ranks' models are equal: rank 0 evaluates
         return None
@@ -359,7 +359,10 @@ def evaluate_and_log(job: Job, step: int) -> float | None:
         job.splits.test[: cfg.n_examples],
         batch_size=cfg.batch_size,
         max_new_tokens=cfg.max_new_tokens,
+        stop=stop or (),
     )
+    if stop:
+        return None
     row = {"train/step": step, "eval/exact_match": acc}
     job.folder.log(row)
     job.tracker.log(row)

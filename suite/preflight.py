@@ -4,6 +4,8 @@ the run with one line, before any folder is made or any compute is spent."""
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -16,7 +18,7 @@ from omegaconf import OmegaConf
 from suite.checks import check_job
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
-from suite.track.store import RunFolder, refuse_reason, run_folder
+from suite.track.store import RunFolder, outside_store, refuse_reason, run_folder
 from suite.validate import validate
 
 # Flags Hydra takes with a value; everything else that does not start with "-" is an override.
@@ -89,9 +91,10 @@ def _one_line(err: Exception) -> str:
     return " ".join(lines[:3])
 
 
-def check(argv: list[str]) -> None:
+def check(argv: list[str], compose_only: bool = False) -> None:
     """Raise :class:`ConfigError` if any job of ``argv`` would not compose, validate, find what it
-    names, or have its run folder to itself."""
+    names, or have its run folder to itself (``compose_only``: if it would not compose, for the
+    commands that take suite-train's options but train nothing)."""
     overrides, flags = split_argv(argv)
     if flags & _SKIP_FLAGS:
         return
@@ -108,9 +111,14 @@ def check(argv: list[str]) -> None:
                 _check_experiment(job, group_options("experiment"))
                 _check_traits_kept(job)
                 cfg = compose("config", overrides=job)
+                if compose_only:
+                    continue
                 _check_added_keys(job, cfg)
                 validate(cfg)
                 check_job(cfg)
+                outside = outside_store(run_folder(cfg), cfg.results_dir)
+                if outside:
+                    raise ConfigError(outside)
                 folders.setdefault(run_folder(cfg), []).append((cfg.overwrite, cfg.resume))
             _check_folders(folders)
     except ConfigError:
@@ -171,3 +179,16 @@ def _check_folders(folders: dict[Path, list[tuple[bool, bool]]]) -> None:
         refusal = refuse_reason(folder, store.previous(), overwrite=overwrite, resume=resume)
         if refusal:
             raise ConfigError(refusal)
+
+
+def check_command_line(argv: list[str], prog: str = "suite-train", compose_only: bool = False) -> None:
+    """:func:`check` for a console entry: a refused command prints its one line and exits with
+    status 2. Under torchrun rank 0 checks alone (the others would find the run folders it has
+    just claimed)."""
+    if int(os.environ.get("RANK", 0)) != 0:
+        return
+    try:
+        check(argv, compose_only)
+    except ConfigError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        sys.exit(2)

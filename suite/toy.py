@@ -12,6 +12,7 @@ g/G in expectation and reaches the minimum 0.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from suite import preflight
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
 from suite.optim import SignSGD, StoSignSGD
@@ -107,12 +109,17 @@ def descend(
     return values, time.perf_counter() - start
 
 
+PROG = "python -m suite.toy"
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     if "toy" not in cfg:
-        raise ConfigError(
-            "python -m suite.toy needs an experiment with a `toy:` section, e.g. experiment=stosignsgd_fig1"
+        print(
+            f"{PROG}: error: it needs an experiment with a `toy:` section, e.g. experiment=stosignsgd_fig1",
+            file=sys.stderr,
         )
+        sys.exit(2)
     folder = Path(cfg.results_dir) / cfg.experiment_name / cfg.run_name
     t = cfg.toy
     RunFolder(folder).write_config(cfg)
@@ -137,4 +144,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    preflight.check_command_line(sys.argv[1:], PROG, compose_only=True)
     main()

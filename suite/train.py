@@ -25,8 +25,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from transformers import set_seed
 
-from suite import distributed, downstream, preflight, traits
+from suite import distributed, downstream, preflight, sweep, traits
 from suite.checks import check_job
+from suite.data.collate import check_supervised
 from suite.errors import ConfigError
 from suite.loop import (
     AUTOCAST,
@@ -47,12 +48,14 @@ from suite.measure.memory import MemoryMeter
 from suite.resume import capture, restore, stop_on_signals
 from suite.track import checkpoint, wandb_run
 from suite.track.record import RunSummary
-from suite.track.store import CHECKPOINT, RunFolder, run_folder
+from suite.track.store import CHECKPOINT, CONFIG, FINISHED, RunFolder, outside_store, run_folder
 from suite.validate import validate
 
 log = logging.getLogger(__name__)
 
-RUN_MODES = ("resume", "overwrite")  # keys a resumed run may change
+# Keys a resumed run may change: the run modes, and where the store is (a moved or copied store
+# resumes; the experiment and run names, the folder's own, are compared).
+NOT_COMPARED = ("resume", "overwrite", "results_dir", "model.cache_dir")
 
 # Recorded for every run, beside the method's own traits.packages.
 CORE_PACKAGES = ("torch", "transformers", "hydra-core", "omegaconf", "wandb")
@@ -105,13 +108,26 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
     device = distributed.start(world, device)
     set_seed(cfg.seed)
-    folder = RunFolder(run_folder(cfg)) if world.main else distributed.QuietFolder(run_folder(cfg))
+    where = run_folder(cfg)
+    folder = RunFolder(where, cfg.results_dir) if world.main else distributed.QuietFolder(where)
     folder.claim(overwrite=cfg.overwrite, resume=cfg.resume)
-    resumed = resume_state(cfg, folder)
+    previous = folder.previous() if cfg.resume else None
+    if previous is not None:
+        check_same_config(cfg, folder)
+        if previous.get("status") in FINISHED:
+            folder.release()
+            log.warning(
+                "%s already holds a finished run (status %s); resume=true leaves it as it is",
+                folder.folder,
+                previous["status"],
+            )
+            return previous
+    resumed = resume_state(cfg, folder, previous)
     if resumed is not None:
         folder.keep_metrics_through(resumed["step"])
+    fresh = folder.previous() is None  # nothing here but what this run will write
     summary = new_summary(cfg, device)
-    tracker = None
+    tracker, refused = None, False
     try:
         with stop_on_signals() as stop:
             job = setup(cfg, device, folder, summary, world)
@@ -120,13 +136,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             if resumed is not None:
                 restore(job, progress, resumed)
             loss, step = train(job, progress, summary, stop, lambda p: save_state(job, p, summary))
-            summarize(job, summary, loss, step)
+            summarize(job, summary, loss, step, stop)
+    except ConfigError:  # refused by setup (the data, the method): the run leaves no record
+        refused = True
+        raise
     except BaseException as err:
         summary.status = "oom" if isinstance(err, torch.OutOfMemoryError) else "failed"
         summary.error = one_line(err)
         raise
     finally:
-        finish(folder, summary, tracker)
+        if refused and world.main:
+            folder.abandon(fresh)
+        elif refused:
+            folder.release()
+        else:
+            finish(folder, summary, tracker)
     if world.main:
         print_summary(summary, folder.folder)
     return summary.to_json()
@@ -139,16 +163,15 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
-def resume_state(cfg: DictConfig, folder: RunFolder) -> dict[str, Any] | None:
-    """The checkpoint a ``resume=true`` run continues from (None: it starts), after checking that
-    it was written by the same config."""
-    path = folder.folder / CHECKPOINT
-    if not (cfg.resume and path.exists()):
-        return None
-    before = flatten(OmegaConf.to_container(OmegaConf.load(folder.folder / "config.yaml"), resolve=True))
+def check_same_config(cfg: DictConfig, folder: RunFolder) -> None:
+    """Refuse to resume a folder whose ``config.yaml`` differs from ``cfg`` (see NOT_COMPARED)."""
+    path = folder.folder / CONFIG
+    if not path.exists():
+        return
+    before = flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
     now = flatten(OmegaConf.to_container(cfg, resolve=True))
     changed = [
-        k for k in sorted(before.keys() | now.keys()) if k not in RUN_MODES and before.get(k) != now.get(k)
+        k for k in sorted(before.keys() | now.keys()) if k not in NOT_COMPARED and before.get(k) != now.get(k)
     ]
     if changed:
         folder.release()
@@ -156,7 +179,29 @@ def resume_state(cfg: DictConfig, folder: RunFolder) -> dict[str, Any] | None:
             f"resume=true but {changed[0]}={now.get(changed[0])!r} differs from the run in {folder.folder} "
             f"({before.get(changed[0])!r} there); resume with the same config or pass overwrite=true"
         )
-    return checkpoint.load(path)
+
+
+def resume_state(
+    cfg: DictConfig, folder: RunFolder, previous: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The checkpoint a ``resume=true`` run continues from; None: it starts from step 0 (a run
+    killed before its first checkpoint starts again, its files cleared)."""
+    if previous is None:
+        return None
+    path = folder.folder / CHECKPOINT
+    if path.exists():
+        try:
+            return checkpoint.load(path)
+        except ConfigError:
+            folder.release()
+            raise
+    log.warning(
+        "%s has no checkpoint (status %s): resume=true starts the run again from step 0",
+        folder.folder,
+        previous.get("status", "unknown"),
+    )
+    folder.clear()
+    return None
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -197,6 +242,7 @@ def setup(
     model.to(device)
     summary.load_peak_reserved_bytes = devmem.cuda_peaks(device)["peak_reserved_bytes"]
     splits = instantiate(without(cfg.data, "name", "max_length"))
+    check_supervised(splits.train, tokenizer, cfg.data.max_length)
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
@@ -245,8 +291,9 @@ def save_state(job: Job, progress: Progress, summary: RunSummary) -> None:
     job.folder.write_summary(dataclasses.replace(summary, status="running"))
 
 
-def summarize(job: Job, summary: RunSummary, loss: float, step: int) -> None:
-    """Memory and counts first, then the evaluations, then the checkpoint."""
+def summarize(job: Job, summary: RunSummary, loss: float, step: int, stop: list[str]) -> None:
+    """Memory and counts first, then the evaluations, then the checkpoint; a signal caught on the
+    way (``stop``) ends the run as interrupted, without a partial score."""
     model = job.method.model
     summary.final_train_loss, summary.steps = loss, step
     # Memory is read before evaluation, so generation never counts towards the training peaks.
@@ -261,14 +308,17 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int) -> None:
     summary.n_params = sum(p.numel() for p in model.parameters())
     job.meter.close()
     if summary.status == "ok" and job.world.main:
-        summary.eval_exact_match = evaluate_and_log(job, step)
-        if job.cfg.lm_eval.tasks:
+        summary.eval_exact_match = evaluate_and_log(job, step, stop)
+        if job.cfg.lm_eval.tasks and not stop:
             scores = downstream.evaluate_and_log(
                 job.cfg.lm_eval, model, job.tokenizer, job.splits.test, step, job.folder, job.tracker
             )
             summary.extra.update(scores)
     if job.cfg.save_checkpoint and job.world.main:
         save_checkpoint(model, job.tokenizer, job.folder.folder / "checkpoint")
+    if stop and summary.status == "ok":
+        summary.status, summary.error = "interrupted", f"{stop[0]} after step {step}, before the run ended"
+        log.warning("%s after step %d: the run ends interrupted", stop[0], step)
 
 
 def record_ranks(job: Job, summary: RunSummary) -> None:
@@ -325,7 +375,9 @@ def print_summary(s: RunSummary, folder: Path) -> None:
 
 def remove_empty_folders(folder: Path, root: Path) -> None:
     """Remove the empty folders Hydra made for a job that was refused, up to ``root``."""
-    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+    if outside_store(folder, root):  # never walk up through folders that are not the store's
+        return
+    while folder != root and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
         folder.rmdir()
         folder = folder.parent
 
@@ -349,12 +401,13 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    """Console entry point: check every job of the command line, then hand it to Hydra. Under
-    torchrun rank 0 checks alone (the others would find the run folders it has just claimed)."""
-    try:
-        if distributed.world_from_env().main:
-            preflight.check(sys.argv[1:])
-    except ConfigError as err:
-        print(f"suite-train: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    """Check every job of the command line, then start the app (the console entry,
+    :mod:`suite.train_cli`, does the same without importing this module for a refused command)."""
+    preflight.check_command_line(sys.argv[1:])
+    start()
+
+
+def start() -> None:
+    """Hand the checked command line to Hydra, joblib sweeps surviving a lost worker."""
+    sweep.survive_lost_workers()
     _hydra_main()

@@ -32,6 +32,26 @@ def _one_of(*choices) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: v in choices, "one of " + ", ".join(str(c) for c in choices))
 
 
+MAX_NAME = 120  # characters of a run or experiment name
+
+
+def _folder_name() -> tuple[Callable[[Any], bool], str]:
+    """One path component: the run stays inside its experiment, the experiment inside the store."""
+
+    def ok(v: Any) -> bool:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)
+        return (
+            isinstance(v, str)
+            and 0 < len(v) <= MAX_NAME
+            and v not in (".", "..")
+            and not any(c in v for c in "/\\")
+            and v.isprintable()
+        )
+
+    return ok, f"a folder name of 1 to {MAX_NAME} printable characters, without / or \\, not . or .."
+
+
 def _optional(rule):
     check, text = rule
     return (lambda v: v is None or check(v), f"null or {text}")
@@ -54,9 +74,14 @@ SCHEDULERS = (
     "greedy",
 )
 
+# transformers schedules whose step() takes a metric, which the loop does not pass.
+METRIC_SCHEDULERS = ("reduce_lr_on_plateau", "greedy")
+
 # (dotted key, rule); a key absent from the config is not checked.
 RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("seed", _int_at_least(0)),
+    ("experiment_name", _folder_name()),
+    ("run_name", _folder_name()),
     ("device", _one_of("auto", "cpu", "cuda")),
     ("train.max_steps", _int_at_least(1)),
     ("train.epochs", _optional(_positive())),
@@ -116,6 +141,12 @@ def validate(cfg: DictConfig) -> None:
             continue
         if not check(value):
             raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
+    scheduler = OmegaConf.select(cfg, "train.lr_scheduler", default=None)
+    if scheduler in METRIC_SCHEDULERS:
+        raise ConfigError(
+            f"train.lr_scheduler={scheduler} steps on a metric (scheduler.step(metric)), which the loop "
+            f"does not pass; use a step-count schedule, e.g. cosine, linear or constant_with_warmup"
+        )
     data = cfg.get("data")
     if data is not None and "hub_name" in data and data.path is None and data.hub_name is None:
         raise ConfigError(

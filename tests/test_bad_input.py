@@ -9,8 +9,11 @@ run for what only the running process can know (the device).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 from helpers import FAST, TINY
@@ -87,7 +90,15 @@ CASES = [
     ("val-no-split", ["train.val_every=2", "data.n_val=0"], "train.val_every needs a validation split"),
     ("checkpoint-every", ["train.checkpoint_every=0"], "train.checkpoint_every=0 is out of range"),
     ("scheduler", ["train.lr_scheduler=wobbly"], "train.lr_scheduler='wobbly' is out of range"),
+    ("scheduler-on-a-metric", ["train.lr_scheduler=reduce_lr_on_plateau"], "steps on a metric"),
     ("overwrite-and-resume", ["overwrite=true", "resume=true"], "contradict each other"),
+    ("run-name-up", ["run_name=../../victim"], "run_name='../../victim' is out of range; allowed: a folder"),
+    ("run-name-absolute", [lambda t: f"run_name={t.parent}/victim"], "victim' is out of range; allowed"),
+    ("run-name-dots", ["run_name=.."], "run_name='..' is out of range"),
+    ("run-name-long", ["run_name=" + "a" * 300], "of 1 to 120 printable characters"),
+    ("run-name-control", ["run_name='a\x07b'"], "run_name='a\\x07b' is out of range"),
+    ("experiment-name-up", ["experiment_name=../victim"], "experiment_name='../victim' is out of range"),
+    ("experiment-name-absolute", [lambda t: f"experiment_name={t.parent}/victim"], "victim' is out of"),
     ("results-is-file", [lambda t: f"results_dir={jsonl(t / 'file', 'x')}"], "is a file, not a folder"),
     ("results-unwritable", ["results_dir=/proc/suite-results"], "cannot write in /proc"),
     ("model-missing", ["model=qwen3_8b", "model.path=./no/such/dir"], "is not a directory"),
@@ -150,6 +161,7 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, monkeypatch, capsys, ca
     assert len(lines) == 1 and lines[0].startswith("suite-train: error: "), err
     assert message in lines[0] and "Traceback" not in err
     assert not results.exists() or not any(results.iterdir())
+    assert {p.name for p in tmp_path.iterdir()} <= {"inputs", "results"}  # nothing beside the store
 
 
 def test_a_finished_run_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
@@ -204,3 +216,72 @@ def test_the_declared_traits_match_every_built_method(method, fused):
     declared = traits.of(cfg.method)
     assert declared.in_backward(cfg.method) == built.updates_in_backward
     assert declared.owns_grad_scaler(cfg.method) == (built.grad_scaler is not None)
+
+
+def test_a_run_folder_linked_outside_the_store_is_refused(tmp_path, monkeypatch, capsys):
+    results, outside = tmp_path / "results", tmp_path / "outside"
+    (results / "default").mkdir(parents=True)
+    outside.mkdir()
+    (results / "default" / "linked").symlink_to(outside)
+    argv = [*TINY, *FAST, f"results_dir={results}", "run_name=linked"]
+    monkeypatch.setattr(sys, "argv", ["suite-train", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        train.main()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(lines) == 1
+    assert f"resolves to {outside}, outside results_dir {results}" in lines[0]
+    from helpers import run_job
+
+    with pytest.raises(train.ConfigError, match="outside results_dir"):  # the run's own check
+        run_job(results, "run_name=linked")
+    assert not any(outside.iterdir())
+
+
+def test_a_refused_command_is_one_line_without_loading_torch():
+    code = textwrap.dedent("""
+        import sys
+        sys.argv = ["suite-train", "method.lr=-1"]
+        from suite.train_cli import main
+        try:
+            main()
+        except SystemExit as e:
+            print(e.code, [m for m in ("torch", "transformers", "peft") if m in sys.modules])
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "2 []"
+    assert proc.stderr.splitlines() == [
+        "suite-train: error: method.lr=-1 is out of range; allowed: null or a finite number > 0"
+    ]
+
+
+@pytest.mark.slow
+def test_loading_the_libraries_prints_no_hub_kernel_notice():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    code = "import suite, peft, galore_torch"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert "kernels-community" not in proc.stderr, proc.stderr
+
+
+def test_a_length_that_cuts_every_target_is_refused_and_leaves_nothing(tmp_path):
+    from helpers import run_job
+
+    with pytest.raises(
+        train.ConfigError, match=r"data.max_length=8 leaves no supervised token: the shortest"
+    ):
+        run_job(tmp_path, "data.max_length=8")
+    assert not [p for p in tmp_path.rglob("*") if not p.is_dir()]  # no config, summary or lock
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command",
+    [
+        [str(Path(sys.executable).with_name("suite-estimate")), "model=nope"],
+        [sys.executable, "-m", "suite.toy", "experiment=nope"],
+    ],
+    ids=["suite-estimate", "toy"],
+)
+def test_an_unknown_name_is_one_line_in_every_command(command, tmp_path):
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "unknown" in lines[0], proc.stderr[-2000:]

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,11 +63,44 @@ def test_joblib_runs_four_jobs_on_two_workers(tmp_path):
         env=ONE_THREAD,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Joblib.Parallel(n_jobs=2," in proc.stderr + proc.stdout
+    assert "Joblib launcher (n_jobs=2, a worker per slot) is launching 4 jobs" in proc.stderr + proc.stdout
     runs = summaries(tmp_path / "default")
     assert sorted(runs) == [f"signsgd-seed{k}" for k in range(4)]
     assert all(complete(s) for s in runs.values()), runs
     assert {s["device"] for s in runs.values()} == {"cpu (1 threads)"}
+
+
+@pytest.mark.slow
+def test_a_joblib_sweep_survives_a_killed_worker(tmp_path):
+    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "method=signsgd", "seed=0,1,2,3"]
+    args += [*TINY, *FAST, "train.max_steps=20", "eval.n_examples=0", f"results_dir={tmp_path}"]
+    with open(tmp_path / "out.log", "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from suite.train import main; main()", *args],
+            cwd=tmp_path,
+            env={**os.environ, **ONE_THREAD},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        victim = tmp_path / "default" / "signsgd-seed1"
+        deadline = time.monotonic() + 600
+        while not ((victim / "metrics.jsonl").exists() and len((victim / "metrics.jsonl").read_text()) > 0):
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "out.log").read_text()
+            time.sleep(0.05)
+        os.kill(int((victim / ".lock").read_text()), signal.SIGKILL)  # the lock file names its owner
+        assert proc.wait(timeout=900) != 0
+    log = (tmp_path / "out.log").read_text()
+    assert f"the job writing {victim} lost its worker to SIGKILL; its summary.json says killed" in log, log[
+        -3000:
+    ]
+    runs = summaries(tmp_path / "default")
+    assert {name: s["status"] for name, s in runs.items()} == {
+        "signsgd-seed0": "ok",
+        "signsgd-seed1": "killed",
+        "signsgd-seed2": "ok",
+        "signsgd-seed3": "ok",
+    }
+    assert runs["signsgd-seed1"]["error"] == "SIGKILL: the worker process running this job was killed"
 
 
 @pytest.mark.slow

@@ -37,7 +37,7 @@ def test_pyproject_lists_every_package_and_maps_conf():
 
 def test_console_scripts():
     assert PYPROJECT["project"]["scripts"] == {
-        "suite-train": "suite.train:main",
+        "suite-train": "suite.train_cli:main",
         "suite-report": "suite.report:main",
         "suite-bench": "suite.bench.cli:main",
         "suite-estimate": "suite.estimate.cli:main",

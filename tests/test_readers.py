@@ -32,6 +32,25 @@ def test_a_truncated_and_an_empty_summary_are_named_and_skipped(tmp_path, caplog
     assert len(out) == 3 and out[2].startswith("| adamw")  # the one readable run, nothing else
 
 
+def test_a_summary_with_a_wrongly_typed_field_is_named_and_skipped(tmp_path, caplog, capsys):
+    good = RunSummary(method="adamw", status="ok", seed=0, final_train_loss=0.5)
+    RunFolder(tmp_path / "good").write_summary(good)
+    for name, wrong in (("loss", {"final_train_loss": "0.5 (about)"}), ("memory", {"mem_total_bytes": "1M"})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps(good.to_json() | wrong))
+    rows, skipped = scan_summaries(tmp_path)
+    assert [r["run_dir"] for r in rows] == [str(tmp_path / "good")]
+    assert [(p.parent.name, why) for p, why in skipped] == [
+        ("loss", "final_train_loss='0.5 (about)' is not a number"),
+        ("memory", "mem_total_bytes='1M' is not a number"),
+    ]
+    with caplog.at_level(logging.WARNING, logger="suite.track.store"):
+        report([str(tmp_path)])
+    assert any(str(tmp_path / "loss" / "summary.json") in r.getMessage() for r in caplog.records)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and out[2].startswith("| adamw")
+
+
 def test_non_finite_numbers_are_written_as_strict_json_null_with_the_reason():
     text = dumps({"train/step": 3, "train/loss": math.nan, "lr": math.inf})
     assert json.loads(text) == {

@@ -21,7 +21,7 @@ from suite.configs import CONF_DIR
 
 METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
 # TINY's narrowest projection (k_proj) is 16 wide; the YAMLs' rank 32 is refused on it
-NARROW = {m: ["method.rank=8"] for m in ("galore", "galore_layerwise", "apollo")}
+NARROW = {m: ["method.rank=8"] for m in ("galore", "galore_layerwise", "apollo", "apollo_layerwise")}
 RESUMABLE = ["train.max_steps=6", "train.checkpoint_every=2", "eval.n_examples=0", "save_checkpoint=true"]
 
 
@@ -163,3 +163,116 @@ def test_a_folder_in_use_is_refused(tmp_path):
             run_job(tmp_path, "method=signsgd")
     finally:
         holder.release()
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path, caplog):
+    first = run_job(tmp_path, "method=signsgd", *RESUMABLE)
+    run_dir = tmp_path / "default" / "signsgd-seed0"
+    files = {name: (run_dir / name).read_bytes() for name in ("summary.json", "metrics.jsonl", "config.yaml")}
+    again = run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")
+    assert again == first and first["final_train_loss"] is not None
+    assert {name: (run_dir / name).read_bytes() for name in files} == files
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{run_dir} already holds a finished run (status ok); resume=true leaves it as it is"
+    ]
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again(tmp_path, monkeypatch, caplog):
+    with monkeypatch.context() as m:
+        kill_at(m, 1)
+        with pytest.raises(Killed):
+            run_job(tmp_path, "method=signsgd", *RESUMABLE)
+    run_dir = tmp_path / "default" / "signsgd-seed0"
+    assert not (run_dir / "resume.pt").exists()
+    stale = run_dir / ".resume.pt.x1y2.tmp"  # what a kill during a checkpoint's write leaves
+    stale.write_bytes(b"half a checkpoint")
+    resumed = run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")
+    assert resumed["status"] == "ok" and resumed["steps"] == 6
+    assert steps_logged(run_dir) == list(range(1, 7)) and not stale.exists()
+    assert f"{run_dir} has no checkpoint (status running): resume=true starts the run again from step 0" in [
+        r.getMessage() for r in caplog.records
+    ]
+
+
+def test_a_store_moved_elsewhere_resumes(tmp_path, monkeypatch):
+    with monkeypatch.context() as m:
+        kill_at(m, 3)
+        with pytest.raises(Killed):
+            run_job(tmp_path / "here", "method=signsgd", *RESUMABLE)
+    (tmp_path / "here").rename(tmp_path / "there")
+    resumed = run_job(tmp_path / "there", "method=signsgd", *RESUMABLE, "resume=true")
+    assert resumed["status"] == "ok" and resumed["steps"] == 6
+    assert steps_logged(tmp_path / "there" / "default" / "signsgd-seed0") == list(range(1, 7))
+
+
+class Payload:
+    """A pickle that creates ``marker`` when it is loaded: what a planted checkpoint could run."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def killed_at_step_3(tmp_path, monkeypatch) -> Path:
+    with monkeypatch.context() as m:
+        kill_at(m, 3)
+        with pytest.raises(Killed):
+            run_job(tmp_path, "method=signsgd", *RESUMABLE)
+    return tmp_path / "default" / "signsgd-seed0"
+
+
+def test_a_planted_pickle_is_refused_and_never_runs(tmp_path, monkeypatch):
+    run_dir = killed_at_step_3(tmp_path, monkeypatch)
+    marker = tmp_path / "payload-ran"
+    torch.save({"step": 2, "model": Payload(marker)}, run_dir / "resume.pt")
+    summary = (run_dir / "summary.json").read_bytes()
+    with pytest.raises(
+        train.ConfigError, match=r"resume.pt holds (io|builtins).open, not only tensors"
+    ) as err:
+        run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")
+    assert len(str(err.value).splitlines()) == 1
+    assert not marker.exists() and (run_dir / "summary.json").read_bytes() == summary
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_checkpoint_is_refused_naming_it(tmp_path, monkeypatch, damage):
+    run_dir = killed_at_step_3(tmp_path, monkeypatch)
+    path = run_dir / "resume.pt"
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"not a checkpoint\n" * 64)
+    with pytest.raises(train.ConfigError, match=f"{path} is truncated or not a checkpoint"):
+        run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")
+
+
+def signal_before(monkeypatch, module, name: str, signum=signal.SIGTERM) -> None:
+    """Send this process ``signum`` (a real signal, caught by the run's handler) as ``name`` starts."""
+    real = getattr(module, name)
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, signalled)
+
+
+def test_sigterm_during_evaluation_ends_the_run_interrupted(tmp_path, monkeypatch):
+    signal_before(monkeypatch, loop, "exact_match_accuracy")
+    summary = run_job(tmp_path, "method=signsgd", "train.max_steps=4")
+    assert summary["status"] == "interrupted" and summary["error"].startswith("SIGTERM after step 4")
+    assert summary["eval_exact_match"] is None  # no partial score
+    rows = [json.loads(line) for line in (tmp_path / "default" / "signsgd-seed0" / "metrics.jsonl").open()]
+    assert not any("eval/exact_match" in r for r in rows)
+
+
+def test_sigint_during_a_checkpoints_write_ends_the_run_interrupted(tmp_path, monkeypatch):
+    from suite.track import checkpoint
+
+    with monkeypatch.context() as m:
+        signal_before(m, checkpoint, "save", signal.SIGINT)
+        summary = run_job(tmp_path, "method=signsgd", *RESUMABLE)
+    assert summary["status"] == "interrupted" and summary["error"] == "SIGINT at step 2"
+    assert steps_logged(tmp_path / "default" / "signsgd-seed0") == [1, 2]
+    resumed = run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")  # the checkpoint is whole
+    assert resumed["status"] == "ok" and resumed["steps"] == 6

@@ -4,6 +4,7 @@ slow, a 6-trial search over SignSGD's lr whose rerun continues the stored study.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -221,6 +222,10 @@ def test_six_trials_over_signsgds_lr_then_a_rerun_continues_the_study(tmp_path):
     stored = stored_trials(journal)
     assert len(stored) == 7 and all(t.state.is_finished() for t in stored)
     assert OmegaConf.load(tmp_path / "default" / cut.run_name / "config.yaml").method.lr == cut.lr
+    more = suite_search(tmp_path, *job, "search.n_trials=8")  # a larger budget, in a new process
+    assert more.returncode == 0 and more.stdout.count("running as") == 1, more.stderr[-3000:]
+    lrs = [t.params["lr"] for t in stored_trials(journal)]
+    assert len(lrs) == 8 and len(set(lrs)) == 8, lrs
 
 
 def fake_run(folder: Path, name: str, method: str, loss: float, wall: float, status: str = "ok") -> None:
@@ -257,3 +262,20 @@ def test_the_table_counts_every_trials_compute_and_picks_the_studys_best(tmp_pat
     assert tuned["lr"] == table.iloc[2]["lr"] and tuned["ours: final loss"] == round(0.5 + 1, 3)
     assert tuned["ours: compute incl. search (s)"] == 30.0 and tuned["ours: compute / ALIAS"] == 2.0
     assert table.iloc[0]["ours: final loss"] == round(0.7 + 1, 3)
+
+
+def test_a_continued_study_draws_new_lrs(tmp_path):
+    s = search_settings(n_trials=4)
+    asked = []
+    for _ in range(3):  # each open is what a new suite-search process does
+        found = new_study(tmp_path, s)
+        trial = runner.ask(found, s)
+        found.tell(trial.number, 1.0)
+        asked.append(trial)
+    killed = runner.ask(new_study(tmp_path, s), s)  # never told: its process was killed
+    again = new_study(tmp_path, s)
+    assert runner.interrupted(again) == [dataclasses.replace(killed, rerun=True)]
+    assert runner.n_new(again, s, resumed=1) == 0  # the killed trial runs again, once, and is the budget's
+    fresh = runner.ask(again, s)
+    lrs = [t.lr for t in (*asked, killed, fresh)]
+    assert len(set(lrs)) == len(lrs), lrs

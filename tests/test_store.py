@@ -135,3 +135,19 @@ def test_every_report_column_is_a_field_of_the_record():
     from suite.report import COLUMNS
 
     assert set(COLUMNS) <= set(RunSummary.keys())
+
+
+def test_files_keep_one_mode_whether_appended_or_replaced(tmp_path):
+    folder = RunFolder(tmp_path / "run")
+    folder.claim(overwrite=False, resume=False)
+    try:
+        folder.log({"train/step": 1, "train/loss": 1.0})
+        folder.log({"train/step": 2, "train/loss": 0.9})
+        folder.close_metrics()
+        appended = (tmp_path / "run" / "metrics.jsonl").stat().st_mode
+        folder.keep_metrics_through(1)  # what a resume does: the file is replaced
+        folder.write_summary(RunSummary(method="m", status="ok"))
+        modes = {p.name: p.stat().st_mode for p in (tmp_path / "run").glob("*.json*")}
+        assert modes == {"metrics.jsonl": appended, "summary.json": appended}
+    finally:
+        folder.release()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -126,8 +127,12 @@ def test_cli_multirun_two_methods_with_wandb_offline(tmp_path):
         text=True,
         cwd=tmp_path,
         timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "WANDB_CACHE_DIR"} | {"HOME": str(tmp_path)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (tmp_path / ".cache").exists()  # W&B's own logs stay in the run folders
+    for name in ("adamw-seed0", "signsgd-seed0"):
+        assert list((tmp_path / "default" / name / "wandb" / "cache").rglob("core-debug-*.log"))
     runs = {
         d.name: json.loads((d / "summary.json").read_text())
         for d in (tmp_path / "default").iterdir()

@@ -7,6 +7,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from suite.data.example import Example
+from suite.errors import ConfigError
 
 IGNORE_INDEX = -100
 
@@ -50,6 +51,20 @@ class CausalCollator:
             labels[i, : len(lab)] = torch.tensor(lab)
             attention_mask[i, : len(ids)] = 1
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def check_supervised(
+    examples: list[Example], tokenizer: PreTrainedTokenizerBase, max_length: int, sample: int = 1000
+) -> None:
+    """Refuse a ``max_length`` that cuts every example's target: the prompt alone fills it, so no
+    token is supervised and the loss is undefined (checked on the first ``sample`` examples)."""
+    lengths = [len(_ids(tokenizer, ex.prompt)) for ex in examples[:sample]]
+    if lengths and min(lengths) >= max_length:
+        raise ConfigError(
+            f"data.max_length={max_length} leaves no supervised token: the shortest of the first "
+            f"{len(lengths)} training prompts is {min(lengths)} tokens; "
+            f"allowed: data.max_length > {min(lengths)}"
+        )
 
 
 def prompt_batch(tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> dict[str, torch.Tensor]:

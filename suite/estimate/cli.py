@@ -12,6 +12,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from suite import preflight
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
 from suite.estimate import table
@@ -39,6 +40,7 @@ def main() -> None:
     """Console entry point: add the estimator's config group, run the job(s), print the table."""
     if not any(arg.startswith(("+estimate=", "estimate=")) for arg in sys.argv[1:]):
         sys.argv.append(ADD_DEFAULTS)
+    preflight.check_command_line(sys.argv[1:], "suite-estimate", compose_only=True)
     _hydra_main()
     if len(ROWS) > 1:
         print("\n" + table.markdown(ROWS))

@@ -64,17 +64,31 @@ def open_study(path: Path, s: SearchSettings, job: dict[str, Any]) -> optuna.Stu
     """The study stored at ``path``, created on the first run and loaded (and checked) after."""
     path.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(path)))
-    sampler = optuna.samplers.TPESampler(
-        seed=s.sampler_seed, n_startup_trials=s.startup_trials, constant_liar=True
-    )
     study = optuna.create_study(
-        storage=storage, sampler=sampler, study_name=s.study_name, direction=s.direction, load_if_exists=True
+        storage=storage,
+        sampler=sampler(s, 0),
+        study_name=s.study_name,
+        direction=s.direction,
+        load_if_exists=True,
     )
     if "search" not in study.user_attrs:
         study.set_user_attr("search", s.stored())
         study.set_user_attr("job", job)
     check_same_search(study, s, job)
+    held = len(study.get_trials(deepcopy=False))
+    if held:
+        study.sampler = sampler(s, held)
     return study
+
+
+def sampler(s: SearchSettings, held: int) -> optuna.samplers.TPESampler:
+    """TPE seeded with ``sampler_seed`` plus the trials the study held when this process opened it:
+    a new study draws as it always has, a continued one (a rerun, a larger budget) draws new points
+    instead of its first process's again (TPE reads the history from the journal; only its random
+    generator lives in the process)."""
+    return optuna.samplers.TPESampler(
+        seed=s.sampler_seed + held, n_startup_trials=s.startup_trials, constant_liar=True
+    )
 
 
 @contextlib.contextmanager

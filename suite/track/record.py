@@ -42,7 +42,8 @@ class RunSummary(Declared):
     experiment: str = _f("the experiment name: the run lives in results/<experiment>/<run_name>/")
     run_name: str = _f("the run's folder name")
     status: str = _f(
-        "running | ok | failed | oom | diverged (non-finite loss) | collapsed (loss rose >20%) | interrupted",
+        "running | ok | failed | oom | diverged (non-finite loss) | collapsed (loss rose >20%) | interrupted"
+        " | killed (its process died of a signal it cannot catch)",
         default="failed",
     )
     error: str | None = _f("why a run is not ok, one line (the exception, the signal, the collapse)")

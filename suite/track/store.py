@@ -14,14 +14,16 @@ import json
 import logging
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from suite.errors import ConfigError
+from suite.measure.breakdown import MemoryBreakdown
 from suite.track.record import RunSummary
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ CONFIG, METRICS, SUMMARY, CHECKPOINT, LOCK = (
     "resume.pt",
     ".lock",
 )
+FINISHED = ("ok", "diverged", "collapsed")  # ended by itself: ``resume=true`` leaves it as it is
 
 
 @contextlib.contextmanager
@@ -40,7 +43,10 @@ def replaced_whole(path: Path, mode: str = "w") -> Iterator[IO]:
     """A file to write that takes ``path``'s place only once complete (temporary file in the same
     folder, fsync, ``os.replace``): readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Created as open() creates a file (0o666 less the umask), not mkstemp's 0o600: a file keeps
+    # one mode whether it was appended to or replaced (metrics.jsonl is both).
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -85,8 +91,9 @@ class RunFolder:
     Metrics rows are appended and flushed as they are logged.
     """
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, root: str | Path | None = None):
         self.folder = Path(folder)
+        self.root = root  # the results store the folder must lie in (None: not checked)
         self._lock = None
         self._metrics = None
 
@@ -114,6 +121,8 @@ class RunFolder:
 
     def claim(self, *, overwrite: bool, resume: bool) -> None:
         """Lock the folder for this run, then refuse, clear or keep what an earlier run left."""
+        if self.root is not None and (outside := outside_store(self.folder, self.root)):
+            raise ConfigError(outside)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.folder / LOCK, "a")  # noqa: SIM115 (held for the run's lifetime)
         try:
@@ -124,13 +133,50 @@ class RunFolder:
             raise ConfigError(
                 f"{self.folder} is in use by another run; give this one another run_name"
             ) from None
+        self._lock.truncate(0)  # the lock file names its owner
+        self._lock.write(f"{os.getpid()}\n")
+        self._lock.flush()
         refusal = refuse_reason(self.folder, self.previous(), overwrite=overwrite, resume=resume)
         if refusal:
             self.release()
             raise ConfigError(refusal)
+        for stale in self.folder.glob(".*.tmp"):  # a write killed before its rename; nobody else writes here
+            stale.unlink()
         if overwrite:
-            for name in (CONFIG, METRICS, SUMMARY, CHECKPOINT):
-                (self.folder / name).unlink(missing_ok=True)
+            self.clear()
+
+    def clear(self) -> None:
+        """Remove what an earlier run left (the caller holds the folder)."""
+        self.close_metrics()
+        for name in (CONFIG, METRICS, SUMMARY, CHECKPOINT):
+            (self.folder / name).unlink(missing_ok=True)
+
+    def mark_killed(self, why: str, fallback: RunSummary) -> None:
+        """Record that the process running here died without writing its end (a signal it cannot
+        catch): ``summary.json`` says ``killed`` and why (``fallback`` where it wrote no summary).
+        A folder a live process holds, or whose run ended, is left as it is."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / LOCK, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            previous = self.previous()
+            if previous and previous.get("status", "running") != "running":
+                return
+            record = RunSummary.from_json(previous) if previous else fallback
+            record.status, record.error = "killed", why
+            self.write_summary(record)
+
+    def abandon(self, fresh: bool) -> None:
+        """Hand back a folder in which the run was refused: what it wrote goes if the folder held
+        no earlier run (``fresh``), then the lock, and the folder if nothing else is in it."""
+        if fresh:
+            self.clear()
+        self.release()
+        if self.folder.is_dir() and [p.name for p in self.folder.iterdir()] == [LOCK]:
+            (self.folder / LOCK).unlink()
+            self.folder.rmdir()
 
     def release(self) -> None:
         self.close_metrics()
@@ -168,23 +214,26 @@ class RunFolder:
         write_atomic(self.folder / SUMMARY, dumps(summary.to_json(), indent=2) + "\n")
 
 
+def outside_store(folder: Path, root: str | Path) -> str | None:
+    """Why ``folder`` may not hold a run of the store ``root`` (None: it may): resolved, through
+    any link, it lies outside the store."""
+    real, store = Path(folder).resolve(), Path(root).resolve()
+    if store in real.parents:
+        return None
+    return f"{folder} resolves to {real}, outside results_dir {store}; a run folder must lie inside the store"
+
+
 def refuse_reason(
     folder: Path, previous: dict[str, Any] | None, *, overwrite: bool, resume: bool
 ) -> str | None:
-    """Why a run may not take ``folder`` (None: it may). ``resume=true`` on an empty folder starts
-    the run, so a job that is requeued before its first checkpoint needs no other command."""
+    """Why a run may not take ``folder`` (None: it may). ``resume=true`` takes any folder: it
+    continues the run from its checkpoint, starts it again without one, or leaves a finished run
+    as it is, so a requeued job or sweep needs no other command."""
     if overwrite and resume:
         return "overwrite=true and resume=true contradict each other; pass one of them"
-    if previous is None or overwrite:
+    if previous is None or overwrite or resume:
         return None
     status = previous.get("status", "unknown")
-    if resume:
-        if (folder / CHECKPOINT).exists():
-            return None
-        return (
-            f"resume=true but {folder} has no checkpoint to resume from (status {status}; "
-            f"train.checkpoint_every writes them); pass overwrite=true to start it again"
-        )
     if status == "running":
         return (
             f"{folder} holds a run that stopped at step {previous.get('steps') or 0} without finishing; "
@@ -217,10 +266,30 @@ def scan_summaries(root: str | Path) -> tuple[list[dict[str, Any]], list[tuple[P
         if not isinstance(data, dict) or not data.get("method") or not data.get("status"):
             skipped.append((path, "no method or status: not a run's summary"))
             continue
+        wrong = wrong_type(data)
+        if wrong:
+            skipped.append((path, wrong))
+            continue
         row = RunSummary.from_json(data).to_json()
         row["run_dir"] = str(path.parent)
         rows.append(row)
     return rows, skipped
+
+
+def wrong_type(data: dict[str, Any]) -> str | None:
+    """The first :class:`RunSummary` field whose value is not of the field's kind (a number, a
+    string), or None: a reader that computes with the fields can trust them."""
+    kinds = {f.name: str(f.type).split(" ")[0] for f in fields(RunSummary)}
+    kinds |= dict.fromkeys(MemoryBreakdown.labels(), "int")  # the breakdown is written flat
+    for name, kind in kinds.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        if kind in ("int", "float") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{name}={value!r} is not a number"
+        if kind == "str" and not isinstance(value, str):
+            return f"{name}={value!r} is not a string"
+    return None
 
 
 def read_summaries(root: str | Path) -> list[dict[str, Any]]:

@@ -1,16 +1,21 @@
 """The same config, history and summary sent to Weights & Biases.
 
 ``logger=wandb`` runs offline by default (``wandb sync <run dir>/wandb/offline-run-*`` uploads it
-later); ``logger=none`` logs nothing. Memory peaks are ``summary="max"`` metrics.
+later); ``logger=none`` logs nothing. Memory peaks are ``summary="max"`` metrics. W&B's own debug
+logs go to ``<run dir>/wandb/cache`` (its ``WANDB_CACHE_DIR``, unless you set one), not ``~/.cache``.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from suite.track.record import MetricsRow
+
+USER_CACHE_DIR = os.environ.get("WANDB_CACHE_DIR")
 
 
 class WandbRun:
@@ -18,6 +23,9 @@ class WandbRun:
         import wandb
 
         self._wandb = wandb
+        self._own_cache = USER_CACHE_DIR is None
+        if self._own_cache:  # the W&B service reads it when it starts, once per run (see finish)
+            os.environ["WANDB_CACHE_DIR"] = str(Path(folder) / "wandb" / "cache")
         self.run = wandb.init(
             project=cfg.logger.project,
             entity=cfg.logger.get("entity"),
@@ -41,6 +49,8 @@ class WandbRun:
     def finish(self, summary: dict[str, Any], exit_code: int) -> None:
         self.run.summary.update({k: v for k, v in summary.items() if v is not None})
         self.run.finish(exit_code=exit_code)
+        if self._own_cache:  # the next run of this process starts a service logging in its own folder
+            self._wandb.teardown()
 
 
 class NoRun:
