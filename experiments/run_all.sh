@@ -6,7 +6,8 @@
 #   GSM8K_PATH=/data/gsm8k/train.jsonl experiments/run_all.sh
 #   NOTEBOOKS_ONLY=1 experiments/run_all.sh      # rebuild the tables and figures only
 # Extra arguments are passed to every sweep (e.g. device=cpu).
-# ~25 minutes on 2 shared CPU cores, plus ~10 minutes once to pretrain the tiny base
+# ~25 minutes on 2 shared CPU cores, the two comparisons (experiments/protocol.sh) ~50 more, plus
+# ~10 minutes once to pretrain the tiny base
 # (cached under $SUITE_CACHE, default ~/.cache/suite).
 # The sweeps are generated from the artefacts' registrations (`@artefact(..., experiments=[...])`
 # in suite/papers/): `python -m suite.readme` rewrites them, and a test fails when they are stale.
