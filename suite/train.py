@@ -53,9 +53,10 @@ from suite.validate import validate
 
 log = logging.getLogger(__name__)
 
-# Keys a resumed run may change: the run modes, and where the store is (a moved or copied store
-# resumes; the experiment and run names, the folder's own, are compared).
-NOT_COMPARED = ("resume", "overwrite", "results_dir", "model.cache_dir")
+# Keys (and groups of keys) a resumed run may change: the run modes, where the store is (a moved or
+# copied store resumes; the experiment and run names, the folder's own, are compared), and the
+# method's traits (the suite's description of how the method runs, not a setting of the run).
+NOT_COMPARED = ("resume", "overwrite", "results_dir", "model.cache_dir", "method.traits")
 
 # Recorded for every run, beside the method's own traits.packages.
 CORE_PACKAGES = ("torch", "transformers", "hydra-core", "omegaconf", "wandb")
@@ -163,6 +164,10 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
+def _exempt(key: str) -> bool:
+    return any(key == n or key.startswith(f"{n}.") for n in NOT_COMPARED)
+
+
 def check_same_config(cfg: DictConfig, folder: RunFolder) -> None:
     """Refuse to resume a folder whose ``config.yaml`` differs from ``cfg`` (see NOT_COMPARED)."""
     path = folder.folder / CONFIG
@@ -170,9 +175,8 @@ def check_same_config(cfg: DictConfig, folder: RunFolder) -> None:
         return
     before = flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
     now = flatten(OmegaConf.to_container(cfg, resolve=True))
-    changed = [
-        k for k in sorted(before.keys() | now.keys()) if k not in NOT_COMPARED and before.get(k) != now.get(k)
-    ]
+    keys = sorted(before.keys() | now.keys())
+    changed = [k for k in keys if not _exempt(k) and before.get(k) != now.get(k)]
     if changed:
         folder.release()
         raise ConfigError(

@@ -355,6 +355,15 @@ def test_table2_layerwise_galore_arm_gets_the_papers_galore_row(store):
     assert row["paper: peak reserved (GB)"] == 23.47 and row["paper: math average (%)"] == 65
 
 
+def test_table2_claims_compare_with_the_layerwise_apollo_arm(tmp_path):
+    """Layer-wise APOLLO (the paper's APOLLO recipe) is one of the rivals ABSignSGD must beat."""
+    fake_run(tmp_path, "t2", "absignsgd-seed0", "absignsgd", mem_total_bytes=100)
+    fake_run(tmp_path, "t2", "apollo_layerwise-seed0", "apollo_layerwise", mem_total_bytes=90)
+    memory = claims.evaluate_artefact("absignsgd_table2", tmp_path / "t2")[0]
+    assert memory.claim.id == "absignsgd_table2.memory"
+    assert memory.rival == "apollo_layerwise" and memory.verdict == "disagrees"
+
+
 def test_table2_recipe_precision_arms_show_the_guard_beside_their_fp32_masters_arm(tmp_path):
     """GaLore/APOLLO layer-wise at the recipe's pure bf16 get the paper's rows and the guard's
     fraction; their fp32-masters arms are rows of their own, with no paper figure."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import FAST, TINY, compose_job, run_job
+from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
 from suite import loop, train
@@ -203,6 +204,19 @@ def test_a_store_moved_elsewhere_resumes(tmp_path, monkeypatch):
     resumed = run_job(tmp_path / "there", "method=signsgd", *RESUMABLE, "resume=true")
     assert resumed["status"] == "ok" and resumed["steps"] == 6
     assert steps_logged(tmp_path / "there" / "default" / "signsgd-seed0") == list(range(1, 7))
+
+
+def test_a_run_recorded_with_other_traits_resumes_but_not_with_other_settings(tmp_path, monkeypatch):
+    """Traits describe how the suite runs a method (a newer suite may declare them differently);
+    they are not a setting of the run, so they do not block resume, while a setting does."""
+    run_dir = killed_at_step_3(tmp_path, monkeypatch)
+    config = OmegaConf.load(run_dir / "config.yaml")
+    config.method.traits.label = "an older label"
+    OmegaConf.save(config, run_dir / "config.yaml")
+    with pytest.raises(train.ConfigError, match="method.lr=.* differs from the run"):
+        run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true", "method.lr=0.5")
+    resumed = run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")
+    assert resumed["status"] == "ok" and resumed["steps"] == 6
 
 
 class Payload:

@@ -150,6 +150,13 @@ def test_a_changed_search_or_job_is_refused_and_a_larger_budget_is_not(tmp_path)
         study.open_study(tmp_path / "s.journal", s, {"train.max_steps": 9})
 
 
+def test_a_study_stored_with_its_experiment_name_continues_in_another_folder(tmp_path):
+    s = search_settings()
+    older = new_study(tmp_path, s)  # as a suite that compared the experiment's name stored it
+    older.set_user_attr("job", {"train.max_steps": 8, "experiment_name": "old"})
+    new_study(tmp_path, s)  # the folder is the study's own: its name changes nothing a trial computes
+
+
 def test_a_study_has_one_runner_at_a_time(tmp_path):
     path = tmp_path / "s.journal"
     with study.only_runner(path):

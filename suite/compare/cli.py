@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
             raise ConfigError(f"the comparison in {where} is being run by another suite-compare") from None
         try:
             keep_record(where, s, shared)
-            protocol.run(shared, s, results_dir)
+            protocol.run(shared, s, where)
         finally:
             lock.release()
     except ConfigError as err:

@@ -30,10 +30,6 @@ def load_study(journal: Path) -> optuna.Study:
     return optuna.load_study(study_name=journal.stem, storage=storage)
 
 
-def experiment_name(s: CompareSettings, workload: str) -> str:
-    return f"compare/{s.name}/{workload}"
-
-
 def study_name(method: str) -> str:
     return f"{method}-tuning"
 
@@ -50,7 +46,7 @@ def eval_name(method: str, seed: int) -> str:
 def job(shared: list[str], s: CompareSettings, workload: str, method: str, seed: int) -> list[str]:
     """The overrides of one run of ``method`` on ``workload`` at ``seed`` (before its own settings)."""
     placed = [f"workload={workload}", *s.method_args(method), f"seed={seed}"]
-    return [*shared, *placed, f"experiment_name={experiment_name(s, workload)}"]
+    return [*shared, *placed, f"experiment_name={workload}"]
 
 
 def tuning_job(shared: list[str], s: CompareSettings, workload: str, method: str) -> list[str]:
@@ -150,10 +146,12 @@ def evaluations(shared: list[str], s: CompareSettings, workload: str, where: Pat
     return missing
 
 
-def run(shared: list[str], s: CompareSettings, results_dir: Path) -> None:
-    """Tune, then evaluate, on every workload; up to ``n_jobs`` runs at once."""
+def run(shared: list[str], s: CompareSettings, root: Path) -> None:
+    """Tune, then evaluate, on every workload, each in its folder under ``root`` (the
+    comparison's folder, given to every run as its ``results_dir``); up to ``n_jobs`` at once."""
+    shared = [*shared, f"results_dir={root}"]
     for workload in s.workloads:
-        where = results_dir / experiment_name(s, workload)
+        where = root / workload
         for method in s.methods:
             tune(shared, s, workload, method, where)
         missing = evaluations(shared, s, workload, where)

@@ -90,16 +90,22 @@ def _flat_config(run_dir: Path) -> dict[str, Any]:
     return {f"cfg.{k}": v for k, v in flat.items()}
 
 
-# The runs of a comparison (suite-compare, ``experiment`` compare/<name>/<workload>): its
+# The runs of a comparison (suite-compare: <results_dir>/compare/<name>/<workload>/<run>): its
 # evaluation runs are named ``<arm>-eval-seed<n>`` (suite.compare.protocol.eval_name); its tuning
 # trials are not results and are left out.
-PROTOCOL_EXPERIMENT = "compare/"
+PROTOCOL_FOLDER = "compare"
 PROTOCOL_EVAL_RUN = re.compile(r"(?P<arm>.+)-eval-seed\d+")
+
+
+def in_comparison(run_dir: str | Path | None) -> bool:
+    """Whether the run folder is one of a comparison's runs."""
+    parents = Path(run_dir).parents if run_dir else ()
+    return len(parents) > 2 and parents[2].name == PROTOCOL_FOLDER
 
 
 def protocol_arm(row: dict[str, Any]) -> str | None:
     """A comparison's run: the arm of an evaluation run, "" for a tuning trial; None otherwise."""
-    if not str(row.get("experiment") or "").startswith(PROTOCOL_EXPERIMENT):
+    if not in_comparison(row.get("run_dir")):
         return None
     found = PROTOCOL_EVAL_RUN.fullmatch(str(row.get("run_name")))
     return found["arm"] if found else ""

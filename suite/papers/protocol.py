@@ -19,7 +19,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from suite import stats
-from suite.papers.frames import PROTOCOL_EXPERIMENT, protocol_arm
+from suite.papers.frames import in_comparison, protocol_arm
 from suite.track.store import read_summaries
 
 # The script that runs an artefact's comparison (``experiments/protocol.sh experiment=<artefact>``):
@@ -84,7 +84,7 @@ def protocol_table(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
     training wall-clock, then exact match and validation loss over the evaluation seeds."""
     s = record(folder)
     trials = tuning_runs(folder)
-    runs = runs[runs["experiment"].str.startswith(PROTOCOL_EXPERIMENT)]
+    runs = runs[runs["run_dir"].map(in_comparison)]
     rows = []
     for arm in s["methods"]:
         group, tuned = runs[runs["arm"] == arm], trials[trials["arm"] == arm]

@@ -18,7 +18,8 @@ from suite.errors import ConfigError
 from suite.search.settings import SearchSettings
 
 # Keys of the composed job that differ between trials or do not change what a trial computes.
-NOT_COMPARED = ("run_name", "method.lr", "overwrite", "results_dir", "search", "logger")
+# The experiment's folder is the study's own (the journal lies in it).
+NOT_COMPARED = ("run_name", "method.lr", "overwrite", "results_dir", "experiment_name", "search", "logger")
 
 
 def journal_path(cfg: DictConfig, s: SearchSettings) -> Path:
@@ -36,10 +37,14 @@ def flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.removesuffix("."): node}
 
 
+def compared(values: dict[str, Any]) -> dict[str, Any]:
+    """The settings that change what a trial computes (``NOT_COMPARED`` left out)."""
+    return {k: v for k, v in values.items() if not any(k == n or k.startswith(n + ".") for n in NOT_COMPARED)}
+
+
 def job_fingerprint(cfg: DictConfig) -> dict[str, Any]:
     """The composed job's settings that every trial of a study shares."""
-    values = flat(OmegaConf.to_container(cfg, resolve=True))
-    return {k: v for k, v in values.items() if not any(k == n or k.startswith(n + ".") for n in NOT_COMPARED)}
+    return compared(flat(OmegaConf.to_container(cfg, resolve=True)))
 
 
 def _first_difference(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
@@ -52,7 +57,8 @@ def _first_difference(stored: dict[str, Any], now: dict[str, Any]) -> str | None
 def check_same_search(study: optuna.Study, s: SearchSettings, job: dict[str, Any]) -> None:
     """A stored study continues only with the settings and the job it was started with."""
     for what, now in (("search", s.stored()), ("job", job)):
-        diff = _first_difference(study.user_attrs[what], now)
+        stored = study.user_attrs[what]
+        diff = _first_difference(compared(stored) if what == "job" else stored, now)
         if diff is not None:
             raise ConfigError(
                 f"study {s.study_name} was started with {what} setting {diff}; rerun it with its own "
