@@ -16,7 +16,8 @@
 # <!-- generated from registry:notebook/alias_vs_search -->
 # Reads `$SUITE_RESULTS/alias_vs_search/` (default `results/`; no paper-scale twin), made by
 #
-#     suite-train -m experiment=alias_vs_tuned experiment_name=alias_vs_search
+#     suite-train -m experiment=alias_vs_tuned variant=script \
+#         experiment_name=alias_vs_search
 #     suite-search experiment=alias_vs_search
 #
 # and writes `table.md`, `table.tex` and `figure.png` there. `alias.vs_search` builds the table

@@ -54,7 +54,7 @@ sweep suite-train -m experiment=absignsgd_ablation
 sweep suite-train -m experiment=alias_vs_tuned
 sweep suite-train -m experiment=alias_vs_tuned_grid
 # alias_vs_search
-sweep suite-train -m experiment=alias_vs_tuned experiment_name=alias_vs_search
+sweep suite-train -m experiment=alias_vs_tuned variant=script experiment_name=alias_vs_search
 sweep suite-search experiment=alias_vs_search
 # sqmeft_table4
 sweep suite-train -m experiment=sqmeft_table4

@@ -101,8 +101,13 @@ def make_scheduler(cfg: DictConfig, method: Method, max_steps: int) -> Any:
     warmup = warmup_steps(cfg.train, max_steps)
     if warmup >= max_steps:
         log.warning("%d warm-up steps >= %d steps: the run ends in warm-up", warmup, max_steps)
+    floor = cfg.train.get("min_lr_ratio")
     return get_scheduler(
-        cfg.train.lr_scheduler, method.optimizer, num_warmup_steps=warmup, num_training_steps=max_steps
+        cfg.train.lr_scheduler,
+        method.optimizer,
+        num_warmup_steps=warmup,
+        num_training_steps=max_steps,
+        scheduler_specific_kwargs={"min_lr_rate": floor} if "min_lr" in cfg.train.lr_scheduler else None,
     )
 
 
@@ -343,6 +348,8 @@ def log_step(
     ).to_json()
     if job.world.size > 1:
         row |= {f"comm/{k}_bytes": v for k, v in job.ranks.traffic.steps[-1].items()}
+    if job.method.step_stats is not None:
+        row |= job.method.step_stats()
     job.folder.log(row)
     job.tracker.log(row)
 

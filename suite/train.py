@@ -300,6 +300,8 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int, stop: list[
     way (``stop``) ends the run as interrupted, without a partial score."""
     model = job.method.model
     summary.final_train_loss, summary.steps = loss, step
+    if job.method.step_stats is not None:  # the method's own scalars after the last step
+        summary.extra.update(job.method.step_stats())
     # Memory is read before evaluation, so generation never counts towards the training peaks.
     summary.memory = job.meter.breakdown()
     # Peaks over every piece of a resumed run (train() read them before returning).

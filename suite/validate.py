@@ -103,6 +103,7 @@ RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("train.warmup_steps", _int_at_least(0)),
     ("train.warmup_ratio", _optional((lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"))),
     ("train.lr_scheduler", _one_of(*SCHEDULERS)),
+    ("train.min_lr_ratio", _optional((lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"))),
     ("train.max_grad_norm", _optional(_positive())),
     ("train.checkpoint_every", _optional(_int_at_least(1))),
     ("overwrite", _one_of(True, False)),
@@ -155,6 +156,11 @@ def validate(cfg: DictConfig) -> None:
         if not check(value):
             raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
     scheduler = OmegaConf.select(cfg, "train.lr_scheduler", default=None)
+    if "min_lr" in str(scheduler) and OmegaConf.select(cfg, "train.min_lr_ratio", default=None) is None:
+        raise ConfigError(
+            f"train.lr_scheduler={scheduler} needs train.min_lr_ratio, the floor as a "
+            "fraction of the lr in (0, 1] (e.g. 0.1)"
+        )
     if scheduler in METRIC_SCHEDULERS:
         raise ConfigError(
             f"train.lr_scheduler={scheduler} steps on a metric (scheduler.step(metric)), which the loop "

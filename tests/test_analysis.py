@@ -210,8 +210,19 @@ def _protocol_runs(folder: Path, arms: list[tuple], spaces: dict, by_seed: dict 
 
 
 def _alias_runs(root: Path) -> None:
-    """ALIAS and a three-point SignSGD lr grid."""
-    fake_run(root, "alias_vs_tuned", "alias-seed0", "alias", losses=(3.0, 1.2), wall=10)
+    """ALIAS at two arms (at the clamp throughout, and without a clamp) and a three-point SignSGD
+    lr grid."""
+    for variant, clamp, clamped, loss in [("no_clamp", float("inf"), 0.0, 1.6), ("script", 1e-3, 1.0, 1.2)]:
+        fake_run(
+            root,
+            "alias_vs_tuned",
+            f"alias-{variant}-seed0",
+            "alias_adam",
+            losses=(3.0, loss),
+            wall=10,
+            cfg={"variant": variant, "method": {"clamp_level": clamp, "weight_decay": 0.0}},
+            **{"alias/clamped_fraction": clamped},
+        )
     for lr, loss in [(1e-2, 2.0), (1e-4, 1.5), (1e-3, 1.0)]:
         fake_run(
             root,
@@ -465,13 +476,23 @@ def test_finetune_math_column_is_the_runs_lm_eval_task(tmp_path):
 
 def test_alias_vs_tuned_search_compute(store):
     t = alias.vs_tuned_table(runs(store, "alias_vs_tuned"))
-    assert t["method"].tolist() == ["ALIAS"] + ["SignSGD"] * 3 + ["SignSGD tuned (best of grid)"]
-    assert t["lr"].tolist()[1:] == ["0.0001", "0.001", "0.01", "0.001"]
+    assert t["method"].tolist() == [
+        "ALIAS (the script's clamp)",
+        "ALIAS (no clamp)",
+        *["SignSGD"] * 3,
+        "SignSGD tuned (best of grid)",
+    ]
+    assert t["lr"].tolist()[2:] == ["0.0001", "0.001", "0.01", "0.001"]
+    # the clamp: where it bound at every step the parameter-free rule never set the step
+    assert t["clamp"].tolist()[:2] == ["0.001", "none"]
+    assert t["ours: steps at the clamp"].tolist()[:2] == [1.0, 0.0]
+    assert t["ours: steps at the clamp"].iloc[2:].isna().all()
     tuned = t.iloc[-1]
     assert tuned["ours: compute incl. search (s)"] == 24.0 and tuned["ours: compute / ALIAS"] == 2.4
     assert tuned["ours: final loss"] == 2.0 and t.iloc[0]["ours: final loss"] == 2.1
     assert tuned["paper: compute / ALIAS"] == 1.5
     assert tuned["paper: val loss 130M"] == 2.980 and t.iloc[0]["paper: val loss 130M"] == 3.006
+    assert pd.isna(t.iloc[1]["paper: val loss 130M"])  # the paper's number is the script's run
     assert {"weight decay", "schedule"} <= set(t.columns)
 
 

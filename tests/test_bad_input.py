@@ -90,6 +90,8 @@ CASES = [
     ("val-no-split", ["train.val_every=2", "data.n_val=0"], "train.val_every needs a validation split"),
     ("checkpoint-every", ["train.checkpoint_every=0"], "train.checkpoint_every=0 is out of range"),
     ("scheduler", ["train.lr_scheduler=wobbly"], "train.lr_scheduler='wobbly' is out of range"),
+    ("min-lr-missing", ["train.lr_scheduler=cosine_with_min_lr"], "needs train.min_lr_ratio"),
+    ("min-lr-range", ["train.min_lr_ratio=1.5"], "train.min_lr_ratio=1.5 is out of range"),
     ("scheduler-on-a-metric", ["train.lr_scheduler=reduce_lr_on_plateau"], "steps on a metric"),
     ("overwrite-and-resume", ["overwrite=true", "resume=true"], "contradict each other"),
     ("run-name-up", ["run_name=../../victim"], "run_name='../../victim' is out of range; allowed: a folder"),

@@ -51,7 +51,7 @@ def test_optim_prints_every_optimizer_training_step_depth_and_goals(capsys, tmp_
         "floor: torch._foreach_add_ (one block)",
         "ABSignSGD (one block)",
     ]
-    assert len(steps) == 15 and all(len(r) == 4 for r in steps)
+    assert len(steps) == 16 and all(len(r) == 4 for r in steps)
     assert [r[0] for r in training][:2] == ["AdamW (torch, foreach)", "SignSGD"]
     assert [r[0] for r in training][-2:] == [optim.FORWARD, report.PROBE] and len(training) == 8
     assert training[0][2] == "1.00"
@@ -68,6 +68,20 @@ def test_optim_prints_every_optimizer_training_step_depth_and_goals(capsys, tmp_
     assert "| ABSignSGD (one block) |" in (tmp_path / "optim.md").read_text()
     summary = (tmp_path / "summary.md").read_text()
     assert summary.count("\n") == 1 and "Not measured: ABSignSGD training step" in summary
+
+
+def test_optim_only_times_the_named_rows_beside_the_floor(capsys):
+    main(["optim", *TINY, "--only", "ALIAS"])
+    (steps,) = tables(capsys.readouterr().out)
+    assert [r[0] for r in steps] == [
+        "floor: torch._foreach_add_ (all params)",
+        "ALIAS full memory",
+        "ALIAS full memory, float64 statistics",
+        "ALIAS sign-only memory",
+    ]
+    assert_positive_numbers(steps)
+    with pytest.raises(SystemExit, match="--only"):
+        main(["optim", *TINY, "--only", "ALIAS", "--out", "somewhere"])
 
 
 def test_optim_without_depths_prints_three_tables(capsys):

@@ -94,7 +94,10 @@ def test_sign_only_memory_exact_on_diagonal_quadratic_and_larger_gamma_otherwise
     assert 1.0 < noisy(True) < noisy(False)
 
 
-def test_weight_decay_and_momentum_update_rule():
+@pytest.mark.parametrize("heavy_ball", [True, False])
+def test_weight_decay_and_momentum_update_rule(heavy_ball):
+    """heavy_ball: sign of torch.optim.SGD's buffer; default: the official code's step, which
+    signs the raw gradient whatever the momentum (the buffer is never stored)."""
     gen = torch.Generator().manual_seed(0)
     x0 = torch.randn(5, 4, generator=gen, dtype=torch.float64)
     grads = [torch.randn(5, 4, generator=gen, dtype=torch.float64) for _ in range(3)]
@@ -109,13 +112,15 @@ def test_weight_decay_and_momentum_update_rule():
         weight_decay=wd,
         momentum=beta,
         dampening=0.1,
+        heavy_ball=heavy_ball,
     )
     ref, buf = x0.clone(), None
     for g in grads:
         x.grad = g.clone()
         opt.step()
-        buf = g.clone() if buf is None else beta * buf + 0.9 * g
+        buf = g.clone() if buf is None or not heavy_ball else beta * buf + 0.9 * g
         ref = ref * (1 - lr * wd) - lr * torch.sign(buf)
+    assert ("momentum_buffer" in opt.state[x]) == heavy_ball
     torch.testing.assert_close(x.detach(), ref)
 
 
@@ -127,7 +132,9 @@ def test_state_dict_round_trip_is_bit_identical(sign_only):
             x.grad = x.detach() * 2 + torch.randn(x.shape, generator=gen)
             opt.step()
 
-    kw = dict(L_inf=10.0, d_0=0.01, clamp_level=0.5, sign_only_memory=sign_only, momentum=0.5)
+    kw = dict(
+        L_inf=10.0, d_0=0.01, clamp_level=0.5, sign_only_memory=sign_only, momentum=0.5, heavy_ball=True
+    )
     x = torch.nn.Parameter(torch.randn(6, 3))
     opt = ALIAS([x], **kw)
     run(x, opt, range(4))
@@ -152,6 +159,44 @@ def test_bad_config_raises():
         ALIAS(p, d_0=1.0, update_gap=2, sign_only_memory=True)
     with pytest.raises(ValueError, match="warmup"):
         ALIAS(p, d_0=1.0, warmup_steps=3)
+    with pytest.raises(ValueError, match="finite clamp_level"):
+        ALIAS(p, lower_bound=0.0, L_inf=0.0, clamp_level=NO_CLAMP)
+
+
+def test_zero_L_inf_runs_at_the_clamp_until_the_first_statistics_update():  # noqa: N802
+    # alias_run.sh: --l_inf 0. S = 0 until the first update (gap 2): γ = √(f/0) = ∞, clamped to
+    # 0.05 at steps 0 and 1; x2 = (0.9, −0.9), S = 0 + ‖(0.9, −1.8) − (1, −2)‖₁/0.1 = 3,
+    # γ2 = √((1.5 − 1.497)/3) = √0.001
+    gammas, _ = _quadratic_run(3, L_inf=0.0, lower_bound=1.497, clamp_level=0.05, update_gap=2)
+    assert gammas[:2] == [0.05, 0.05] and gammas[2] == pytest.approx(math.sqrt(0.001), rel=1e-9)
+    x = torch.nn.Parameter(torch.tensor([1.0, -1.0], dtype=torch.float64))
+    opt = ALIAS([x], L_inf=0.0, lower_bound=0.0, clamp_level=0.05)
+    x.grad = (A * x).detach()
+    opt.set_initial_loss(1.5)
+    opt.step()
+    assert opt.step_stats()["alias/gamma_unclamped"] == math.inf
+    assert opt.step_stats()["alias/gamma"] == 0.05 and opt.step_stats()["alias/S"] == 0.0
+
+
+def test_step_stats_report_the_clamp():
+    # one warmup step at lr 0.01; the first ALIAS step keeps S = 150 (no statistics yet), then
+    # S = 153, 156, 159 (each step adds 0.03/0.01): γ before the clamp √(1.5/S) = 0.1, 0.0990,
+    # 0.0981, 0.0971; the clamp 0.0985 binds at the first two of four
+    x = torch.nn.Parameter(torch.tensor([1.0, -1.0], dtype=torch.float64))
+    opt = ALIAS([x], L_inf=150.0, lower_bound=0.0, clamp_level=0.0985, lr=0.01, warmup_steps=1)
+    seen = []
+    for _ in range(5):
+        x.grad = (A * x).detach()
+        opt.set_initial_loss(1.5)
+        opt.step()
+        seen.append(opt.step_stats())
+    assert seen[0] == {"alias/S": 150.0}  # warmup: no γ yet
+    assert seen[1]["alias/gamma"] == 0.0985 and seen[1]["alias/gamma_unclamped"] == pytest.approx(0.1)
+    assert seen[1]["alias/d"] == 1.5 and seen[1]["alias/clamped_fraction"] == 1.0
+    last = seen[-1]
+    assert last["alias/S"] == pytest.approx(159.0, rel=1e-12)
+    assert last["alias/gamma"] == last["alias/gamma_unclamped"] == pytest.approx(math.sqrt(1.5 / 159))
+    assert last["alias/clamped_fraction"] == 0.5
 
 
 def test_unset_clamp_is_the_official_default():
@@ -310,6 +355,9 @@ class FrozenALIAS(ALIAS):
     _update_statistics = _frozen_update_statistics
     _sign_update = _frozen_sign_update
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs, float64_statistics=True, heavy_ball=True)
+
 
 FAST_CASES = {
     "lower-bound": dict(lower_bound=0.0, L_inf=10.0),
@@ -334,7 +382,9 @@ def test_fast_statistics_bit_identical_to_frozen_reference(case, dtype):
     runs = []
     for cls in (ALIAS, FrozenALIAS):
         params = [torch.nn.Parameter(x.clone()) for x in x0]
-        opt = cls(params, **kw)
+        opt = cls(
+            params, **kw, **({} if cls is FrozenALIAS else dict(float64_statistics=True, heavy_ball=True))
+        )
         opt.set_initial_loss(2.5)
         gammas = []
         for step_grads in grads:
@@ -386,3 +436,239 @@ def test_f0_is_the_undivided_loss_of_the_whole_first_step():
     assert method.optimizer.stats["f0"] == pytest.approx(sum(undivided) / 2, rel=1e-6)
     assert method.optimizer.stats["f0"] > max(undivided) / 2  # not one divided micro-batch loss
     meter.close()
+
+
+# ---------------------------------------------------------------- the official update, 30 steps
+
+
+class OfficialAIDsignSGD:
+    """The official update, rewritten from ``AIDsignSGD`` (``_init_group``, ``step``) and
+    ``_single_tensor_aid_sign_sgd`` in ``parameter_free_signsgd.py`` of
+    github.com/evseevgrv/SignSGD_GoldenGate, for the lower-bound rule with ``warmup_steps=0``:
+    tensors in the parameter dtype, ``lambda_denom_sum`` starting at L_inf, the per-tensor
+    ``vector_norm``s stacked and normed again, γ = √(f_diff/S) clamped in place, and the momentum
+    buffer read from a state that never stores it (``state.get("momentum_buffer")`` is None at
+    every step, so each step clones a new buffer from the gradient)."""
+
+    def __init__(self, params, *, L_inf, lower_bound, clamp_level, update_gap, momentum, weight_decay):  # noqa: N803
+        self.params, self.momentum, self.weight_decay, self.update_gap = (
+            params,
+            momentum,
+            weight_decay,
+            update_gap,
+        )
+        dtype = params[0].dtype
+        self.lambda_denom_sum = torch.tensor(L_inf, dtype=dtype)
+        self.clamp_level = torch.tensor(clamp_level, dtype=dtype)
+        self.lower_bound = lower_bound
+        self.f_diff, self.prev_gamma, self.step_count, self.state = None, [], 0, {}
+        self.lr = torch.tensor(1e-3)
+
+    @torch.no_grad()
+    def step(self, loss):
+        dtype = self.params[0].dtype
+        if self.f_diff is None:
+            self.f_diff = torch.tensor(loss, dtype=dtype) - torch.tensor(self.lower_bound, dtype=dtype)
+        params, grads = self.params, [p.grad for p in self.params]
+        prev_grads = [self.state.get(p, {}).get("prev_grad") for p in params]
+        prev_params = [self.state.get(p, {}).get("prev_param") for p in params]
+        buffers = [self.state.get(p, {}).get("momentum_buffer") for p in params]
+        step = self.step_count
+        if step % self.update_gap == 0:
+            if step > 0:
+                num = torch.linalg.vector_norm(
+                    torch.stack(
+                        [torch.linalg.vector_norm(g - pg, 1) for g, pg in zip(grads, prev_grads, strict=True)]
+                    ),
+                    1,
+                )
+                den = torch.linalg.vector_norm(
+                    torch.stack(
+                        [
+                            torch.linalg.vector_norm(p - pp, float("inf"))
+                            for p, pp in zip(params, prev_params, strict=True)
+                        ]
+                    ),
+                    float("inf"),
+                )
+                self.lambda_denom_sum.add_(num / den)
+            gamma = (self.f_diff.div(self.lambda_denom_sum)).sqrt()
+            gamma.clamp_(max=self.clamp_level)
+            self.prev_gamma.append(gamma.clone())
+        self.lr.copy_(self.prev_gamma[-1])
+        lr = self.lr
+        for i, param in enumerate(params):
+            grad = grads[i]
+            if step % self.update_gap == 0:
+                prev_grads[i] = torch.clone(grads[i].detach())
+                prev_params[i] = torch.clone(param.detach())
+            if self.weight_decay != 0:
+                param.mul_(1 - lr * self.weight_decay)
+            if self.momentum != 0:
+                buf = buffers[i]
+                if buf is None:
+                    buf = torch.clone(grad).detach()
+                else:
+                    buf.mul_(self.momentum).add_(grad)
+                grad = buf
+            param.add_(grad.sign(), alpha=-lr)
+        self.step_count += 1
+        for p, pg, pp in zip(params, prev_grads, prev_params, strict=True):
+            self.state[p] = {"prev_grad": pg, "prev_param": pp}  # the buffer is not stored back
+
+
+def _small_model():
+    from suite.models import byte_tokenizer, tiny_qwen3
+
+    torch.manual_seed(0)
+    return tiny_qwen3(byte_tokenizer(), hidden_size=32, num_layers=2, intermediate_size=64)
+
+
+def _yaml_alias(model, **overrides):
+    """ALIAS built by conf/method/alias.yaml with ``overrides``."""
+    import hydra
+    from omegaconf import OmegaConf
+
+    from suite.configs import CONF_DIR
+
+    cfg = OmegaConf.load(CONF_DIR / "method" / "alias.yaml")
+    cfg.pop("name")
+    cfg.pop("traits")
+    cfg.merge_with(overrides)
+    return hydra.utils.instantiate(cfg, model=model).optimizer
+
+
+def _train(model, step, steps=30):
+    """``steps`` steps on fixed batches; ``step(loss)`` updates the model."""
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.randint(3, 259, (2, 16), generator=gen) for _ in range(3)]
+    for t in range(steps):
+        ids = batches[t % 3]
+        model.zero_grad(set_to_none=True)
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        step(float(loss))
+    return [p.detach().clone() for p in model.parameters()]
+
+
+# L_inf large enough that γ (~1e-3) leaves the small model trainable; a clamp that never binds
+SETTINGS = dict(L_inf=1e6, lower_bound=0.0, clamp_level=1.0, momentum=0.9)
+
+
+@pytest.mark.parametrize("built_by", ["class", "yaml"])
+def test_matches_the_official_update_for_30_steps_on_a_small_model(built_by):
+    model = _small_model()
+    start = copy.deepcopy(model.state_dict())
+    official = OfficialAIDsignSGD(list(model.parameters()), update_gap=1, weight_decay=0.0, **SETTINGS)
+    want = _train(model, official.step)
+
+    def ours(**kw):
+        model.load_state_dict(start)
+        params = [p for p in model.parameters()]
+        opt = ALIAS(params, **SETTINGS, **kw) if built_by == "class" else _yaml_alias(model, **SETTINGS, **kw)
+
+        def step(loss):
+            opt.set_initial_loss(loss)
+            opt.step()
+
+        return _train(model, step), opt
+
+    got, opt = ours()
+    assert opt.step_stats()["alias/clamped_fraction"] == 0.0  # the clamp never bound
+    gammas = [float(g) for g in official.prev_gamma]
+    assert 1e-4 < min(gammas) < max(gammas) < 1e-2
+    for w, g in zip(want, got, strict=True):
+        torch.testing.assert_close(g, w, rtol=1.3e-6, atol=1e-6)  # float32 rounding
+    heavy, _ = ours(heavy_ball=True)
+    assert max(float((h - w).abs().max()) for h, w in zip(heavy, want, strict=True)) > 1e-2
+
+
+# ---------------------------------------------------------------- statistics precision
+
+
+@pytest.mark.parametrize(("wide", "rel"), [(False, 1e-5), (True, 1e-9)])
+def test_statistics_against_a_float64_rederivation(wide, rel):
+    """float32 weights; S and γ from the optimizer against S and γ re-derived in float64 from the
+    same gradients and iterates. Parameter-dtype statistics (the default) agree to 1e-5 relative
+    (float32 sums over ~3·10⁴ terms), float64 statistics to 1e-9 (only g − g_prev is formed in
+    float32, as the update forms it)."""
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(120, 80), (80,), (300, 30)]
+    params = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
+    opt = ALIAS(params, L_inf=10.0, lower_bound=0.0, clamp_level=NO_CLAMP, float64_statistics=wide)
+    opt.set_initial_loss(2.5)
+    S, prev = 10.0, None
+    for _ in range(8):
+        grads = [
+            torch.randn(s, generator=gen) + 0.3 * p.detach() for s, p in zip(shapes, params, strict=True)
+        ]
+        xs = [p.detach().double() for p in params]
+        g64 = [g.double() for g in grads]
+        if prev is not None:
+            num = sum(float((g - pg).abs().sum()) for g, pg in zip(g64, prev[0], strict=True))
+            den = max(float((x - px).abs().max()) for x, px in zip(xs, prev[1], strict=True))
+            S += num / den
+        prev = (g64, xs)
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
+        opt.step()
+        assert opt.stats["S"] == pytest.approx(S, rel=rel)
+        assert opt.stats["gamma"] == pytest.approx(math.sqrt(2.5 / S), rel=rel)
+    assert opt.stats["S"] > 1e3  # the statistics moved
+
+
+# ---------------------------------------------------------------- ALIAS with AdamW (alias_adam)
+
+
+def test_alias_adam_splits_as_the_official_script_and_steps_each_part_by_its_rule():
+    import hydra
+    from omegaconf import OmegaConf
+
+    from suite.configs import CONF_DIR
+
+    model = _small_model()
+    start = copy.deepcopy(model.state_dict())
+    cfg = OmegaConf.load(CONF_DIR / "method" / "alias_adam.yaml")
+    cfg.pop("name")
+    cfg.pop("traits")
+    cfg.merge_with(dict(weight_decay=0.01, update_gap=2))
+    method = hydra.utils.instantiate(cfg, model=model)
+    opt = method.optimizer
+    names = {id(p): n for n, p in model.named_parameters()}
+    adamw_names = [names[id(p)] for g in opt.param_groups[1:] for p in g["params"]]
+    assert adamw_names == ["lm_head.weight"]  # --proj_embeds --proj_norms, no --proj_logits
+    assert len(opt.param_groups[0]["params"]) == len(names) - 1
+    assert method.uses_lr_schedule  # AdamW follows the run's schedule
+
+    def step(loss):
+        method.on_step_loss(loss)
+        opt.step()
+
+    got = dict(zip(names.values(), _train(model, step, steps=4), strict=True))
+    assert set(method.step_stats()) >= {"alias/gamma", "alias/S", "alias/clamped_fraction"}
+    # the same two parts run alone: ALIAS on the signed tensors, torch's AdamW on the output layer
+    model.load_state_dict(start)
+    head = model.lm_head.weight
+    alone = ALIAS(
+        [p for p in model.parameters() if p is not head],
+        L_inf=100.0,
+        lower_bound=0.0,
+        clamp_level=1e-3,
+        update_gap=2,
+        weight_decay=0.01,
+        momentum=0.9,
+        lr=1e-3,
+    )
+    adamw = torch.optim.AdamW([head], lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+
+    def both(loss):
+        alone.set_initial_loss(loss)
+        alone.step()
+        adamw.step()
+
+    want = dict(zip(names.values(), _train(model, both, steps=4), strict=True))
+    for name in names.values():
+        assert torch.equal(got[name], want[name]), name
+    saved = copy.deepcopy(opt.state_dict())
+    opt.load_state_dict(saved)
+    assert opt.alias.stats == alone.stats and "exp_avg" in opt.state[head]

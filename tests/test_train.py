@@ -143,3 +143,19 @@ def test_cli_multirun_two_methods_with_wandb_offline(tmp_path):
     assert runs["adamw-seed0"]["mem_state_bytes"] > 8 * runs["adamw-seed0"]["n_trainable_params"]
     assert list((tmp_path / "default" / "adamw-seed0" / "wandb").glob("offline-run-*"))
     assert "exact match" in proc.stdout
+
+
+def test_alias_logs_its_step_size_and_the_clamped_fraction(tmp_path):
+    """Method.step_stats reaches every logged row and the summary: γ, γ before the clamp, S, d."""
+    s = run_job(
+        tmp_path, "method=alias_adam", "method.clamp_level=1e-3", "method.update_gap=2", "eval.n_examples=0"
+    )
+    assert s["status"] == "ok"
+    rows = [json.loads(line) for line in (tmp_path / "default" / "alias_adam-seed0" / "metrics.jsonl").open()]
+    assert len(rows) == 8 and all({"alias/gamma", "alias/S", "alias/d"} <= set(r) for r in rows)
+    for r in rows:
+        assert r["train/lr"] == r["alias/gamma"]
+        assert r["alias/gamma"] == pytest.approx(min(r["alias/gamma_unclamped"], 1e-3), rel=1e-6)  # fp32
+    # the tiny model's f(x_0)/L_inf puts γ far above 1e-3 at every step: the rule never acts
+    assert s["alias/clamped_fraction"] == rows[-1]["alias/clamped_fraction"] == 1.0
+    assert s["alias/gamma_unclamped"] > 1e-3

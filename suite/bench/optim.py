@@ -23,7 +23,8 @@ Runs on CPU (wall-clock) or CUDA (``--device cuda``: CUDA events after warm-up, 
 writes ``optim.json`` (every number, with the machine) and ``optim.md`` / ``goals.md`` (the tables).
 
 Usage: ``suite-bench optim [--iters 30] [--step-hidden 1024] [--hidden 128] [--layers 4]
-[--depths 4,16,36] [--device cpu|cuda] [--threads N] [--out DIR]``.
+[--depths 4,16,36] [--device cpu|cuda] [--threads N] [--out DIR] [--only TEXT]``; ``--only ALIAS``
+times only Table 1's rows whose name contains the text, beside the floors, and prints that table.
 A benchmark, not a test: it reports ratios measured in one run and asserts nothing.
 """
 
@@ -105,8 +106,9 @@ class StepCases:
 def step_optimizers(params: list[torch.Tensor]) -> dict[str, torch.optim.Optimizer]:
     """Table 1's optimizers over ``params`` (lr 1e-9: the weights barely move), by row name."""
     alias = ALIAS(params, lower_bound=0.0, L_inf=1e12, clamp_level=1e-9)
+    alias_wide = ALIAS(params, lower_bound=0.0, L_inf=1e12, clamp_level=1e-9, float64_statistics=True)
     alias_lean = ALIAS(params, lower_bound=0.0, L_inf=1e12, clamp_level=1e-9, sign_only_memory=True)
-    for opt in (alias, alias_lean):
+    for opt in (alias, alias_wide, alias_lean):
         opt.set_initial_loss(1.0)
     return {
         "AdamW (torch, foreach)": torch.optim.AdamW(params, lr=1e-9, foreach=True),
@@ -118,14 +120,18 @@ def step_optimizers(params: list[torch.Tensor]) -> dict[str, torch.optim.Optimiz
         "StoSignSGD foreach": StoSignSGD(params, lr=1e-9, foreach=True),
         "StoSignAdaMax (Alg. 9)": StoSignAdaMax(params, lr=1e-9),
         "ALIAS full memory": alias,
+        "ALIAS full memory, float64 statistics": alias_wide,
         "ALIAS sign-only memory": alias_lean,
         "SQ-MEFT 4-bit (as step(), not in backward)": SQMEFT(params, lr=1e-9, fused_backward=False),
         "SQ-MEFT 4-bit, compiled quantiser": SQMEFT(params, lr=1e-9, fused_backward=False, compile=True),
     }
 
 
-def _step_cases(model: torch.nn.Module, bench: StepCases, optimizers: dict) -> tuple[dict, dict]:
-    """(cases to time, row -> the case that is its own floor), ABSignSGD's top block included."""
+def _step_cases(
+    model: torch.nn.Module, bench: StepCases, optimizers: dict, with_block: bool = True
+) -> tuple[dict, dict]:
+    """(cases to time, row -> the case that is its own floor), ABSignSGD's top block included
+    when ``with_block``."""
     params = list(model.parameters())
     for opt in optimizers.values():  # create the state, so the own floors can see it
         for _ in range(2):
@@ -139,6 +145,8 @@ def _step_cases(model: torch.nn.Module, bench: StepCases, optimizers: dict) -> t
         own[name] = "floor (all)" if own_floor is None else f"own floor: {name}"
         if own_floor is not None:
             cases[own[name]] = (own_floor, bench.fill(params))
+    if not with_block:
+        return cases, own
     top = len(find_blocks(model)) - 1
     ab = ABSignSGD(model, lr=1e-9, fp16=False, weight_decay=0.0, selection_scheme=lambda k, n: top)
     block = ab.blocks[top]
@@ -148,24 +156,29 @@ def _step_cases(model: torch.nn.Module, bench: StepCases, optimizers: dict) -> t
     return cases, own
 
 
-def step_table(model: torch.nn.Module, iters: int, clock: Clock) -> Table:
-    """Per optimizer: step ms, × the foreach_add floor, × the rule's own floor.
+def step_table(model: torch.nn.Module, iters: int, clock: Clock, only: str | None = None) -> Table:
+    """Per optimizer: step ms, × the foreach_add floor, × the rule's own floor (``only``: the rows
+    whose name contains it, with the floors).
 
     The own floor is what no implementation of the rule can avoid: one ``_foreach_add_`` of the
     gradient into the parameters and into every full-size state tensor the rule keeps (each must
     be read and written once), plus the noise draw of the stochastic-sign rules. 4-bit and int8
     states are left out of it (their bytes are a fraction of a pass)."""
     optimizers = step_optimizers(list(model.parameters()))
-    cases, own = _step_cases(model, StepCases(list(model.parameters())), optimizers)
+    if only is not None:
+        optimizers = {name: opt for name, opt in optimizers.items() if only in name}
+    with_block = only is None or only in "ABSignSGD (one block)"
+    cases, own = _step_cases(model, StepCases(list(model.parameters())), optimizers, with_block)
     med = clock.round_robin(cases, iters)
     table = Table(["optimizer step", "median ms", "× foreach_add_ floor", "× its own floor"])
     base = med["floor (all)"]
     table.add("floor: torch._foreach_add_ (all params)", 1e3 * base, 1.0, 1.0)
     for name in optimizers:
         table.add(name, 1e3 * med[name], med[name] / base, med[name] / med[own[name]])
-    ab_floor, ab_step = med["floor (one block)"], med["ABSignSGD (one block)"]
-    table.add("floor: torch._foreach_add_ (one block)", 1e3 * ab_floor, 1.0, 1.0)
-    table.add("ABSignSGD (one block)", 1e3 * ab_step, ab_step / ab_floor, ab_step / ab_floor)
+    if with_block:
+        ab_floor, ab_step = med["floor (one block)"], med["ABSignSGD (one block)"]
+        table.add("floor: torch._foreach_add_ (one block)", 1e3 * ab_floor, 1.0, 1.0)
+        table.add("ABSignSGD (one block)", 1e3 * ab_step, ab_step / ab_floor, ab_step / ab_floor)
     for p in model.parameters():
         p.requires_grad_(True)
         p.grad = None
@@ -297,10 +310,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--out", default=None, help="folder for optim.json, optim.md and goals.md")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="Table 1 only, the rows whose name contains this text (e.g. ALIAS); no --out",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
     """Print the tables (step vs floors, training step, depth, goals); with ``--out`` write them."""
+    if args.only is not None and args.out:
+        raise SystemExit("--only measures part of Table 1; it cannot write the full results (--out)")
     if args.threads:
         torch.set_num_threads(args.threads)
     clock = Clock(torch.device(args.device))
@@ -314,8 +334,15 @@ def run(args: argparse.Namespace) -> None:
         "step_params": sum(p.numel() for p in model.parameters()),
         "iters": args.iters,
     }
-    tables = {"step": step_table(model, args.iters, clock)}
+    tables = {"step": step_table(model, args.iters, clock, args.only)}
     del model
+    if args.only is not None:
+        print(
+            f"Device {machine['device_name']}, {machine['threads']} CPU threads, torch {machine['torch']}; "
+            f"{machine['step_params'] / 1e6:.1f}M parameters (hidden {args.step_hidden}); median of "
+            f"{args.iters} interleaved rounds.\n\n{tables['step'].markdown()}"
+        )
+        return
     rounds = max(args.iters // 3, 5)
     tables["training"] = train_step_table(rounds, args.hidden, args.layers, clock)
     if args.depths:

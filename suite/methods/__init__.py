@@ -53,6 +53,9 @@ class Method:
         state_dict, load_state_dict: what a resumable checkpoint saves and restores for the
             method, when ``optimizer.state_dict()`` does not hold all of it (BAdam's active block
             and masters, AdaLomo's factored moments); None: the optimizer's own.
+        step_stats: scalars of the last step to log beside the loss (ALIAS's γ, γ before the
+            clamp, S, d); the loop merges them into each logged row, and their values after
+            the last step into the summary.
     """
 
     model: nn.Module
@@ -66,6 +69,7 @@ class Method:
     updated_tensors: Callable[[], list[torch.Tensor]] | None = None
     state_dict: Callable[[], dict] | None = None
     load_state_dict: Callable[[dict], None] | None = None
+    step_stats: Callable[[], dict[str, float]] | None = None
 
     def training_state(self) -> dict:
         return self.state_dict() if self.state_dict is not None else self.optimizer.state_dict()

@@ -37,20 +37,47 @@ VAL_LOSS_350M = {"alias": 2.821, "signsgd": 2.819}
 # ---------------------------------------------------------------- the table
 
 
-def _alias_row(alias: pd.DataFrame) -> dict:
-    wall = round(alias["wall_clock_s"].mean(), 1)
+CLAMPED = "alias/clamped_fraction"  # summary key: the fraction of post-warmup steps at the clamp
+ARM_NAMES = {
+    "script": "the script's clamp",
+    "no_clamp": "no clamp",
+    "heavy_ball": "heavy ball, the script's clamp",
+}
+
+
+def _variant(r: pd.Series) -> str | None:
+    v = r.get("cfg.variant")
+    return v if isinstance(v, str) else None
+
+
+def _clamp(r: pd.Series) -> str | None:
+    c = r.get("cfg.method.clamp_level")
+    if c is None or pd.isna(c):
+        return None
+    return "none" if c == float("inf") else f"{c:g}"
+
+
+def _alias_row(r: pd.Series) -> dict:
+    """One ALIAS run: its arm, clamp and the fraction of its steps at the clamp (1: the
+    parameter-free rule never set the step size)."""
+    variant = _variant(r)
+    paper = variant in (None, "script")  # the paper's numbers are the script's run
+    wall = round(r["wall_clock_s"], 1)
+    clamped = r.get(CLAMPED)
     return {
-        "method": "ALIAS",
+        "method": f"ALIAS ({ARM_NAMES.get(variant, variant)})" if variant else "ALIAS",
         "lr": "none (parameter-free)",
-        "weight decay": _first(alias, "cfg.method.weight_decay"),
+        "weight decay": r.get("cfg.method.weight_decay"),
         "schedule": "warmup, then γ",
-        "ours: final loss": round(alias["final_loss"].mean(), 3),
+        "clamp": _clamp(r),
+        "ours: steps at the clamp": None if clamped is None or pd.isna(clamped) else round(clamped, 3),
+        "ours: final loss": round(r["final_loss"], 3),
         "ours: wall-clock (s)": wall,
         "ours: compute incl. search (s)": wall,
         "ours: compute / ALIAS": 1.0,
-        "paper: compute / ALIAS": 1.0,
-        "paper: val loss 130M": VAL_LOSS_130M["alias"],
-        "paper: val loss 350M": VAL_LOSS_350M["alias"],
+        "paper: compute / ALIAS": 1.0 if paper else None,
+        "paper: val loss 130M": VAL_LOSS_130M["alias"] if paper else None,
+        "paper: val loss 350M": VAL_LOSS_350M["alias"] if paper else None,
     }
 
 
@@ -72,6 +99,8 @@ def _grid_row(r: pd.Series) -> dict:
     return {
         "method": "SignSGD",
         **_knobs(r),
+        "clamp": None,
+        "ours: steps at the clamp": None,
         "ours: final loss": round(r["final_loss"], 3),
         "ours: wall-clock (s)": round(r["wall_clock_s"], 1),
         "ours: compute incl. search (s)": None,
@@ -88,6 +117,8 @@ def _tuned_row(grid: pd.DataFrame, alias_wall: float | None) -> dict:
     return {
         "method": "SignSGD tuned (best of grid)",
         **_knobs(best),
+        "clamp": None,
+        "ours: steps at the clamp": None,
         "ours: final loss": round(best["final_loss"], 3),
         "ours: wall-clock (s)": round(best["wall_clock_s"], 1),
         "ours: compute incl. search (s)": round(search, 1),
@@ -99,13 +130,22 @@ def _tuned_row(grid: pd.DataFrame, alias_wall: float | None) -> dict:
 
 
 def vs_tuned_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """ALIAS (no lr) vs SignSGD over its grid (lr x weight decay x schedule): each run's final loss
-    and wall-clock, then the tuned SignSGD (best final loss of the grid) with the whole search's
-    compute, and the paper's validation losses beside ALIAS and the tuned row."""
-    alias = runs[runs["arm"] == "alias"]
+    """ALIAS (no lr; one row per arm, with its clamp and the fraction of its steps at the clamp) vs
+    SignSGD over its grid (lr x weight decay x schedule): each run's final loss and wall-clock,
+    then the tuned SignSGD (best final loss of the grid) with the whole search's compute against
+    ALIAS's mean wall-clock, and the paper's validation losses beside the script's ALIAS and the
+    tuned row."""
+    alias = runs[runs["arm"].str.startswith("alias")]
+    alias = alias.assign(
+        _order=[
+            list(ARM_NAMES).index(v) if v in ARM_NAMES else len(ARM_NAMES)
+            for v in alias.get("cfg.variant", pd.Series([None] * len(alias), index=alias.index))
+        ]
+    )
+    alias = alias.sort_values("_order", kind="stable")
     knobs = [c for c in ("cfg.method.lr", "cfg.method.weight_decay", "cfg.train.lr_scheduler") if c in runs]
     grid = runs[runs["arm"] == "signsgd"].sort_values(knobs, kind="stable")
-    rows = [_alias_row(alias)] if len(alias) else []
+    rows = [_alias_row(r) for _, r in alias.iterrows()]
     rows += [_grid_row(r) for _, r in grid.iterrows()]
     if len(grid):
         rows.append(_tuned_row(grid, alias["wall_clock_s"].mean() if len(alias) else None))
@@ -120,9 +160,12 @@ def vs_tuned_figure(curves: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
         for _, r in runs.iterrows()
         if r["arm"] != "alias"
     }
+    styles = iter(["k-", "k--", "k:", "k-."] * 4)
     for run_dir, c in curves.groupby("run_dir", sort=False):
-        if c["arm"].iloc[0] == "alias":
-            ax.plot(c["step"], smoothed(c), "k-", lw=2, label="ALIAS (no lr)")
+        if c["arm"].iloc[0].startswith("alias"):
+            variant = _variant(runs.set_index("run_dir").loc[run_dir])
+            label = f"ALIAS ({ARM_NAMES.get(variant, variant)})" if variant else "ALIAS (no lr)"
+            ax.plot(c["step"], smoothed(c), next(styles), lw=2, label=label)
         else:
             ax.plot(c["step"], smoothed(c), lw=1, label=f"SignSGD {names[run_dir]}")
     ax.set(xlabel="step", ylabel="training loss (rolling mean of 5 logs)")
@@ -133,7 +176,9 @@ def vs_tuned_figure(curves: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
 
 @artefact(
     "alias_vs_tuned",
-    "ALIAS vs tuned SignSGD: final loss and compute including the lr search (the grid's summed wall-clock).",
+    "ALIAS vs tuned SignSGD: final loss and compute including the lr search (the grid's summed "
+    "wall-clock). 'ours: steps at the clamp': the fraction of ALIAS's post-warmup steps whose γ was "
+    "the clamp (1: the parameter-free rule never set the step size).",
     SOURCE,
     experiments=["alias_vs_tuned", "alias_vs_tuned_grid"],
 )
@@ -207,7 +252,7 @@ def vs_search_figure(alias: dict | None, trials: pd.DataFrame) -> plt.Figure:
 def alias_record(folder: Path) -> dict | None:
     """The seed-mean final loss and wall-clock of the ALIAS runs in ``folder`` that trained to the
     end, if any."""
-    alias = [s for s in read_summaries(folder) if s["method"] == "alias" and s["status"] in TRAINED]
+    alias = [s for s in read_summaries(folder) if s["method"].startswith("alias") and s["status"] in TRAINED]
     runs = [run_record(Path(s["run_dir"])) for s in alias]
     if not runs:
         return None
@@ -221,7 +266,7 @@ def alias_record(folder: Path) -> dict | None:
     "over every trial.",
     SOURCE,
     experiments=[  # ALIAS's run of alias_vs_tuned in this folder, then the search
-        Sweep("alias_vs_tuned", overrides=("experiment_name=alias_vs_search",)),
+        Sweep("alias_vs_tuned", overrides=("variant=script", "experiment_name=alias_vs_search")),
         Sweep("alias_vs_search", program="suite-search"),
     ],
 )
@@ -241,9 +286,13 @@ KNOBS = ("cfg.method.lr", "cfg.method.weight_decay", "cfg.train.lr_scheduler")
 
 def claim_runs(folder: Path) -> pd.DataFrame:
     """The runs with the tuned SignSGD's (the grid point with the lowest mean final loss) named
-    ``signsgd_tuned``, and ``compute_s``: ALIAS's wall-clock, or for the tuned SignSGD the summed
+    ``signsgd_tuned``, the ALIAS run the paper's claims are about (the script's arm) named
+    ``alias``, and ``compute_s``: ALIAS's wall-clock, or for the tuned SignSGD the summed
     wall-clock of its seed's whole grid."""
     runs = load_runs(folder)
+    variant = runs["cfg.variant"] if "cfg.variant" in runs else pd.Series(None, index=runs.index)
+    script = runs["arm"].str.startswith("alias") & variant.isin(["script"]) | (runs["arm"] == "alias")
+    runs.loc[script, "arm"] = "alias"
     grid = runs[runs["arm"] == "signsgd"]
     if grid.empty:
         return runs.assign(compute_s=runs["wall_clock_s"])
