@@ -17,7 +17,7 @@
 # Reads `$SUITE_RESULTS/${SUITE_PREFIX}sqmeft_table5/` (defaults `results/` and no prefix;
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
-#     suite-train -m experiment=sqmeft_table5
+#     experiments/protocol.sh experiment=sqmeft_table5
 #
 # and writes `table.md`, `table.tex` and `figure.png` there. `sqmeft.table5` builds the table and
 # the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources are in

@@ -6,7 +6,8 @@
 #   GSM8K_PATH=/data/gsm8k/train.jsonl experiments/run_all.sh
 #   NOTEBOOKS_ONLY=1 experiments/run_all.sh      # rebuild the tables and figures only
 # Extra arguments are passed to every sweep (e.g. device=cpu).
-# ~25 minutes on 2 shared CPU cores, plus ~10 minutes once to pretrain the tiny base
+# ~25 minutes on 2 shared CPU cores, the two comparisons (experiments/protocol.sh) ~50 more, plus
+# ~10 minutes once to pretrain the tiny base
 # (cached under $SUITE_CACHE, default ~/.cache/suite).
 # The sweeps are generated from the artefacts' registrations (`@artefact(..., experiments=[...])`
 # in suite/papers/): `python -m suite.readme` rewrites them, and a test fails when they are stale.
@@ -20,6 +21,7 @@ extra=("$@")
 sweep() {  # one sweep into $RESULTS; reruns replace the committed runs (suite-search continues its study)
   case $1 in
     suite-search) "$@" logger=none "results_dir=$RESULTS" "${extra[@]}" ;;
+    experiments/protocol.sh) "$@" "results_dir=$RESULTS" ;;  # a comparison continues, its overrides fixed
     *) "$@" logger=none overwrite=true "results_dir=$RESULTS" "${extra[@]}" ;;
   esac
 }
@@ -60,12 +62,11 @@ sweep suite-train -m experiment=sqmeft_table4_sqmeft
 sweep suite-train -m experiment=sqmeft_table4_masters
 sweep suite-train -m experiment=sqmeft_table4_sgdm
 # sqmeft_table5
-sweep suite-train -m experiment=sqmeft_table5
+sweep experiments/protocol.sh experiment=sqmeft_table5
 # stosignsgd_fig1
 sweep python -m suite.toy -m experiment=stosignsgd_fig1
 # stosignsgd_finetune
-sweep suite-train -m experiment=stosignsgd_finetune
-sweep suite-train -m experiment=stosignsgd_finetune_signum
+sweep experiments/protocol.sh experiment=stosignsgd_finetune
 # <!-- end generated -->
 fi
 

@@ -52,6 +52,19 @@ def _folder_name() -> tuple[Callable[[Any], bool], str]:
     return ok, f"a folder name of 1 to {MAX_NAME} printable characters, without / or \\, not . or .."
 
 
+def _folder_path() -> tuple[Callable[[Any], bool], str]:
+    """Folder names joined by /: an experiment nested in the store (suite-compare's
+    compare/<name>/<workload>), still inside it."""
+    one, text = _folder_name()
+    return (
+        lambda v: (
+            (isinstance(v, int) and not isinstance(v, bool))
+            or (isinstance(v, str) and all(one(p) for p in v.split("/")))
+        ),
+        f"{text} (or such names joined by /)",
+    )
+
+
 def _optional(rule):
     check, text = rule
     return (lambda v: v is None or check(v), f"null or {text}")
@@ -80,7 +93,7 @@ METRIC_SCHEDULERS = ("reduce_lr_on_plateau", "greedy")
 # (dotted key, rule); a key absent from the config is not checked.
 RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("seed", _int_at_least(0)),
-    ("experiment_name", _folder_name()),
+    ("experiment_name", _folder_path()),
     ("run_name", _folder_name()),
     ("device", _one_of("auto", "cpu", "cuda")),
     ("train.max_steps", _int_at_least(1)),

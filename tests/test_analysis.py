@@ -22,7 +22,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 from suite import papers
-from suite.papers import absignsgd, alias, claims, docs, frames, sqmeft, stosignsgd
+from suite.papers import absignsgd, alias, claims, docs, frames, protocol, sqmeft, stosignsgd
 from suite.papers.registry import Sweep, artefact
 from suite.toy import run_toy
 from suite.track.store import RunFolder, write_atomic
@@ -63,6 +63,8 @@ def fake_run(
         record.log({"train/step": 5 * i, "train/loss": loss, "train/wall_clock_s": wall * i / len(losses)})
     record.close_metrics()
     base = {
+        "experiment": experiment,
+        "run_name": run_name,
         "method": method,
         "model": "tiny",
         "data": data,
@@ -146,22 +148,64 @@ def _stosignsgd_runs(root: Path) -> None:
                 steps=400,
                 seed=seed,
             )
-    for arm, method, momentum, em in [
-        ("stosignsgd", "stosignsgd", None, 0.3),
-        ("adamw", "adamw", None, 0.2),
-        ("signum", "signsgd", 0.9, 0.1),
-        ("signsgd", "signsgd", 0.0, 0.05),
-    ]:
-        for seed in (0, 1):
-            cfg = {"method": {"momentum": momentum}} if momentum is not None else {}
+    arms = [
+        ("stosignsgd", "stosignsgd", {}, 0.3),
+        ("adamw", "adamw", {"weight_decay": 0.05}, 0.2),
+        ("signum", "signsgd", {"momentum": 0.9}, 0.1),
+        ("signsgd", "signsgd", {"momentum": 0.0}, 0.05),
+    ]
+    spaces = {"adamw": {"lr": [1e-4, 1e-2], "weight_decay": [0.0, 0.1]}}
+    _protocol_runs(root / "stosignsgd_finetune", arms, spaces)
+
+
+def _protocol_runs(folder: Path, arms: list[tuple], spaces: dict, by_seed: dict | None = None) -> None:
+    """A comparison as suite-compare writes it: per arm, two tuning trials (10 s and 20 s) on
+    seed 0 and evaluation runs on seeds 1-3 at the chosen lr 1e-3 (exact match ``em`` + 0.01 seed;
+    ``by_seed``: more summary fields, {field: {seed: value}})."""
+    where = "compare/protocol/micro_math"
+    methods = [arm for arm, *_ in arms]
+    record = {
+        "settings": {
+            "name": "protocol",
+            "workloads": ["micro_math"],
+            "methods": methods,
+            "n_trials": 2,
+            "tuning_seed": 0,
+            "eval_seeds": [1, 2, 3],
+            "sampler_seed": 0,
+            "n_resamples": 1000,
+            "spaces": {arm: spaces.get(arm, {"lr": [1e-5, 1e-2]}) for arm in methods},
+        },
+        "overrides": [],
+    }
+    write_atomic(
+        folder / "compare" / "protocol" / "comparison.yaml", OmegaConf.to_yaml(OmegaConf.create(record))
+    )
+    for arm, method, settings, em in arms:
+        base = {"final_val_loss": 2.0}
+        cfg = {"method": {"lr": 1e-3, **settings}, "eval": {"n_examples": 1200}, "data": {"n_test": 1200}}
+        for trial, wall in ((0, 10.0), (1, 20.0)):
             fake_run(
-                root,
-                "stosignsgd_finetune",
-                f"{arm}-seed{seed}",
+                folder,
+                where,
+                f"{arm}-tuning-00{trial}",
+                method,
+                cfg=cfg,
+                wall=wall,
+                **base,
+            )
+        for seed in (1, 2, 3):
+            name = f"{arm}-eval-seed{seed}"
+            fake_run(
+                folder,
+                where,
+                name,
                 method,
                 seed=seed,
                 cfg=cfg,
-                eval_exact_match=em + 0.02 * seed,
+                eval_exact_match=em + 0.01 * seed,
+                **base,
+                **{k: v[seed] for k, v in (by_seed or {}).items()},
             )
 
 
@@ -234,23 +278,16 @@ def _sqmeft_runs(root: Path) -> None:
             mem_activations_bytes=1000,
             mem_total_bytes=4000 + grads + state + 1000,
         )
-    for variant, beta, sign, rms in [
-        ("no_rms", 0.95, True, False),
-        ("full", 0.95, True, True),
-        ("no_sign", 0.95, False, True),
-        ("no_ema", 0.0, True, True),
-    ]:
-        for seed in (0, 1):
-            method = {"beta": beta, "sign": sign, "rms_scaled": rms, "lr": 0.01}
-            fake_run(
-                root,
-                "sqmeft_table5",
-                f"{variant}-seed{seed}",
-                "sqmeft",
-                seed=seed,
-                cfg={"variant": variant, "method": method},
-                eval_exact_match=0.1,
-            )
+    arms = [
+        (variant, "sqmeft", {"beta": beta, "sign": sign, "rms_scaled": rms}, 0.1)
+        for variant, beta, sign, rms in [
+            ("no_rms", 0.95, True, False),
+            ("full", 0.95, True, True),
+            ("no_sign", 0.95, False, True),
+            ("no_ema", 0.01, True, True),
+        ]
+    ]
+    _protocol_runs(root / "sqmeft_table5", arms, {})
 
 
 def make_store(root: Path) -> Path:
@@ -276,6 +313,7 @@ def test_load_runs_flattens_config_and_names_arms(store):
     df = runs(store, "stosignsgd_finetune")
     assert {"cfg.method.name", "cfg.method.momentum", "arm", "final_loss", "run_dir"} <= set(df.columns)
     assert sorted(df["arm"].unique()) == ["adamw", "signsgd", "signum", "stosignsgd"]
+    assert len(df) == 12 and set(df["seed"]) == {1, 2, 3}  # a comparison's evaluation runs, not its trials
     assert df["final_loss"].tolist() == [2.0] * len(df)  # mean of the last 5 of (3, 2, 1)
 
 
@@ -412,29 +450,25 @@ def test_fig1_signsgd_stalls_stosignsgd_converges(store):
 
 
 def test_finetune_exact_match_with_paper_beside(store):
-    t = stosignsgd.finetune_table(runs(store, "stosignsgd_finetune"))
+    folder = store / "stosignsgd_finetune"
+    t = stosignsgd.finetune_table(folder, runs(store, "stosignsgd_finetune"))
     assert t["method"].tolist() == ["AdamW", "SignSGD (beta 0)", "SignSGD (Signum, beta 0.9)", "StoSignSGD"]
-    assert t["ours: exact match (%)"].tolist() == [21.0, 6.0, 11.0, 31.0]
+    # mean over seeds 1-3 of em + 0.01 * seed, and its bootstrap interval over those three values
+    assert t["exact match (%)"].tolist()[0] == "22.0 [21.0, 23.0]"
+    assert t["exact match (%)"].str.split(" ").str[0].tolist() == ["22.0", "7.0", "12.0", "32.0"]
+    assert t["seeds"].tolist() == [3] * 4 and t["trials"].tolist() == [2] * 4  # tuning trials left out
+    assert t["tuning compute (s)"].tolist() == [30.0] * 4
+    assert t["chosen setting"].tolist() == ["lr 0.001, weight_decay 0.05"] + ["lr 0.001"] * 3
+    assert t["EM s.e. per run (pts)"].iloc[0] == "1.20 (<= 1.44, n=1200)"  # sqrt(.22 * .78 / 1200)
     assert t["paper: GSM8k (%)"].tolist()[2:] == [71.95, 77.33]
     assert pd.isna(t["paper: GSM8k (%)"].iloc[1])
 
 
 def test_finetune_math_column_is_the_runs_lm_eval_task(tmp_path):
-    fake_run(
-        tmp_path, "ft", "adamw-seed0", "adamw", eval_exact_match=0.2, lm_eval_suite_math_exact_match=0.25
-    )
-    fake_run(
-        tmp_path,
-        "ft",
-        "adamw-seed1",
-        "adamw",
-        seed=1,
-        eval_exact_match=0.2,
-        lm_eval_suite_math_exact_match=0.35,
-    )
-    assert stosignsgd.finetune_table(frames.load_runs(tmp_path / "ft"))["ours: MATH task (%)"].tolist() == [
-        30.0
-    ]
+    math = {1: 0.25, 2: 0.3, 3: 0.35}  # lm_eval_suite_math_exact_match of seeds 1-3
+    _protocol_runs(tmp_path, [("adamw", "adamw", {}, 0.2)], {}, {"lm_eval_suite_math_exact_match": math})
+    t = stosignsgd.finetune_table(tmp_path, frames.load_runs(tmp_path))
+    assert t["ours: MATH task (%)"].tolist() == ["30.0 [25.0, 35.0]"]
 
 
 # ---------------------------------------------------------------- ALIAS
@@ -501,7 +535,9 @@ def test_table4_breakdown_rows_and_ratios(store):
 
 
 def test_table5_variants_in_order(store):
-    t = sqmeft.table5_table(runs(store, "sqmeft_table5"))
+    folder = store / "sqmeft_table5"
+    found = sqmeft.table5_runs(folder)
+    t = sqmeft.table5_table(found, protocol.protocol_table(folder, found))
     assert t["variant"].tolist() == ["SQ-MEFT (full)", "no EMA", "no RMS", "no sign"]
     assert t[["sign", "EMA", "RMS"]].values.tolist() == [
         ["yes"] * 3,
@@ -509,7 +545,8 @@ def test_table5_variants_in_order(store):
         ["yes", "yes", "no"],
         ["no", "yes", "yes"],
     ]
-    assert t["paper: accuracy (%)"].tolist()[0] == 87.2 and t["ours: exact match (%)"].tolist() == [10.0] * 4
+    assert t["paper: accuracy (%)"].tolist()[0] == 87.2
+    assert t["exact match (%)"].tolist() == ["12.0 [11.0, 13.0]"] * 4 and t["trials"].tolist() == [2] * 4
 
 
 # ---------------------------------------------------------------- the registry
@@ -544,8 +581,9 @@ def test_a_sweep_reading_local_data_is_skipped_in_run_all_without_it():
 
 def test_run_all_runs_every_registered_sweep_then_every_notebook(tmp_path):
     """run_all.sh with each program replaced by one that prints its arguments: every sweep once,
-    with the arguments every sweep takes, the GSM8K half skipped without its file."""
-    for program in ("suite-train", "suite-search", "python"):
+    with the arguments every sweep takes, the GSM8K half skipped without its file, and each
+    comparison (experiments/protocol.sh) once into its artefact's folder."""
+    for program in ("suite-train", "suite-search", "suite-compare", "python"):
         stub = tmp_path / program
         stub.write_text(f'#!/bin/sh\necho "{program} $*"\n')
         stub.chmod(0o755)
@@ -562,7 +600,7 @@ def test_run_all_runs_every_registered_sweep_then_every_notebook(tmp_path):
     sweeps = [s for art in papers.ARTEFACTS.values() for s in art.sweeps]
     expected = []
     for s in sweeps:
-        if s.needs:
+        if s.needs or s.program == protocol.PROTOCOL:
             continue
         common = "logger=none" if s.program == "suite-search" else "logger=none overwrite=true"
         expected.append(f"{s.command} {common} results_dir=results device=cpu")
@@ -571,6 +609,12 @@ def test_run_all_runs_every_registered_sweep_then_every_notebook(tmp_path):
         f"python analysis/{p.name}" for p in NOTEBOOKS
     ]
     assert proc.stderr.count("skipping a sweep") == sum(1 for s in sweeps if s.needs) > 0
+    compared = [
+        a.name for a in papers.ARTEFACTS.values() if any(s.program == protocol.PROTOCOL for s in a.sweeps)
+    ]
+    assert [line.split("results_dir=")[1] for line in ran if line.startswith("suite-compare ")] == [
+        f"results/{name}" for name in compared
+    ]
 
 
 # The public identifiers a caption's source must name (SQ-MEFT has no arXiv id: its title).

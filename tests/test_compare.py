@@ -180,3 +180,15 @@ def test_three_methods_tuned_with_three_trials_then_three_seeds_and_a_rerun_star
     assert "running" not in again and "0 evaluation runs to make" in again
     assert run_folders(folder) == runs
     assert stamps == {p: p.stat().st_mtime_ns for p in folder.rglob("summary.json")}
+
+
+def test_an_arm_is_a_method_with_fixed_settings_tuned_over_its_methods_range():
+    s = settings(["methods=[signsgd,signum]", "arms.signum.method=signsgd", "arms.signum.momentum=0.9"])
+    assert s.method_args("signum") == ["method=signsgd", "method.momentum=0.9"]
+    assert s.method_args("signsgd") == ["method=signsgd"]
+    assert s.spaces["signum"] == s.spaces["signsgd"] and s.spaces["signum"].lr == (1e-5, 1e-2)
+    assert from_record(record(s, []))[0] == s
+    with pytest.raises(ConfigError, match="allowed: {method: <one of"):
+        settings(["methods=[signum]", "arms.signum.method=nope"])
+    with pytest.raises(ConfigError, match="a method has that name"):
+        settings(["methods=[signsgd]", "arms.signsgd.method=signsgd"])

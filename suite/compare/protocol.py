@@ -45,7 +45,7 @@ def eval_name(method: str, seed: int) -> str:
 
 def job(shared: list[str], s: CompareSettings, workload: str, method: str, seed: int) -> list[str]:
     """The overrides of one run of ``method`` on ``workload`` at ``seed`` (before its own settings)."""
-    placed = [f"workload={workload}", f"method={method}", f"seed={seed}"]
+    placed = [f"workload={workload}", *s.method_args(method), f"seed={seed}"]
     return [*shared, *placed, f"experiment_name={workload}"]
 
 

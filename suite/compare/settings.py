@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,34 @@ class CompareSettings:
     sampler_seed: int
     n_resamples: int
     spaces: dict[str, Space]
+    arms: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def method_args(self, method: str) -> list[str]:
+        """The overrides that select ``method``: a method's config, or an arm's method and its
+        fixed settings (e.g. Signum: ``method=signsgd method.momentum=0.9``)."""
+        if method not in self.arms:
+            return [f"method={method}"]
+        arm = dict(self.arms[method])
+        return [f"method={arm.pop('method')}", *(f"method.{k}={_value(v)}" for k, v in sorted(arm.items()))]
+
+
+def _value(value: Any) -> str:
+    """A setting as a Hydra override writes it."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+def _arms(node: DictConfig, methods: list[str]) -> dict[str, dict[str, Any]]:
+    """``compare.arms``: named variants of a method, each ``{method: <method>, <setting>: value}``."""
+    arms = OmegaConf.to_container(node.arms) if node.get("arms") else {}
+    for name, arm in arms.items():
+        if name in methods:
+            raise ConfigError(f"compare.arms.{name}: a method has that name; name the arm otherwise")
+        if not isinstance(arm, dict) or arm.get("method") not in methods:
+            raise ConfigError(
+                f"compare.arms.{name}={arm}; allowed: "
+                f"{{method: <one of {', '.join(methods)}>, <setting>: value}}"
+            )
+    return arms
 
 
 def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -152,10 +180,14 @@ def settings(compare_args: list[str]) -> CompareSettings:
     node = OmegaConf.merge(defaults, OmegaConf.from_dotlist(compare_args))
     if not isinstance(node.name, str) or not NAME.fullmatch(node.name):
         raise ConfigError(f"compare.name={node.name!r}; allowed: letters, digits, '_', '-', '.'")
-    methods = _names(node.methods, "methods", _available("method"))
+    arms = _arms(node, _available("method"))
+    methods = _names(node.methods, "methods", _available("method") + sorted(arms))
     tuning_seed = _int(node, "tuning_seed", 0)
     lr_ranges = OmegaConf.load(CONF_DIR / "search.yaml").lr_ranges
-    unknown = set(node.spaces) - set(_available("method"))
+    # An arm searches its own declared space, else its method's lr range.
+    inherited = {a: lr_ranges[v["method"]] for a, v in arms.items() if v["method"] in lr_ranges}
+    ranges = OmegaConf.merge(lr_ranges, inherited)
+    unknown = set(node.spaces) - set(_available("method")) - set(arms)
     if unknown:
         raise ConfigError(f"compare.spaces names unknown methods: {', '.join(sorted(unknown))}")
     return CompareSettings(
@@ -168,7 +200,8 @@ def settings(compare_args: list[str]) -> CompareSettings:
         n_jobs=_int(node, "n_jobs", 1),
         sampler_seed=_int(node, "sampler_seed", 0),
         n_resamples=_int(node, "n_resamples", 100),
-        spaces={m: space(m, node.spaces.get(m), lr_ranges) for m in methods},
+        spaces={m: space(m, node.spaces.get(m), ranges) for m in methods},
+        arms={a: arms[a] for a in methods if a in arms},
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,34 @@ def _flat_config(run_dir: Path) -> dict[str, Any]:
     return {f"cfg.{k}": v for k, v in flat.items()}
 
 
+# The runs of a comparison (suite-compare: <results_dir>/compare/<name>/<workload>/<run>): its
+# evaluation runs are named ``<arm>-eval-seed<n>`` (suite.compare.protocol.eval_name); its tuning
+# trials are not results and are left out.
+PROTOCOL_FOLDER = "compare"
+PROTOCOL_EVAL_RUN = re.compile(r"(?P<arm>.+)-eval-seed\d+")
+
+
+def in_comparison(run_dir: str | Path | None) -> bool:
+    """Whether the run folder is one of a comparison's runs."""
+    parents = Path(run_dir).parents if run_dir else ()
+    return len(parents) > 2 and parents[2].name == PROTOCOL_FOLDER
+
+
+def protocol_arm(row: dict[str, Any]) -> str | None:
+    """A comparison's run: the arm of an evaluation run, "" for a tuning trial; None otherwise."""
+    if not in_comparison(row.get("run_dir")):
+        return None
+    found = PROTOCOL_EVAL_RUN.fullmatch(str(row.get("run_name")))
+    return found["arm"] if found else ""
+
+
 def arm_of(row: dict[str, Any]) -> str:
-    """The method as the tables name it: SGD/SignSGD with momentum are SGDM/Signum; a run at
-    ``precision=fp32_masters`` (the second arm of a recipe that runs pure bf16) gets ``_fp32``."""
+    """The method as the tables name it: a comparison's arm; SGD/SignSGD with momentum are
+    SGDM/Signum; a run at ``precision=fp32_masters`` (the second arm of a recipe that runs pure
+    bf16) gets ``_fp32``."""
+    arm = protocol_arm(row)
+    if arm:
+        return arm
     method = row.get("method")
     if method in MOMENTUM_ARMS and (row.get("cfg.method.momentum") or 0) > 0:
         method = MOMENTUM_ARMS[method]
@@ -100,10 +126,11 @@ def arm_of(row: dict[str, Any]) -> str:
 
 def load_runs(folder: str | Path) -> pd.DataFrame:
     """One row per run below ``folder`` (failed runs dropped): the summary, ``cfg.*`` columns,
-    ``arm`` (see :func:`arm_of`) and ``final_loss`` (mean of the last logged training losses)."""
+    ``arm`` (see :func:`arm_of`) and ``final_loss`` (mean of the last logged training losses);
+    a comparison's tuning trials are left out (its evaluation runs are the results)."""
     rows = []
     for summary in read_summaries(folder):
-        if summary.get("status") == "failed":
+        if summary.get("status") == "failed" or protocol_arm(summary) == "":
             continue
         summary.pop("versions", None)
         run_dir = Path(summary["run_dir"])

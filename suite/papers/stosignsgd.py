@@ -11,8 +11,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from suite.papers.claims import Claim, declare
-from suite.papers.frames import label, load_curves, load_runs, mean_curve, new_figure, ordered, sd
+from suite.papers.claims import N_RESAMPLES, Claim, declare
+from suite.papers.frames import label, load_curves, load_runs, mean_curve, new_figure, ordered
+from suite.papers.protocol import PROTOCOL, interval, protocol_table
 from suite.papers.registry import Sweep, artefact
 
 PAPER = "StoSignSGD (arXiv 2604.15416v1, 2026-04-16)"
@@ -100,27 +101,39 @@ def fig1(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
 # ---------------------------------------------------------------- fine-tuning
 
 
+PROTOCOL_COLUMNS = [  # of suite.compare.report.table, in this order
+    "workload",
+    "chosen setting",
+    "trials",
+    "tuning compute (s)",
+    "seeds",
+    "exact match (%)",
+    "EM s.e. per run (pts)",
+    "val loss",
+]
+
+
 def math_task(runs: pd.DataFrame) -> pd.Series | None:
     """The runs' MATH-column metric (:data:`MATH_KEYS`, the first one present), or None."""
     key = next((k for k in MATH_KEYS if k in runs), None)
-    return runs[key] if key else None
+    return None if key is None else runs[key]
 
 
-def finetune_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Exact match on the math test split (mean and sd over seeds), the lm-eval MATH task where
-    the runs have it, and final training loss, beside the paper's GSM8k and MATH accuracy."""
+def finetune_table(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per method, tuned alike and rerun on the evaluation seeds: exact match on the math test
+    split, the lm-eval MATH task where the runs have it, and validation loss (means, 95% bootstrap
+    intervals), the chosen setting and its tuning budget and compute, beside the paper's GSM8k and
+    MATH accuracy."""
+    found = protocol_table(folder, runs).set_index("arm")
     math = math_task(runs)
     rows = []
-    for arm in ordered(runs["arm"], FINETUNE_ORDER):
-        s = runs[runs["arm"] == arm]
+    for arm in ordered(found.index, FINETUNE_ORDER):
+        seeds = runs["arm"] == arm
         rows.append(
             {
                 "method": FINETUNE_NAMES.get(arm, label(arm)),
-                "seeds": len(s),
-                "ours: exact match (%)": round(100 * s["eval_exact_match"].mean(), 1),
-                "ours: exact match sd": round(100 * sd(s["eval_exact_match"]), 1),
-                "ours: MATH task (%)": None if math is None else round(100 * math[s.index].mean(), 1),
-                "ours: final loss": round(s["final_loss"].mean(), 3),
+                **found.loc[arm, PROTOCOL_COLUMNS].to_dict(),
+                "ours: MATH task (%)": None if math is None else interval(math[seeds], N_RESAMPLES, 100.0, 1),
                 "paper: GSM8k (%)": GSM8K_ACCURACY.get(arm),
                 "paper: MATH (%)": MATH_ACCURACY.get(arm),
             }
@@ -128,18 +141,24 @@ def finetune_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def finetune_figure(curves: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
-    """Training loss per method (seed mean) and exact match, ours beside the paper's GSM8k."""
+def finetune_figure(curves: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
+    """Training loss per method (mean over the evaluation seeds) and exact match (mean and each
+    seed), ours beside the paper's GSM8k."""
     fig, (ax1, ax2) = new_figure(2)
-    for arm in ordered(curves["arm"], FINETUNE_ORDER):
+    arms = ordered(runs["arm"], FINETUNE_ORDER)
+    for arm in arms:
         mc = mean_curve(curves[curves["arm"] == arm], "step")
         ax1.plot(mc.index, mc["loss"], label=label(arm))
     ax1.set(xlabel="step", ylabel="training loss")
     ax1.legend()
-    x = range(len(table))
-    ax2.bar([i - 0.2 for i in x], table["ours: exact match (%)"], 0.4, label="ours (tiny, synthetic)")
-    ax2.bar([i + 0.2 for i in x], table["paper: GSM8k (%)"].astype(float), 0.4, label="paper (7B, GSM8k)")
-    ax2.set_xticks(list(x), table["method"], rotation=20, fontsize=7)
+    for i, arm in enumerate(arms):
+        em = 100 * runs.loc[runs["arm"] == arm, "eval_exact_match"]
+        ax2.bar(i - 0.2, em.mean(), 0.4, color="C0", label="ours (tiny, synthetic)" if i == 0 else None)
+        ax2.plot([i - 0.2] * len(em), em, "k.", ms=3)
+        paper = GSM8K_ACCURACY.get(arm)
+        if paper is not None:
+            ax2.bar(i + 0.2, paper, 0.4, color="C1", label="paper (7B, GSM8k)" if i == 0 else None)
+    ax2.set_xticks(range(len(arms)), [FINETUNE_NAMES.get(a, label(a)) for a in arms], rotation=20, fontsize=7)
     ax2.set_ylabel("exact match (%)")
     ax2.legend(fontsize=7)
     fig.tight_layout()
@@ -148,16 +167,19 @@ def finetune_figure(curves: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
 
 @artefact(
     "stosignsgd_finetune",
-    "StoSignSGD fine-tuning: exact match on the tiny math test split (mean over seeds) beside the "
-    "paper's 7B accuracy.",
+    "StoSignSGD fine-tuning: under the comparison protocol, every method's lr (and AdamW's weight "
+    "decay) tuned with the same number of trials on the tuning seed, chosen by validation loss, "
+    "then rerun on evaluation seeds disjoint from it; exact match on the math test split and "
+    "validation loss as means with 95% bootstrap intervals over those seeds, with each method's "
+    "tuning compute, beside the paper's 7B accuracy.",
     FINETUNE_SOURCE,
-    experiments=["stosignsgd_finetune", "stosignsgd_finetune_signum"],
+    experiments=[Sweep("stosignsgd_finetune", program=PROTOCOL)],
 )
 def finetune(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
-    """The fine-tuning table from the runs in ``folder`` (AdamW, SignSGD, Signum, StoSignSGD)."""
+    """The fine-tuning table from the comparison in ``folder`` (AdamW, SignSGD, Signum,
+    StoSignSGD: ``suite-compare`` with Signum as an arm of SignSGD)."""
     runs = load_runs(folder)
-    table = finetune_table(runs)
-    return table, finetune_figure(load_curves(runs), table)
+    return finetune_table(folder, runs), finetune_figure(load_curves(runs), runs)
 
 
 # ---------------------------------------------------------------- claims
