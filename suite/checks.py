@@ -134,11 +134,19 @@ def _check_record(path: Path, n: int, line: str, fields: tuple[str, ...], answer
 
 
 def check_batch(cfg: DictConfig, n_records: int | None) -> None:
-    """The loader drops incomplete batches, so a batch larger than the training split never yields one."""
+    """The validation split must leave training records, and the loader drops incomplete batches, so
+    a batch larger than the training split never yields one."""
     n = cfg.data.get("n_train")
     if n_records is not None:
         n_test = cfg.data.get("n_test") or 0
-        n = min(n or n_records, max(n_records - (0 if cfg.data.get("test_path") else n_test), 0))
+        available = max(n_records - (0 if cfg.data.get("test_path") else n_test), 0)
+        n_val = cfg.data.get("n_val") or 0
+        if n_val >= available > 0:
+            raise ConfigError(
+                f"data.n_val={n_val} would hold out every training record of data.path ({available} "
+                f"after the test split); allowed: 0..{available - 1}"
+            )
+        n = min(n or n_records, available - n_val)
     if isinstance(n, int) and cfg.train.batch_size > n:
         raise ConfigError(
             f"train.batch_size={cfg.train.batch_size} is larger than the training split ({n} examples); "

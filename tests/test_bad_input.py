@@ -135,6 +135,12 @@ CASES = [
         ],
         "d.jsonl line 2: the answer has no final '#### <number>' line",
     ),
+    (
+        "val-takes-every-record",
+        ["data=gsm8k", "data.n_test=1", lambda t: f"data.path={jsonl(t / 'd.jsonl', *[GSM8K_OK] * 4)}"],
+        "data.n_val=200 would hold out every training record of data.path (3 after the test split); "
+        "allowed: 0..2",
+    ),
     ("wandb-online", ["logger=wandb", "logger.mode=online"], "logger.mode=online but no W&B credentials"),
     (
         "sweep-shares-folder",

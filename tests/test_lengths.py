@@ -64,6 +64,7 @@ def test_command_line_reads_the_runs_training_split(tmp_path, capsys):
             "data=openmathinstruct2",
             f"data.path={data}",
             "data.n_test=8",
+            "data.n_val=0",
             "train.batch_size=4",
             "data.max_length=160",
         ]

@@ -49,6 +49,7 @@ SHORTENED = [
     "train.eval_every=null",
     "data.n_train=48",
     "data.n_test=2",
+    "data.n_val=4",
     "eval.max_new_tokens=8",
     "eval.batch_size=2",
     "lm_eval.tasks=[]",

@@ -494,7 +494,15 @@ class ALIASWithAdamW(torch.optim.Optimizer):
         return {"alias": self.alias.state_dict(), "adamw": adamw}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore both parts."""
-        self.alias.load_state_dict(state_dict["alias"])
-        if self.adamw is not None:
-            self.adamw.load_state_dict(state_dict["adamw"])
+        """Restore both parts into the group dicts they had: torch's ``load_state_dict`` swaps in
+        new ones, which this class's ``param_groups`` (the ones a scheduler moves) would not see."""
+        for part, state in ((self.alias, state_dict["alias"]), (self.adamw, state_dict["adamw"])):
+            if part is None:
+                continue
+            groups = part.param_groups
+            part.load_state_dict(state)
+            for group, loaded in zip(groups, part.param_groups, strict=True):
+                group.update({k: v for k, v in loaded.items() if k != "params"})
+            part.param_groups = groups
+        parts = [p for p in (self.alias, self.adamw) if p is not None]
+        self.state = JointState(*(part.state for part in parts))  # the parts' new state dicts
