@@ -82,6 +82,8 @@ def protocol_table(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
     """One row per arm of the comparison below ``folder`` (``runs``: its evaluation runs, from
     :func:`~suite.papers.frames.load_runs`): the chosen setting, the tuning trials and their summed
     training wall-clock, then exact match and validation loss over the evaluation seeds."""
+    if not any(Path(folder).rglob(RECORD)):
+        return sweep_table(runs)
     s = record(folder)
     trials = tuning_runs(folder)
     runs = runs[runs["run_dir"].map(in_comparison)]
@@ -103,6 +105,30 @@ def protocol_table(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
                 ),
                 "EM s.e. per run (pts)": standard_error_points(trained) if len(trained) else "n/a",
                 "val loss": interval(trained["final_val_loss"], s["n_resamples"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def sweep_table(runs: pd.DataFrame, n_resamples: int = 10_000) -> pd.DataFrame:
+    """The same columns for runs of a plain sweep (a paper-scale file run with ``suite-train -m``):
+    each arm at its experiment file's setting, untuned (no trials), over the seeds it ran."""
+    rows = []
+    for arm, group in runs.groupby("arm", sort=False):
+        trained = group[group["status"].isin(TRAINED)]
+        em = pd.to_numeric(trained["eval_exact_match"])
+        val = trained["final_val_loss"] if "final_val_loss" in trained else pd.Series(dtype=float)
+        rows.append(
+            {
+                "arm": arm,
+                "workload": "the experiment file's",
+                "chosen setting": "untuned (the experiment file's)",
+                "trials": 0,
+                "tuning compute (s)": 0.0,
+                "seeds": len(group),
+                "exact match (%)": interval(em, n_resamples, 100.0, 1),
+                "EM s.e. per run (pts)": standard_error_points(trained) if len(trained) else "n/a",
+                "val loss": interval(val, n_resamples),
             }
         )
     return pd.DataFrame(rows)
