@@ -122,14 +122,7 @@ def lost(launcher: JoblibLauncher, overrides: list[str], err: TerminatedWorkerEr
     folder = run_folder(cfg)
     RunFolder(folder).mark_killed(
         f"{signal_name}: the worker process running this job was killed",
-        RunSummary(
-            method=cfg.method.name,
-            model=cfg.model.name,
-            data=cfg.data.name,
-            seed=cfg.seed,
-            experiment=cfg.experiment_name,
-            run_name=cfg.run_name,
-        ),
+        RunSummary.for_job(cfg),
     )
     message = f"the job writing {folder} lost its worker to {signal_name}; its summary.json says killed"
     log.error(message)

@@ -221,13 +221,8 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 
 def new_summary(cfg: DictConfig, device: torch.device) -> RunSummary:
     """The record of a run that has not trained yet (status ``failed`` until training starts)."""
-    return RunSummary(
-        method=cfg.method.name,
-        model=cfg.model.name,
-        data=cfg.data.name,
-        seed=cfg.seed,
-        experiment=cfg.experiment_name,
-        run_name=cfg.run_name,
+    return RunSummary.for_job(
+        cfg,
         device=devmem.describe(device),
         torch_version=torch.__version__,
         git_commit=git_commit(),

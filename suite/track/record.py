@@ -86,6 +86,20 @@ class RunSummary(Declared):
     )
 
     @classmethod
+    def for_job(cls, cfg: Any, **fields_: Any) -> RunSummary:
+        """A new record naming the job a composed config describes (method, model, data, seed,
+        experiment, run), with ``fields_`` set besides."""
+        return cls(
+            method=cfg.method.name,
+            model=cfg.model.name,
+            data=cfg.data.name,
+            seed=cfg.seed,
+            experiment=cfg.experiment_name,
+            run_name=cfg.run_name,
+            **fields_,
+        )
+
+    @classmethod
     def units(cls) -> dict[str, str]:
         """Every key a ``summary.json`` has and its unit (``memory`` is written as one key per
         category, ``extra`` flat, so neither is a key)."""
