@@ -56,15 +56,15 @@ absignsgd_ablation() {
 }
 
 # Table 2's methods (AdamW is not one) at the Table 2 files' settings, on the synthetic workload
-# and, with GSM8K_PATH set, on GSM8K text; one run at a time (N_JOBS is ignored): the claim is a
+# and, with a GSM8K file at GSM8K_PATH, on GSM8K text; one run at a time (N_JOBS is ignored): the claim is a
 # wall-clock time to the validation target. Every lr over the same three decades.
 absignsgd_convergence() {
   local workloads=small_math
-  if [[ -n ${GSM8K_PATH:-} ]]; then
+  if [[ -n ${GSM8K_PATH:-} && -f $GSM8K_PATH ]]; then
     workloads=small_math,gsm8k_text
     export SUITE_GSM8K_TRAIN=$GSM8K_PATH
   else
-    echo "protocol.sh: GSM8K_PATH is not set: absignsgd_convergence runs on small_math only" >&2
+    echo "protocol.sh: no GSM8K file at GSM8K_PATH: absignsgd_convergence runs on small_math only" >&2
   fi
   local methods=(absignsgd lora galore_layerwise badam apollo_layerwise) spaces=()
   for m in "${methods[@]}"; do spaces+=("compare.spaces.$m.lr=[1e-4,1e-1]"); done

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from suite import stats
 from suite.papers.frames import in_comparison, protocol_arm
-from suite.track.store import read_summaries
+from suite.track.store import read_metrics, read_summaries
 
 # The script that runs an artefact's comparison (``experiments/protocol.sh experiment=<artefact>``):
 # the command its registration names.
@@ -41,16 +41,26 @@ def record(folder: Path) -> dict:
     return OmegaConf.to_container(OmegaConf.load(found[0]))["settings"]
 
 
+def workload_of(run_dir: str | Path) -> str:
+    """A comparison's run lives in ``<results_dir>/compare/<name>/<workload>/<run>``."""
+    return Path(run_dir).parent.name
+
+
 def tuning_runs(folder: Path) -> pd.DataFrame:
-    """One row per tuning trial: its arm, status, final validation loss and training wall-clock."""
+    """One row per tuning trial: its workload, arm, status, final validation loss and training
+    wall-clock."""
     rows = []
     for run in read_summaries(folder):
         found = TUNING_RUN.fullmatch(str(run.get("run_name")))
         if protocol_arm(run) == "" and found:
             rows.append(
-                {"arm": found["arm"], **{k: run.get(k) for k in ("status", "final_val_loss", "wall_clock_s")}}
+                {
+                    "workload": workload_of(run["run_dir"]),
+                    "arm": found["arm"],
+                    **{k: run.get(k) for k in ("status", "final_val_loss", "wall_clock_s")},
+                }
             )
-    return pd.DataFrame(rows, columns=["arm", "status", "final_val_loss", "wall_clock_s"])
+    return pd.DataFrame(rows, columns=["workload", "arm", "status", "final_val_loss", "wall_clock_s"])
 
 
 def interval(values: pd.Series, n_resamples: int, scale: float = 1.0, digits: int = 3) -> str:
@@ -78,36 +88,93 @@ def chosen_setting(runs: pd.DataFrame, searched: list[str]) -> str:
     return ", ".join(f"{k} {first[f'cfg.method.{k}']:.3g}" for k in sorted(searched)) or "defaults"
 
 
+def time_to_val_target(runs: pd.DataFrame) -> pd.Series:
+    """Each run's training wall-clock to the workload's validation target (inf: not reached)."""
+    reached = runs["val_target_reached"].eq(True) if "val_target_reached" in runs else False
+    times = pd.to_numeric(runs.get("time_to_val_target_s"), errors="coerce")
+    return times.where(reached, math.inf).astype(float)
+
+
+def median_time(times: pd.Series) -> str:
+    """The median over seeds of a time to target, "did not reach" when the median run missed."""
+    median = float(np.median(times.to_numpy())) if len(times) else math.inf
+    return "did not reach" if math.isinf(median) else f"{median:.1f}"
+
+
 def protocol_table(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per arm of the comparison below ``folder`` (``runs``: its evaluation runs, from
-    :func:`~suite.papers.frames.load_runs`): the chosen setting, the tuning trials and their summed
-    training wall-clock, then exact match and validation loss over the evaluation seeds."""
+    """One row per workload and arm of the comparison below ``folder`` (``runs``: its evaluation
+    runs, from :func:`~suite.papers.frames.load_runs`): the chosen setting, the tuning trials and
+    their summed training wall-clock, then exact match, validation loss and the time to the
+    workload's validation target over the evaluation seeds."""
     if not any(Path(folder).rglob(RECORD)):
         return sweep_table(runs)
     s = record(folder)
     trials = tuning_runs(folder)
     runs = runs[runs["run_dir"].map(in_comparison)]
+    runs = runs.assign(workload=runs["run_dir"].map(workload_of))
     rows = []
-    for arm in s["methods"]:
-        group, tuned = runs[runs["arm"] == arm], trials[trials["arm"] == arm]
-        searched = [k for k, v in s["spaces"][arm].items() if v is not None]
-        trained = group[group["status"].isin(TRAINED)]
-        rows.append(
-            {
-                "arm": arm,
-                "workload": ", ".join(s["workloads"]),
-                "chosen setting": chosen_setting(group, searched) if len(group) else "none",
-                "trials": len(tuned),
-                "tuning compute (s)": round(float(tuned["wall_clock_s"].fillna(0).sum()), 1),
-                "seeds": len(group),
-                "exact match (%)": interval(
-                    pd.to_numeric(trained["eval_exact_match"]), s["n_resamples"], 100.0, 1
-                ),
-                "EM s.e. per run (pts)": standard_error_points(trained) if len(trained) else "n/a",
-                "val loss": interval(trained["final_val_loss"], s["n_resamples"]),
-            }
-        )
+    for workload in s["workloads"]:
+        for arm in s["methods"]:
+            group = runs[(runs["arm"] == arm) & (runs["workload"] == workload)]
+            tuned = trials[(trials["arm"] == arm) & (trials["workload"] == workload)]
+            searched = [k for k, v in s["spaces"][arm].items() if v is not None]
+            trained = group[group["status"].isin(TRAINED)]
+            times = time_to_val_target(group)
+            rows.append(
+                {
+                    "arm": arm,
+                    "workload": workload,
+                    "chosen setting": chosen_setting(group, searched) if len(group) else "none",
+                    "trials": len(tuned),
+                    "tuning compute (s)": round(float(tuned["wall_clock_s"].fillna(0).sum()), 1),
+                    "seeds": len(group),
+                    "exact match (%)": interval(
+                        pd.to_numeric(trained["eval_exact_match"]), s["n_resamples"], 100.0, 1
+                    ),
+                    "EM s.e. per run (pts)": standard_error_points(trained) if len(trained) else "n/a",
+                    "val loss": interval(trained["final_val_loss"], s["n_resamples"]),
+                    "time to val target (s, median)": median_time(times),
+                    "reached": f"{int(np.isfinite(times).sum())}/{len(group)}",
+                }
+            )
     return pd.DataFrame(rows)
+
+
+def arm_row(folder: Path, runs: pd.DataFrame, group: pd.DataFrame) -> pd.Series:
+    """The :func:`protocol_table` row of one arm's evaluation runs (``group``, a part of ``runs``
+    on one workload); without a comparison below ``folder`` (a plain sweep), the same columns from
+    ``group`` itself, untuned (:func:`sweep_table`)."""
+    if not any(Path(folder).rglob(RECORD)):
+        return sweep_table(group).iloc[0]
+    table = protocol_table(folder, runs)
+    arm, workload = group["arm"].iloc[0], workload_of(group["run_dir"].iloc[0])
+    return table[(table["arm"] == arm) & (table["workload"] == workload)].iloc[0]
+
+
+def val_curves(runs: pd.DataFrame, keys: tuple[str, ...] = ("arm", "data", "seed")) -> pd.DataFrame:
+    """Every run's validation losses (``loss``) with the training wall-clock logged at the same
+    step (``wall_clock_s``; the validation itself is off the clock), the steps so far times the
+    run's median step time (``median_clock_s``: a clock that a busy machine's stalls do not move),
+    the run's ``run_dir`` and ``keys``."""
+    frames = []
+    for _, run in runs.iterrows():
+        rows = read_metrics(run["run_dir"])
+        clock = {m["train/step"]: m["train/wall_clock_s"] for m in rows if "train/wall_clock_s" in m}
+        val = [(m["train/step"], m["val/loss"]) for m in rows if "val/loss" in m]
+        frame = pd.DataFrame(val, columns=["step", "loss"])
+        frame["wall_clock_s"] = frame["step"].map(clock)
+        frame["median_clock_s"] = frame["step"] * run["step_time_median_s"]
+        frame["run_dir"] = run["run_dir"]
+        for key in keys:
+            frame[key] = run.get(key)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def time_to_val_loss(curve: pd.DataFrame, target: float, clock: str = "wall_clock_s") -> float:
+    """The ``clock`` at the first validation whose loss is at or below ``target`` (inf if none)."""
+    hit = curve[clock][curve["loss"] <= target + 1e-12]
+    return float(hit.iloc[0]) if len(hit) else math.inf
 
 
 def sweep_table(runs: pd.DataFrame, n_resamples: int = 10_000) -> pd.DataFrame:
