@@ -55,30 +55,30 @@ absignsgd_ablation() {
     "results_dir=$RESULTS/absignsgd_ablation"
 }
 
-# Table 2's methods (AdamW is not one) at the Table 2 files' settings, on the synthetic workload
-# and, with a GSM8K file at GSM8K_PATH, on GSM8K text; one run at a time (N_JOBS is ignored): the claim is a
-# wall-clock time to the validation target. Every lr over the same three decades.
+# Table 2's methods (AdamW is not one) at the Table 2 files' settings on the synthetic workload
+# and, as a second comparison in the same folder (each resumes on its own), with a GSM8K file at
+# GSM8K_PATH, on GSM8K text. One run at a time (N_JOBS is ignored): the claim is a time to a
+# validation loss. Every lr over the same three decades.
 absignsgd_convergence() {
-  local workloads=small_math
+  local methods=(absignsgd lora galore_layerwise badam apollo_layerwise) spaces=()
+  for m in "${methods[@]}"; do spaces+=("compare.spaces.$m.lr=[1e-4,1e-1]"); done
+  local table2=("compare.methods=[$(IFS=,; echo "${methods[*]}")]" "${spaces[@]}"
+    compare.arms.absignsgd.method=absignsgd compare.arms.absignsgd.weight_decay=0.01
+    compare.arms.galore_layerwise.method=galore_layerwise compare.arms.galore_layerwise.rank=4
+    compare.arms.galore_layerwise.scale=2.0 compare.arms.galore_layerwise.update_proj_gap=200
+    compare.arms.badam.method=badam compare.arms.badam.switch_block_every=8
+    compare.arms.badam.switch_mode=random
+    compare.arms.apollo_layerwise.method=apollo_layerwise compare.arms.apollo_layerwise.rank=4
+    compare.arms.apollo_layerwise.scale=32.0 compare.arms.apollo_layerwise.scale_type=channel
+    train.gradient_checkpointing=true eval.n_examples=0 logger=none
+    "results_dir=$RESULTS/absignsgd_convergence")
+  suite-compare "${budget[@]}" compare.n_jobs=1 "compare.workloads=[small_math]" "${table2[@]}"
   if [[ -n ${GSM8K_PATH:-} && -f $GSM8K_PATH ]]; then
-    workloads=small_math,gsm8k_text
-    export SUITE_GSM8K_TRAIN=$GSM8K_PATH
+    SUITE_GSM8K_TRAIN=$GSM8K_PATH suite-compare compare.name=protocol_gsm8k compare.n_trials=3 \
+      "compare.eval_seeds=[1,2,3]" compare.n_jobs=1 "compare.workloads=[gsm8k_text]" "${table2[@]}"
   else
     echo "protocol.sh: no GSM8K file at GSM8K_PATH: absignsgd_convergence runs on small_math only" >&2
   fi
-  local methods=(absignsgd lora galore_layerwise badam apollo_layerwise) spaces=()
-  for m in "${methods[@]}"; do spaces+=("compare.spaces.$m.lr=[1e-4,1e-1]"); done
-  suite-compare "${budget[@]}" compare.n_jobs=1 "compare.workloads=[$workloads]" \
-    "compare.methods=[$(IFS=,; echo "${methods[*]}")]" "${spaces[@]}" \
-    compare.arms.absignsgd.method=absignsgd compare.arms.absignsgd.weight_decay=0.01 \
-    compare.arms.galore_layerwise.method=galore_layerwise compare.arms.galore_layerwise.rank=4 \
-    compare.arms.galore_layerwise.scale=2.0 compare.arms.galore_layerwise.update_proj_gap=200 \
-    compare.arms.badam.method=badam compare.arms.badam.switch_block_every=8 \
-    compare.arms.badam.switch_mode=random \
-    compare.arms.apollo_layerwise.method=apollo_layerwise compare.arms.apollo_layerwise.rank=4 \
-    compare.arms.apollo_layerwise.scale=32.0 compare.arms.apollo_layerwise.scale_type=channel \
-    train.gradient_checkpointing=true eval.n_examples=0 logger=none \
-    "results_dir=$RESULTS/absignsgd_convergence"
 }
 
 # ALIAS (with AdamW on the output layer, as the authors' script) has no lr: one run at its

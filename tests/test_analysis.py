@@ -160,18 +160,25 @@ def _stosignsgd_runs(root: Path) -> None:
     _protocol_runs(root / "stosignsgd_finetune", arms, spaces)
 
 
-def _protocol_runs(folder: Path, arms: list[tuple], spaces: dict, by_seed: dict | None = None) -> None:
+def _protocol_runs(
+    folder: Path,
+    arms: list[tuple],
+    spaces: dict,
+    by_seed: dict | None = None,
+    name: str = "protocol",
+    workload: str = "micro_math",
+) -> None:
     """A comparison as suite-compare writes it: per arm (``(arm, method, settings, em[, run
     fields])``), two tuning trials (10 s and 20 s) on seed 0, or one where its space has no lr,
     and evaluation runs on seeds 1-3 at the chosen lr 1e-3 (exact match ``em`` + 0.01 seed; the
     arm's run fields, e.g. ``val_losses``, passed to every evaluation run; ``by_seed``: more
     summary fields, {field: {seed: value}})."""
-    where = "compare/protocol/micro_math"
+    where = f"compare/{name}/{workload}"
     methods = [arm for arm, *_ in arms]
     record = {
         "settings": {
-            "name": "protocol",
-            "workloads": ["micro_math"],
+            "name": name,
+            "workloads": [workload],
             "methods": methods,
             "n_trials": 2,
             "tuning_seed": 0,
@@ -182,9 +189,7 @@ def _protocol_runs(folder: Path, arms: list[tuple], spaces: dict, by_seed: dict 
         },
         "overrides": [],
     }
-    write_atomic(
-        folder / "compare" / "protocol" / "comparison.yaml", OmegaConf.to_yaml(OmegaConf.create(record))
-    )
+    write_atomic(folder / "compare" / name / "comparison.yaml", OmegaConf.to_yaml(OmegaConf.create(record)))
     for arm, method, settings, em, *fields in arms:
         base = {"final_val_loss": 2.0, **(fields[0] if fields else {})}
         cfg = {"method": {"lr": 1e-3, **settings}, "eval": {"n_examples": 1200}, "data": {"n_test": 1200}}
@@ -406,6 +411,22 @@ def test_convergence_time_to_the_worst_final_validation_loss(store):
     assert t.loc["BAdam", "paper: runtime / ABSignSGD (Table 2)"] == round(3.32 / 2.66, 2)
     assert t["trials"].tolist() == [2] * 3 and t["seeds"].tolist() == [3] * 3
     assert t.loc["LoRA", "val loss"] == "2.000 [2.000, 2.000]"
+
+
+def test_an_artefact_of_two_comparisons_has_a_row_per_workload_and_arm(tmp_path):
+    """One comparison per dataset in the same artefact folder (each run and resumed on its own)."""
+    arms = [("absignsgd", "absignsgd", {}, 0.0, {"val_losses": (3.0, 2.0)})]
+    _protocol_runs(tmp_path, arms, {})
+    gsm8k = [("absignsgd", "absignsgd", {}, 0.0, {"val_losses": (3.0, 2.5), "data": "gsm8k", "wall": 20.0})]
+    _protocol_runs(tmp_path, gsm8k, {}, name="protocol_gsm8k", workload="gsm8k_text")
+    runs = frames.load_runs(tmp_path)
+    t = protocol.protocol_table(tmp_path, runs)
+    assert t[["comparison", "workload", "seeds", "trials"]].values.tolist() == [
+        ["protocol", "micro_math", 3, 2],
+        ["protocol_gsm8k", "gsm8k_text", 3, 2],
+    ]
+    c = absignsgd.convergence_table(tmp_path, runs)
+    assert c["data"].tolist() == ["synthetic math", "GSM8K"] and c["wall-clock (s)"].tolist() == [10.0, 20.0]
 
 
 def test_memory_bytes_per_param_and_formulas(store):

@@ -31,19 +31,20 @@ TRAINED = ("ok", "collapsed")  # runs whose numbers count (as suite-compare's re
 LEVEL = 0.95
 
 
-def record(folder: Path) -> dict:
-    """The settings of the one comparison below ``folder``."""
-    found = sorted(Path(folder).rglob(RECORD))
-    if len(found) != 1:
-        raise FileNotFoundError(
-            f"expected one {RECORD} below {folder}, found {len(found)}: run suite-compare"
-        )
-    return OmegaConf.to_container(OmegaConf.load(found[0]))["settings"]
+def records(folder: Path) -> list[dict]:
+    """The settings of every comparison below ``folder`` (an artefact may hold several, e.g. one
+    per dataset, each run and resumed on its own)."""
+    return [OmegaConf.to_container(OmegaConf.load(p))["settings"] for p in sorted(Path(folder).rglob(RECORD))]
 
 
 def workload_of(run_dir: str | Path) -> str:
     """A comparison's run lives in ``<results_dir>/compare/<name>/<workload>/<run>``."""
     return Path(run_dir).parent.name
+
+
+def comparison_of(run_dir: str | Path) -> str:
+    """The name of the comparison a run belongs to (see :func:`workload_of`)."""
+    return Path(run_dir).parent.parent.name
 
 
 def tuning_runs(folder: Path) -> pd.DataFrame:
@@ -55,12 +56,14 @@ def tuning_runs(folder: Path) -> pd.DataFrame:
         if protocol_arm(run) == "" and found:
             rows.append(
                 {
+                    "comparison": comparison_of(run["run_dir"]),
                     "workload": workload_of(run["run_dir"]),
                     "arm": found["arm"],
                     **{k: run.get(k) for k in ("status", "final_val_loss", "wall_clock_s")},
                 }
             )
-    return pd.DataFrame(rows, columns=["workload", "arm", "status", "final_val_loss", "wall_clock_s"])
+    columns = ["comparison", "workload", "arm", "status", "final_val_loss", "wall_clock_s"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def interval(values: pd.Series, n_resamples: int, scale: float = 1.0, digits: int = 3) -> str:
@@ -101,42 +104,47 @@ def median_time(times: pd.Series) -> str:
     return "did not reach" if math.isinf(median) else f"{median:.1f}"
 
 
+def _protocol_row(s: dict, arm: str, workload: str, group: pd.DataFrame, tuned: pd.DataFrame) -> dict:
+    searched = [k for k, v in s["spaces"][arm].items() if v is not None]
+    trained = group[group["status"].isin(TRAINED)]
+    times = time_to_val_target(group)
+    return {
+        "arm": arm,
+        "comparison": s["name"],
+        "workload": workload,
+        "chosen setting": chosen_setting(group, searched) if len(group) else "none",
+        "trials": len(tuned),
+        "tuning compute (s)": round(float(tuned["wall_clock_s"].fillna(0).sum()), 1),
+        "seeds": len(group),
+        "exact match (%)": interval(pd.to_numeric(trained["eval_exact_match"]), s["n_resamples"], 100.0, 1),
+        "EM s.e. per run (pts)": standard_error_points(trained) if len(trained) else "n/a",
+        "val loss": interval(trained["final_val_loss"], s["n_resamples"]),
+        "time to val target (s, median)": median_time(times),
+        "reached": f"{int(np.isfinite(times).sum())}/{len(group)}",
+    }
+
+
 def protocol_table(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
     """One row per workload and arm of the comparison below ``folder`` (``runs``: its evaluation
     runs, from :func:`~suite.papers.frames.load_runs`): the chosen setting, the tuning trials and
     their summed training wall-clock, then exact match, validation loss and the time to the
     workload's validation target over the evaluation seeds."""
-    if not any(Path(folder).rglob(RECORD)):
+    found = records(folder)
+    if not found:
         return sweep_table(runs)
-    s = record(folder)
     trials = tuning_runs(folder)
     runs = runs[runs["run_dir"].map(in_comparison)]
-    runs = runs.assign(workload=runs["run_dir"].map(workload_of))
+    runs = runs.assign(
+        comparison=runs["run_dir"].map(comparison_of), workload=runs["run_dir"].map(workload_of)
+    )
     rows = []
-    for workload in s["workloads"]:
-        for arm in s["methods"]:
-            group = runs[(runs["arm"] == arm) & (runs["workload"] == workload)]
-            tuned = trials[(trials["arm"] == arm) & (trials["workload"] == workload)]
-            searched = [k for k, v in s["spaces"][arm].items() if v is not None]
-            trained = group[group["status"].isin(TRAINED)]
-            times = time_to_val_target(group)
-            rows.append(
-                {
-                    "arm": arm,
-                    "workload": workload,
-                    "chosen setting": chosen_setting(group, searched) if len(group) else "none",
-                    "trials": len(tuned),
-                    "tuning compute (s)": round(float(tuned["wall_clock_s"].fillna(0).sum()), 1),
-                    "seeds": len(group),
-                    "exact match (%)": interval(
-                        pd.to_numeric(trained["eval_exact_match"]), s["n_resamples"], 100.0, 1
-                    ),
-                    "EM s.e. per run (pts)": standard_error_points(trained) if len(trained) else "n/a",
-                    "val loss": interval(trained["final_val_loss"], s["n_resamples"]),
-                    "time to val target (s, median)": median_time(times),
-                    "reached": f"{int(np.isfinite(times).sum())}/{len(group)}",
-                }
-            )
+    for s in found:
+        for workload in s["workloads"]:
+            for arm in s["methods"]:
+                key = ["comparison", "workload", "arm"]
+                group = runs[(runs[key] == (s["name"], workload, arm)).all(axis=1)]
+                tuned = trials[(trials[key] == (s["name"], workload, arm)).all(axis=1)]
+                rows.append(_protocol_row(s, arm, workload, group, tuned))
     return pd.DataFrame(rows)
 
 
@@ -144,11 +152,12 @@ def arm_row(folder: Path, runs: pd.DataFrame, group: pd.DataFrame) -> pd.Series:
     """The :func:`protocol_table` row of one arm's evaluation runs (``group``, a part of ``runs``
     on one workload); without a comparison below ``folder`` (a plain sweep), the same columns from
     ``group`` itself, untuned (:func:`sweep_table`)."""
-    if not any(Path(folder).rglob(RECORD)):
+    if not records(folder):
         return sweep_table(group).iloc[0]
     table = protocol_table(folder, runs)
-    arm, workload = group["arm"].iloc[0], workload_of(group["run_dir"].iloc[0])
-    return table[(table["arm"] == arm) & (table["workload"] == workload)].iloc[0]
+    run_dir = group["run_dir"].iloc[0]
+    key = (group["arm"].iloc[0], comparison_of(run_dir), workload_of(run_dir))
+    return table[(table[["arm", "comparison", "workload"]] == key).all(axis=1)].iloc[0]
 
 
 def val_curves(runs: pd.DataFrame, keys: tuple[str, ...] = ("arm", "data", "seed")) -> pd.DataFrame:
