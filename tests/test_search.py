@@ -61,6 +61,7 @@ def search_settings(**changes) -> SearchSettings:
             "method.weight_decay is set by the search for each trial",
         ),
         (["method=adamw", "search.metric=final_val_loss"], "final_val_loss needs the validation loss"),
+        (["method=adamw", "search.startup=grid"], "search.startup='grid' is unknown; allowed: one of random"),
     ],
 )
 def test_bad_input_is_one_line_and_a_nonzero_exit(argv, message, capsys, tmp_path):
@@ -140,6 +141,25 @@ def test_a_second_setting_is_drawn_from_its_range_and_given_to_the_trial_and_its
     assert again.others == trial.others and again.lr == trial.lr
     with pytest.raises(ConfigError, match="search setting params="):
         new_study(tmp_path, search_settings())  # the same study without the second setting
+
+
+def test_a_latin_startup_puts_one_trial_at_the_centre_of_each_stratum(tmp_path):
+    """Three trials over three decades: one lr per decade at its log-centre; a second setting's
+    strata centres in a seeded permutation; the study asks for exactly those points first."""
+    wd = Param("weight_decay", 0.0, 0.1)
+    s = search_settings(n_trials=3, lr_low=1e-4, lr_high=1e-1, params=(wd,), startup="latin")
+    design = study.latin_design(s)
+    assert [round(p["lr"], 12) for p in design] == [round(10**e, 12) for e in (-3.5, -2.5, -1.5)]
+    assert sorted(round(p["weight_decay"], 12) for p in design) == [
+        round(x, 12) for x in (1 / 60, 0.05, 1 / 12)
+    ]
+    found = new_study(tmp_path, s)
+    asked = [runner.ask(found, s) for _ in range(3)]
+    assert [(t.lr, dict(t.others)["weight_decay"]) for t in asked] == [
+        (p["lr"], p["weight_decay"]) for p in design
+    ]
+    assert len(study.latin_design(search_settings(n_trials=9, startup_trials=5))) == 5  # then TPE
+    assert "startup" not in search_settings().stored()  # studies stored before it continue
 
 
 def test_a_changed_search_or_job_is_refused_and_a_larger_budget_is_not(tmp_path):
