@@ -45,9 +45,6 @@ sweep suite-train -m experiment=absignsgd_memory
 sweep experiments/protocol.sh experiment=absignsgd_ablation
 # alias_vs_tuned
 sweep experiments/protocol.sh experiment=alias_vs_tuned
-# alias_vs_search
-sweep suite-train -m experiment=alias_vs_tuned variant=script experiment_name=alias_vs_search
-sweep suite-search experiment=alias_vs_search
 # sqmeft_table4
 sweep suite-train -m experiment=sqmeft_table4
 sweep suite-train -m experiment=sqmeft_table4_sqmeft

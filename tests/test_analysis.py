@@ -13,13 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import optuna
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
-from optuna.distributions import FloatDistribution
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 
 from suite import papers
 from suite.papers import absignsgd, alias, claims, docs, frames, protocol, sqmeft, stosignsgd
@@ -233,26 +229,6 @@ def _alias_runs(root: Path) -> None:
     _protocol_runs(root / "alias_vs_tuned", arms, spaces)
 
 
-def _alias_search_runs(root: Path) -> None:
-    """ALIAS and a three-trial Optuna study over SignSGD's lr, each trial's run beside it."""
-    fake_run(root, "alias_vs_search", "alias-seed0", "alias", losses=(3.0, 1.2), wall=10)
-    journal = root / "alias_vs_search" / "signsgd-seed0-lrsearch.journal"
-    storage = JournalStorage(JournalFileBackend(str(journal)))
-    study = optuna.create_study(study_name=journal.stem, storage=storage)
-    for k, (lr, loss) in enumerate([(1e-2, 2.0), (1e-3, 1.0), (1e-4, 1.5)]):
-        name = f"signsgd-seed0-lrsearch-{k:03d}"
-        fake_run(
-            root, "alias_vs_search", name, "signsgd", losses=(3.0, loss), wall=8, cfg={"method": {"lr": lr}}
-        )
-        trial = optuna.trial.create_trial(
-            params={"lr": lr},
-            distributions={"lr": FloatDistribution(1e-4, 1e-2, log=True)},
-            value=loss,
-            user_attrs={"run_name": name},
-        )
-        study.add_trial(trial)
-
-
 def _sqmeft_runs(root: Path) -> None:
     """Table IV (five methods) and the Table V variants (two seeds each)."""
     table4 = [
@@ -290,7 +266,7 @@ def _sqmeft_runs(root: Path) -> None:
 
 def make_store(root: Path) -> Path:
     """A few fake runs per artefact (methods written in a scrambled order)."""
-    for write_runs in (_absignsgd_runs, _stosignsgd_runs, _alias_runs, _alias_search_runs, _sqmeft_runs):
+    for write_runs in (_absignsgd_runs, _stosignsgd_runs, _alias_runs, _sqmeft_runs):
         write_runs(root)
     return root
 
@@ -509,21 +485,6 @@ def test_alias_vs_tuned_counts_the_search_in_the_tuned_compute(store):
     assert t["paper: compute / ALIAS"].tolist()[2] == 1.5 and pd.isna(t["paper: compute / ALIAS"].iloc[1])
     assert t["paper: val loss 130M"].iloc[0] == 3.006 and t["paper: val loss 130M"].iloc[2] == 2.980
     assert t["val loss"].tolist()[2] == "1.980 [1.980, 1.980]"
-
-
-def test_alias_vs_search_counts_every_trial(store):
-    t, _ = alias.vs_search(store / "alias_vs_search")
-    assert t["method"].tolist() == [
-        "ALIAS",
-        "SignSGD trial 0 (complete)",
-        "SignSGD trial 1 (complete)",
-        "SignSGD trial 2 (complete)",
-        "SignSGD tuned (best of 3 trials)",
-    ]
-    tuned = t.iloc[-1]
-    assert tuned["lr"] == "0.001" and tuned["ours: final loss"] == 2.0  # mean of (3, 1)
-    assert tuned["ours: compute incl. search (s)"] == 24.0 and tuned["ours: compute / ALIAS"] == 2.4
-    assert tuned["paper: compute / ALIAS"] == 1.5
 
 
 # ---------------------------------------------------------------- SQ-MEFT

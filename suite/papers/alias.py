@@ -1,9 +1,9 @@
 """ALIAS: "Sign-SGD via Parameter-Free Optimization" (Medyakov et al., ICLR 2026; arXiv 2506.03725;
 code github.com/evseevgrv/SignSGD_GoldenGate).
 
-Two artefacts: ALIAS, with no learning rate, against SignSGD tuned over a grid of lr, weight decay
-and schedule (the knobs the paper's tuned baseline tunes), counting the search in SignSGD's compute;
-and against SignSGD tuned by an Optuna lr search (``suite-search``), counting every trial.
+One artefact: ALIAS, with no learning rate, against SignSGD with its lr and weight decay (knobs
+the paper's tuned baseline tunes) tuned under the comparison protocol (``suite-compare``, its
+trials a ``suite-search`` study), counting the search in SignSGD's compute.
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ from suite.papers.claims import Claim, declare
 from suite.papers.frames import label, load_runs, new_figure, ordered
 from suite.papers.protocol import PROTOCOL, arm_row, tuning_runs, val_curves
 from suite.papers.registry import Sweep, artefact
-from suite.search.table import run_record, trials_frame
-from suite.search.trials import TRAINED
-from suite.track.store import read_summaries
 
 # ---------------------------------------------------------------- the paper's numbers
 
@@ -132,97 +129,6 @@ def vs_tuned(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
     return vs_tuned_table(folder, runs), vs_tuned_figure(runs)
 
 
-# ---------------------------------------------------------------- against an lr search
-
-
-def _search_row(method: str, lr: str, loss: float, wall: float, compute=None, ratio=None, paper=None) -> dict:
-    return {
-        "method": method,
-        "lr": lr,
-        "ours: final loss": round(loss, 3),
-        "ours: wall-clock (s)": round(wall, 1),
-        "ours: compute incl. search (s)": None if compute is None else round(compute, 1),
-        "ours: compute / ALIAS": None if ratio is None else round(ratio, 2),
-        "paper: compute / ALIAS": paper,
-    }
-
-
-def vs_search_table(alias: dict | None, trials: pd.DataFrame) -> pd.DataFrame:
-    """ALIAS's run, every trial, then the tuned SignSGD (the study's best trial by its own metric)
-    with the whole search's compute: every trial's wall-clock, failed ones included."""
-    rows, alias_wall = [], None
-    if alias is not None:
-        alias_wall = alias["wall_clock_s"]
-        rows.append(
-            _search_row("ALIAS", "none (parameter-free)", alias["final_loss"], alias_wall, alias_wall, 1, 1)
-        )
-    for _, t in trials.sort_values("trial").iterrows():
-        name = f"SignSGD trial {t['trial']} ({t['state'].lower()})"
-        rows.append(_search_row(name, f"{t['lr']:.3g}", t["final_loss"], t["wall_clock_s"]))
-    search = float(trials["wall_clock_s"].sum())
-    best = trials[trials["best"]]
-    if len(best):
-        b, name = best.iloc[0], f"SignSGD tuned (best of {len(trials)} trials)"
-        ratio = search / alias_wall if alias_wall else None
-        loss, wall = b["final_loss"], b["wall_clock_s"]
-        rows.append(_search_row(name, f"{b['lr']:.3g}", loss, wall, search, ratio, SEARCH_SPEEDUP))
-    return pd.DataFrame(rows)
-
-
-def vs_search_figure(alias: dict | None, trials: pd.DataFrame) -> plt.Figure:
-    """Each trial's final loss against its lr beside ALIAS's, and the compute: ALIAS's one run
-    against the search's trials stacked."""
-    fig, (ax1, ax2) = new_figure(2)
-    done = trials.sort_values("lr")
-    ax1.plot(done["lr"], done["final_loss"], "o-", label="SignSGD trials")
-    best = trials[trials["best"]]
-    ax1.plot(best["lr"], best["final_loss"], "r*", ms=12, label="tuned (best trial)")
-    if alias is not None:
-        ax1.axhline(alias["final_loss"], color="k", label="ALIAS (no lr)")
-    ax1.set(xscale="log", xlabel="SignSGD lr", ylabel="final training loss")
-    ax1.legend(fontsize=7)
-    bottom = 0.0
-    for _, t in trials.sort_values("trial").iterrows():
-        ax2.bar(1, t["wall_clock_s"], bottom=bottom, color="C0", edgecolor="w")
-        bottom += t["wall_clock_s"]
-    if alias is not None:
-        ax2.bar(0, alias["wall_clock_s"], color="k")
-    ax2.set_xticks([0, 1], ["ALIAS", f"SignSGD search ({len(trials)} trials)"])
-    ax2.set_ylabel("training wall-clock (s)")
-    fig.tight_layout()
-    return fig
-
-
-def alias_record(folder: Path) -> dict | None:
-    """The seed-mean final loss and wall-clock of the ALIAS runs in ``folder`` that trained to the
-    end, if any."""
-    alias = [s for s in read_summaries(folder) if s["method"].startswith("alias") and s["status"] in TRAINED]
-    runs = [run_record(Path(s["run_dir"])) for s in alias]
-    if not runs:
-        return None
-    return {key: sum(r[key] for r in runs) / len(runs) for key in ("final_loss", "wall_clock_s")}
-
-
-@artefact(
-    "alias_vs_search",
-    "ALIAS vs SignSGD tuned by an Optuna lr search: each trial's final loss and training wall-clock; "
-    "the tuned row is the study's best trial (by the last step's training loss), its compute the sum "
-    "over every trial.",
-    SOURCE,
-    experiments=[  # ALIAS's run of alias_vs_tuned in this folder, then the search
-        Sweep("alias_vs_tuned", overrides=("variant=script", "experiment_name=alias_vs_search")),
-        Sweep("alias_vs_search", program="suite-search"),
-    ],
-)
-def vs_search(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
-    """ALIAS against the SignSGD of the one study (``*.journal``) in ``folder``, and its ALIAS runs."""
-    journals = sorted(folder.glob("*.journal"))
-    if len(journals) != 1:
-        raise FileNotFoundError(f"{len(journals)} studies (*.journal) in {folder}; the table compares one")
-    alias, trials = alias_record(folder), trials_frame(journals[0])
-    return vs_search_table(alias, trials), vs_search_figure(alias, trials)
-
-
 # ---------------------------------------------------------------- claims
 
 
@@ -259,51 +165,4 @@ declare(
         ),
     ],
     claim_runs,
-)
-
-
-def search_claim_runs(folder: Path) -> pd.DataFrame:
-    """The runs with the study's best trial named ``signsgd_tuned``, and ``compute_s``: ALIAS's
-    wall-clock, or for the tuned SignSGD every trial's wall-clock summed (the table's compute)."""
-    runs = load_runs(folder)
-    runs = runs.assign(compute_s=runs["wall_clock_s"])
-    journals = sorted(folder.glob("*.journal"))
-    trials = trials_frame(journals[0]) if len(journals) == 1 else pd.DataFrame({"best": []})
-    best = trials[trials["best"]]
-    if best.empty:
-        return runs
-    tuned = runs["run_dir"].map(lambda d: Path(d).name) == best["run_name"].iloc[0]
-    runs.loc[tuned, "arm"] = "signsgd_tuned"
-    runs.loc[tuned, "compute_s"] = float(trials["wall_clock_s"].sum())
-    return runs
-
-
-declare(
-    "alias_vs_search",
-    [
-        Claim(
-            id="alias_vs_search.loss",
-            artefact="alias_vs_search",
-            statement="ALIAS's final loss is within 0.05 of SignSGD tuned by an lr search",
-            paper=f"{PAPER}: ALIAS is close to Sign-SGD with a tuned learning rate (C4 validation "
-            "loss, LLaMA-130M: 3.006 vs 2.980; LLaMA-350M: 2.821 vs 2.819)",
-            metric="final_loss",
-            unit="training loss",
-            arm="alias",
-            versus=("signsgd_tuned",),
-            direction="within",
-            tolerance=0.05,
-        ),
-        Claim(
-            id="alias_vs_search.compute",
-            artefact="alias_vs_search",
-            statement="ALIAS costs less compute than SignSGD with its lr search",
-            paper=f"{PAPER}: ~1.5x end-to-end speedup by skipping the learning-rate search",
-            metric="compute_s",
-            unit="s",
-            arm="alias",
-            versus=("signsgd_tuned",),
-        ),
-    ],
-    search_claim_runs,
 )
