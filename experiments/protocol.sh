@@ -90,7 +90,7 @@ alias_vs_tuned() {
     arms+=("compare.arms.$variant.method=alias_adam" "compare.arms.$variant.warmup_steps=10")
   done
   suite-compare "${budget[@]}" "${small[@]}" "compare.methods=[alias_adam,alias_no_clamp,alias_heavy_ball,signsgd]" \
-    "${arms[@]}" "compare.arms.alias_no_clamp.clamp_level=inf" compare.arms.alias_heavy_ball.heavy_ball=true \
+    "${arms[@]}" "compare.arms.alias_no_clamp.clamp_level=.inf" compare.arms.alias_heavy_ball.heavy_ball=true \
     "compare.spaces.signsgd.lr=[1e-4,1e-1]" "compare.spaces.signsgd.weight_decay=[0.0,0.01]" \
     train.lr_scheduler=cosine_with_min_lr train.min_lr_ratio=0.1 train.max_grad_norm=null \
     train.gradient_checkpointing=true eval.n_examples=0 logger=none "results_dir=$RESULTS/alias_vs_tuned"
