@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import math
 import statistics
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -305,12 +306,23 @@ def one_step(job: Job, progress: Progress, step: int, micro_batches: list[dict])
     applied = progress.guard.after(step)
     lr = job.method.optimizer.param_groups[0]["lr"]  # the step's own, before the schedule moves it
     if job.scheduler is not None:
-        job.scheduler.step()
+        step_schedule(job.scheduler, job.method)
     progress.step = step
     progress.losses.append(loss)
     if logged:
         log_step(job, progress.clock, step, loss, lr, seconds, applied)
     return loss
+
+
+def step_schedule(scheduler: Any, method: Method) -> None:
+    """Move the schedule to the next step's lr. A method that updates inside backward never calls
+    ``optimizer.step()``, so torch warns that the schedule was stepped before the optimizer; the
+    warning is spurious: those updates read ``param_groups[0]["lr"]`` during this step's backward,
+    before this call, and use the same lr at each step as a method that steps after backward."""
+    with warnings.catch_warnings():
+        if method.updates_in_backward:
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+        scheduler.step()
 
 
 def collapsed(losses: list[float], vocab_size: int) -> str | None:

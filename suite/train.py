@@ -49,6 +49,7 @@ from suite.resume import capture, restore, stop_on_signals
 from suite.track import checkpoint, wandb_run
 from suite.track.record import RunSummary
 from suite.track.store import CHECKPOINT, CONFIG, FINISHED, RunFolder, outside_store, run_folder
+from suite.track.weights import weights_hash
 from suite.validate import validate
 
 log = logging.getLogger(__name__)
@@ -238,6 +239,7 @@ def setup(
     summary.status = "running"
     folder.write_summary(summary)
     model, tokenizer = instantiate(without(cfg.model, "name", "architecture"))
+    summary.base_weights_hash = weights_hash(model)  # before any method wraps or casts it
     model.to(device)
     summary.load_peak_reserved_bytes = devmem.cuda_peaks(device)["peak_reserved_bytes"]
     splits = instantiate(without(cfg.data, "name", "max_length"))
