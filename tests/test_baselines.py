@@ -34,6 +34,12 @@ METHODS = [
     "badam",
     "lomo",
     "adalomo",
+    "muon",
+    "adafactor",
+    "adamw8bit",
+    "lion",
+    "schedulefree",
+    "adam_mini",
 ]
 
 TOKENIZER = byte_tokenizer()
