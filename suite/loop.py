@@ -305,7 +305,8 @@ def one_step(job: Job, progress: Progress, step: int, micro_batches: list[dict])
     # Optimizer state and the guard's sample are read after the clock stops: no step time.
     job.meter.after_step()
     applied = progress.guard.after(step)
-    lr = job.method.optimizer.param_groups[0]["lr"]  # the step's own, before the schedule moves it
+    # the step's own, before the schedule moves it (a tensor for torchao's optimizers)
+    lr = float(job.method.optimizer.param_groups[0]["lr"])
     if job.scheduler is not None:
         job.scheduler.step()
     progress.step = step

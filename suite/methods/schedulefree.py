@@ -26,7 +26,7 @@ def build(
     eps: float,
     weight_decay: float,
     warmup_steps: int,
-    r: float,
+    average_power: float,
     weight_lr_power: float,
     foreach: bool,
 ) -> Method:
@@ -38,7 +38,7 @@ def build(
         eps=eps,
         weight_decay=weight_decay,
         warmup_steps=warmup_steps,
-        r=r,
+        r=average_power,
         weight_lr_power=weight_lr_power,
         foreach=foreach,
     )
