@@ -237,6 +237,7 @@ def train(
     resumable state. Returns the last loss and step, and fills the summary's time fields."""
     cfg, method = job.cfg, job.method
     method.model.train()
+    method.to_train()
     # Peaks start here, after the model and optimizer are built: the protocol's training peak.
     devmem.reset_peaks(job.device)
     summary.status, loss = "ok", float("nan")
@@ -255,7 +256,8 @@ def train(
         if cfg.train.checkpoint_every and (step % cfg.train.checkpoint_every == 0 or stop):
             checkpoint(progress)
         if not stop and step < job.max_steps and cfg.train.eval_every and step % cfg.train.eval_every == 0:
-            evaluate_and_log(job, step, stop)
+            with method.evaluating():
+                evaluate_and_log(job, step, stop)
         if stop:  # caught during the step, the checkpoint's write or the evaluation
             summary.status, summary.error = "interrupted", f"{stop[0]} at step {step}"
             log.warning("%s at step %d: stopping", stop[0], step)
@@ -304,7 +306,8 @@ def one_step(job: Job, progress: Progress, step: int, micro_batches: list[dict])
     # Optimizer state and the guard's sample are read after the clock stops: no step time.
     job.meter.after_step()
     applied = progress.guard.after(step)
-    lr = job.method.optimizer.param_groups[0]["lr"]  # the step's own, before the schedule moves it
+    # the step's own, before the schedule moves it (a tensor for torchao's optimizers)
+    lr = float(job.method.optimizer.param_groups[0]["lr"])
     if job.scheduler is not None:
         step_schedule(job.scheduler, job.method)
     progress.step = step
@@ -368,7 +371,8 @@ def log_step(
 
 def evaluate_and_log(job: Job, step: int, stop: list[str] | None = None) -> float | None:
     """Greedy exact match on the first ``eval.n_examples`` test problems, logged at ``step``; None
-    (nothing logged) when a signal in ``stop`` ended it early."""
+    (nothing logged) when a signal in ``stop`` ended it early. The caller puts the method in eval
+    mode (:meth:`~suite.methods.Method.evaluating`)."""
     cfg = job.cfg.eval
     if cfg.n_examples == 0 or not job.world.main:  # the ranks' models are equal: rank 0 evaluates
         return None
@@ -389,19 +393,21 @@ def evaluate_and_log(job: Job, step: int, stop: list[str] | None = None) -> floa
 
 
 def validate_and_log(job: Job, progress: Progress, step: int) -> float | None:
-    """The validation loss after ``step``, every ``train.val_every`` steps and after the last:
-    logged, and checked against the validation target; its time is not training time."""
+    """The validation loss after ``step``, every ``train.val_every`` steps and after the last, with
+    the method in eval mode: logged, and checked against the validation target; its time is not
+    training time."""
     every = job.cfg.train.get("val_every")
     if not every or (step % every and step != job.max_steps):
         return None
-    loss = heldout_loss(
-        job.method.model,
-        job.tokenizer,
-        job.splits.validation,
-        job.cfg.data.max_length,
-        job.cfg.eval.batch_size,
-        job.autocast,
-    )
+    with job.method.evaluating():
+        loss = heldout_loss(
+            job.method.model,
+            job.tokenizer,
+            job.splits.validation,
+            job.cfg.data.max_length,
+            job.cfg.eval.batch_size,
+            job.autocast,
+        )
     progress.clock.validated(loss)
     row = {"train/step": step, "val/loss": loss}
     job.folder.log(row)

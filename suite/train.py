@@ -310,6 +310,7 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int, stop: list[
     summary.n_trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     summary.n_params = sum(p.numel() for p in model.parameters())
     job.meter.close()
+    job.method.to_eval()  # the run's model from here on: evaluated, saved (Schedule-Free's x)
     if summary.status == "ok" and job.world.main:
         summary.eval_exact_match = evaluate_and_log(job, step, stop)
         if job.cfg.lm_eval.tasks and not stop:

@@ -34,6 +34,12 @@ METHODS = [
     "badam",
     "lomo",
     "adalomo",
+    "muon",
+    "adafactor",
+    "adamw8bit",
+    "lion",
+    "schedulefree",
+    "adam_mini",
 ]
 
 TOKENIZER = byte_tokenizer()
@@ -449,6 +455,57 @@ def test_default_job_through_the_app(tmp_path, name):
         assert s["mem_grads_bytes"] == largest_grad
         factored = 4 * sum(sum(p.shape) for p in params)
         assert s["mem_state_bytes"] == (factored if name == "adalomo" else 0)
+    else:
+        assert s["mem_state_bytes"] == NEW_BASELINE_STATE[name](model)
+
+
+def muon_state_bytes(model: nn.Module) -> int:
+    """Muon: one fp32 momentum buffer per hidden matrix; AdamW (m, v, a 4-byte step) on the rest."""
+    hidden = {id(p) for b in find_blocks(model) for p in b.parameters() if p.ndim == 2}
+    return sum(4 * p.numel() if id(p) in hidden else 8 * p.numel() + 4 for p in model.parameters())
+
+
+def adafactor_state_bytes(model: nn.Module) -> int:
+    """A row and a column of second moments per matrix, a full one per vector; a 4-byte step each."""
+    return sum(4 * (sum(p.shape) if p.ndim == 2 else p.numel()) + 4 for p in model.parameters())
+
+
+def adamw8bit_state_bytes(model: nn.Module, block: int = 256) -> int:
+    """torchao: a tensor with >= 4096 values (divisible by the block) keeps each moment as uint8
+    codes + an fp32 scale per block + its own 256-entry fp32 code table; smaller ones fp32 moments."""
+    total = 0
+    for p in model.parameters():
+        n = p.numel()
+        quantized = n >= 4096 and n % block == 0
+        total += 2 * (n + 4 * n // block + 4 * 256) if quantized else 8 * n
+        total += 4  # step
+    return total
+
+
+def adam_mini_state_bytes(model: nn.Module) -> int:
+    """Adam-mini: fp32 m for every value; one fp32 v per head (q, k), per row (v, o, MLP,
+    embeddings, head) or per tensor (norms)."""
+    head = model.config.head_dim
+    total = 0
+    for name, p in model.named_parameters():
+        if "q_proj" in name or "k_proj" in name:
+            blocks = p.shape[0] // head
+        elif "norm" in name:
+            blocks = 1
+        else:
+            blocks = p.shape[0]
+        total += 4 * p.numel() + 4 * blocks
+    return total
+
+
+NEW_BASELINE_STATE = {
+    "muon": muon_state_bytes,
+    "adafactor": adafactor_state_bytes,
+    "adamw8bit": adamw8bit_state_bytes,
+    "lion": lambda model: 4 * sum(p.numel() for p in model.parameters()),
+    "schedulefree": lambda model: 8 * sum(p.numel() for p in model.parameters()),
+    "adam_mini": adam_mini_state_bytes,
+}
 
 
 @pytest.mark.parametrize("name", ["lora", "badam", "galore_layerwise", "lomo"])

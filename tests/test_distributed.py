@@ -62,6 +62,7 @@ def test_how_each_suite_method_runs_under_torchrun():
     for path in METHOD_YAMLS:
         modes.setdefault(_mode(path), set()).add(path.stem)
     averaged = {"adamw", "alias", "alias_adam", "apollo", "apollo_mini", "galore", "lora", "sgd"}
+    averaged |= {"muon", "adafactor", "adamw8bit", "lion", "schedulefree", "adam_mini"}
     assert modes["averaged"] == averaged
     assert modes["voted"] == {"signsgd"} and modes["voted_in_step"] == {"absignsgd_mv"}
 

@@ -15,7 +15,8 @@ know stops it with that key's name (``tests/test_method_defaults.py`` checks eve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -56,6 +57,10 @@ class Method:
         step_stats: scalars of the last step to log beside the loss (ALIAS's γ, γ before the
             clamp, S, d); the loop merges them into each logged row, and their values after
             the last step into the summary.
+        train_mode, eval_mode: called before training and around every validation and evaluation,
+            for optimizers whose model weights differ between the two (Schedule-Free's y and x);
+            the run's evaluation, its saved model and its final weights are in eval mode, its
+            resumable checkpoints in train mode. None: the weights are the same in both.
     """
 
     model: nn.Module
@@ -70,12 +75,33 @@ class Method:
     state_dict: Callable[[], dict] | None = None
     load_state_dict: Callable[[dict], None] | None = None
     step_stats: Callable[[], dict[str, float]] | None = None
+    train_mode: Callable[[], None] | None = None
+    eval_mode: Callable[[], None] | None = None
 
     def training_state(self) -> dict:
         return self.state_dict() if self.state_dict is not None else self.optimizer.state_dict()
 
     def load_training_state(self, state: dict) -> None:
         (self.load_state_dict or self.optimizer.load_state_dict)(state)
+
+    def to_train(self) -> None:
+        """The weights gradients are taken at (``train_mode``)."""
+        if self.train_mode is not None:
+            self.train_mode()
+
+    def to_eval(self) -> None:
+        """The weights to evaluate and save (``eval_mode``)."""
+        if self.eval_mode is not None:
+            self.eval_mode()
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode inside the block, train mode again after it."""
+        self.to_eval()
+        try:
+            yield
+        finally:
+            self.to_train()
 
 
 def trainable(model: nn.Module) -> list[nn.Parameter]:
