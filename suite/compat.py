@@ -101,6 +101,11 @@ def overrides(method: DictConfig, feature: str) -> tuple[str, ...]:
     return BY_KEY[feature].overrides
 
 
+def overrides_of(method: str, feature: str) -> tuple[str, ...]:
+    """:func:`overrides` for the method named ``method``."""
+    return overrides(OmegaConf.load(CONF_DIR / "method" / f"{method}.yaml"), feature)
+
+
 @cache
 def not_applicable(method: str, feature: str) -> str | None:
     """Why the column does not apply to the method, from its traits (None: it applies)."""

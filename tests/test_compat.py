@@ -50,6 +50,7 @@ def test_a_cell_without_a_test_or_with_a_contradicting_one_is_reported():
 REFUSED = [(m, f.key) for f in compat.FEATURES for m in compat.cells_where(f.key, refused=True)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "feature"),
     [

@@ -56,6 +56,11 @@ def steps_logged(run_dir) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.compat(
+    "resume",
+    checks="a run killed after step 5 resumes from its step-4 checkpoint to bitwise the weights of an "
+    "uninterrupted run, each step logged once",
+)
 @pytest.mark.parametrize("method", METHODS)
 def test_a_killed_run_resumes_bitwise_for_every_method(tmp_path, monkeypatch, method):
     overrides = [f"method={method}", *RESUMABLE, *NARROW.get(method, [])]
