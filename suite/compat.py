@@ -62,7 +62,12 @@ FEATURES = (
     ),
     Feature("torchrun", "torchrun", world=2),
     Feature("resume", "resume", ("train.checkpoint_every=2",)),
-    Feature("in_backward", "update inside backward"),
+    Feature(
+        "in_backward",
+        "update inside backward",
+        note="with the method's in-backward switch on where it has one (e.g. method.fused_backward=true); "
+        "the other columns keep the YAML's default",
+    ),
     Feature("guard", "lost-update guard"),
     Feature("estimator", "suite-estimate"),
 )
@@ -233,6 +238,12 @@ def render(cells: dict[tuple[str, str], Cell]) -> str:
         lines.append(f"| {traits.label(method)} (`{method}`) | " + " | ".join(row) + " |")
     lines += ["", "## Refusals", ""]
     lines += [f"- **R{i}**: `{reason}`" for i, reason in enumerate(refusals, 1)]
+    refusal_tests = sorted(
+        {_test_name(d.test) for c in cells.values() if c.status == REFUSED for d in c.tests}
+    )
+    lines += (
+        ["", "Each checked by " + ", ".join(f"`{t}`" for t in refusal_tests) + "."] if refusal_tests else []
+    )
     lines += ["", "## What the tests check", ""]
     for feature in FEATURES:
         checked: dict[tuple[str, str], list[str]] = {}

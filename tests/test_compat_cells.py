@@ -82,7 +82,7 @@ def weights(method) -> dict[str, torch.Tensor]:
 @pytest.mark.compat(
     "grad_accum",
     checks="two steps of 2 micro-batches of 4 leave the weights of two steps on one batch of 8 "
-    "(float64, equal-length sequences, within 1e-10 relative; SQ-MEFT in fp32)",
+    "(float64, equal-length sequences, within 1e-10 relative)",
 )
 @pytest.mark.parametrize("method", runs("grad_accum"))
 def test_accumulated_micro_batches_equal_one_batch(method):
@@ -96,7 +96,7 @@ def test_accumulated_micro_batches_equal_one_batch(method):
 @pytest.mark.compat(
     "checkpointing",
     checks="two steps with non-reentrant gradient checkpointing leave the weights of two steps "
-    "without it (float64, within 1e-10 relative)",
+    "without it (float64, within 1e-10 relative; SQ-MEFT in fp32)",
 )
 @pytest.mark.parametrize("method", runs("checkpointing"))
 def test_checkpointing_gives_the_same_steps(method):
@@ -131,28 +131,32 @@ PRECISION = {  # feature: (overrides, weight dtype, autocast dtype, loss scaling
 }
 
 
-@pytest.mark.compat(
-    "bf16_weights",
-    "bf16_autocast",
-    "fp16",
-    checks="four steps on one batch lower its loss, each loss finite, the model's weights in the asked dtype "
-    "(fp16: the loop's GradScaler unscales before the step and skips none)",
+PRECISION_CHECKS = (
+    "four steps on one batch lower its loss, each loss finite, the model's weights in the asked dtype "
+    "(fp16: the loop's GradScaler unscales before the step and skips none)"
 )
-@pytest.mark.parametrize("method", sorted(set(runs("bf16_weights")) | set(runs("fp16"))))
-def test_training_in_reduced_precision_lowers_the_loss(method):
-    for feature, (overrides, dtype, autocast, scaled) in PRECISION.items():
-        if method not in runs(feature):
-            continue
-        trained = build(method, *overrides)
-        dtypes = [p.dtype for p in trained.model.parameters()]  # LoRA's adapters stay fp32
-        scaler = torch.amp.GradScaler("cpu") if scaled else None
-        losses = steps(trained, batches(1, BATCH), k=4, autocast=AUTOCAST.get(autocast), scaler=scaler)
-        assert all(torch.isfinite(torch.tensor(losses))), (feature, losses)
-        assert losses[-1] < losses[0], (feature, losses)
-        assert trained.model.get_input_embeddings().weight.dtype == dtype, feature
-        assert [p.dtype for p in trained.model.parameters()] == dtypes, f"{feature}: a step changed a dtype"
-        if scaler is not None:
-            assert scaler.get_scale() == 2.0**16, "a step was skipped for inf/nan gradients"
+
+
+@pytest.mark.parametrize(
+    ("method", "feature"),
+    [
+        pytest.param(m, f, marks=pytest.mark.compat(f, methods=[m], checks=PRECISION_CHECKS), id=f"{m}-{f}")
+        for f in PRECISION
+        for m in runs(f)
+    ],
+)
+def test_training_in_reduced_precision_lowers_the_loss(method, feature):
+    overrides, dtype, autocast, scaled = PRECISION[feature]
+    trained = build(method, *overrides)
+    dtypes = [p.dtype for p in trained.model.parameters()]  # LoRA's adapters stay fp32
+    scaler = torch.amp.GradScaler("cpu") if scaled else None
+    losses = steps(trained, batches(1, BATCH), k=4, autocast=AUTOCAST.get(autocast), scaler=scaler)
+    assert all(torch.isfinite(torch.tensor(losses))), losses
+    assert losses[-1] < losses[0], losses
+    assert trained.model.get_input_embeddings().weight.dtype == dtype
+    assert [p.dtype for p in trained.model.parameters()] == dtypes, "a step changed a dtype"
+    if scaler is not None:
+        assert scaler.get_scale() == 2.0**16, "a step was skipped for inf/nan gradients"
 
 
 @pytest.mark.compat(
@@ -174,3 +178,26 @@ def test_the_guard_counts_what_the_step_changed(method):
     written = sum(t.numel() for t in updated_tensors(trained))
     assert changed > 0
     assert round(fraction * written) == changed
+
+
+def test_signum_inside_backward_accumulates_into_its_momentum_as_one_batch():
+    """Signum fused into backward folds each micro-batch's gradient into its momentum and frees it:
+    three steps of 2 × 4 equal three steps on one batch of 8 after backward (m_1 = g_1 included),
+    no gradient kept past its hook."""
+    whole = build("signsgd", "method.momentum=0.9", "method.weight_decay=0.1", dtype=torch.float64)
+    steps(whole, batches(1, BATCH), k=3)
+    fused = build(
+        "signsgd",
+        "method.momentum=0.9",
+        "method.weight_decay=0.1",
+        "method.fused_backward=true",
+        "train.grad_accum=2",
+        dtype=torch.float64,
+    )
+    alive = []  # after each of the method's hooks (ours run after them): gradients still stored
+    params = list(fused.model.parameters())
+    for p in params:
+        p.register_post_accumulate_grad_hook(lambda _: alive.append(sum(q.grad is not None for q in params)))
+    steps(fused, batches(2, BATCH // 2), k=3)
+    assert len(alive) == 3 * 2 * len(params) and max(alive) == 0
+    torch.testing.assert_close(weights(fused), weights(whole), **EXACT)

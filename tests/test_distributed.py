@@ -147,7 +147,8 @@ def two_rank_runs(tmp_path_factory, suite_cache):
     for extra, methods in groups.items():
         command = [
             *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"),
-            *(str(suite_train), "-m", *TINY, *FAST, *common, *extra),
+            *(str(suite_train), "-m", *TINY, *FAST, *common),
+            *(f"{o.partition('=')[0]}=choice({o.partition('=')[2]})" for o in extra),  # swept with method
             f"results_dir={root / 'ranks'}",
             "distributed.shard_data=false,true",
             f"method={','.join(methods)}",
