@@ -87,11 +87,11 @@ def _base() -> DictConfig:
     return OmegaConf.load(CONF_DIR / "config.yaml")
 
 
-def method_config(method: str, feature: str) -> DictConfig:
-    """The method's YAML in the default job, with ``feature`` switched on."""
+def method_config(method: str, *features: str) -> DictConfig:
+    """The method's YAML in the default job, with ``features`` switched on."""
     cfg = _base().copy()
     cfg.method = OmegaConf.load(CONF_DIR / "method" / f"{method}.yaml")
-    for override in overrides(cfg.method, feature):
+    for override in (o for f in features for o in overrides(cfg.method, f)):
         key, _, value = override.partition("=")
         OmegaConf.update(cfg, key, OmegaConf.create(f"v: {value}").v, force_add=True)
     return cfg
@@ -154,6 +154,21 @@ class Cell:
     status: str
     reason: str = ""  # a refusal's line, or why the column does not apply
     tests: tuple[Declaration, ...] = ()
+
+
+def accumulation_in_backward(method: str) -> str:
+    """How the method's in-backward update takes ``train.grad_accum=2``: the conditions under
+    which it accumulates (its traits) and the check's line where it refuses."""
+    cfg = method_config(method, "in_backward", "grad_accum")
+    conditions = traits.of(cfg.method).accumulates_in_backward
+    try:
+        check_method_loop(cfg)
+    except ConfigError as err:
+        when = (
+            f"accumulates with {', '.join(map(str, conditions))}; at the YAML's values " if conditions else ""
+        )
+        return f"{when}refused: `{err}`"
+    return "accumulates into its own state, no gradient buffer"
 
 
 def cells_where(feature: str, refused: bool) -> list[str]:
@@ -244,6 +259,9 @@ def render(cells: dict[tuple[str, str], Cell]) -> str:
     lines += (
         ["", "Each checked by " + ", ".join(f"`{t}`" for t in refusal_tests) + "."] if refusal_tests else []
     )
+    in_backward = [m for m in methods() if cells[(m, "in_backward")].status != NOT_APPLICABLE]
+    lines += ["", "## Gradient accumulation with the update inside backward", ""]
+    lines += [f"- {traits.label(m)} (`{m}`): {accumulation_in_backward(m)}" for m in in_backward]
     lines += ["", "## What the tests check", ""]
     for feature in FEATURES:
         checked: dict[tuple[str, str], list[str]] = {}

@@ -180,6 +180,12 @@ def test_the_guard_counts_what_the_step_changed(method):
     assert round(fraction * written) == changed
 
 
+@pytest.mark.compat(
+    "in_backward",
+    methods=["signsgd"],
+    checks="Signum (momentum 0.9) accumulates 2 micro-batches inside backward into its momentum: three "
+    "steps equal those after backward on one batch of 8 (float64), no gradient kept past its hook",
+)
 def test_signum_inside_backward_accumulates_into_its_momentum_as_one_batch():
     """Signum fused into backward folds each micro-batch's gradient into its momentum and frees it:
     three steps of 2 × 4 equal three steps on one batch of 8 after backward (m_1 = g_1 included),
