@@ -79,7 +79,9 @@ def build_method(cfg: DictConfig, model: torch.nn.Module) -> Method:
             f"method._target_ {cfg.method._target_} returned "
             f"{type(method).__name__}; it must return suite.methods.Method"
         )
-    check_method_loop(cfg, method.updates_in_backward, method.grad_scaler is not None)
+    check_method_loop(
+        cfg, method.updates_in_backward, method.grad_scaler is not None, method.micro_batch is not None
+    )
     return method
 
 
@@ -147,6 +149,8 @@ def train_step(
     total = 0.0
     forward = method.model if forward is None else forward
     for i, batch in enumerate(micro_batches):
+        if method.micro_batch is not None:
+            method.micro_batch(i, len(micro_batches))
         with distributed.sync_on_last(forward, i == len(micro_batches) - 1):
             with meter.measure_activations() if meter else contextlib.nullcontext(), autocast:
                 loss = forward(**batch).loss / len(micro_batches)

@@ -7,10 +7,17 @@ Hydra calls the builder::
       label: SignSGD                 # the tables' and figures' name (default: the YAML's name)
       packages: [peft]               # PyPI distributions whose versions the run records
       updates_in_backward: false     # true, false, or the hyperparameter that turns it on
+      accumulates_in_backward: ["momentum > 0"]  # conditions under which that update accumulates
+      no_accumulation_because: ...   # why, in-backward, it does not (the refusal's reason)
       own_grad_scaler: false         # same form: the optimizer unscales its own gradients
       distributed: voted             # averaged | voted | voted_in_step | refused
       distributed_requires: ["momentum == 0"]   # conditions on the hyperparameters under torchrun
       refused_because: ...           # why, when distributed is refused
+
+An update inside backward frees each gradient as soon as it is used, so gradient accumulation
+over micro-batches is refused unless the method folds each micro-batch into state it keeps anyway
+(Signum's momentum: ``accumulates_in_backward`` lists the conditions, all of which must hold;
+absent, it never does); the refusal gives ``no_accumulation_because``.
 
 ``distributed``: ``averaged``, DDP averages the gradients before the step; ``voted``, the loop
 replaces each gradient by the ranks' int8 sign vote before the step (signSGD with majority vote,
@@ -71,6 +78,10 @@ class Condition:
 
 
 _UNDECLARED = "its YAML declares no traits.distributed"
+NO_BUFFER = (
+    "it keeps no state to fold the micro-batches into, and a buffer for their sum would be the full "
+    "gradient its in-backward update saves"
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,13 @@ class Traits:
     distributed: str = "refused"
     distributed_requires: tuple[Condition, ...] = ()
     refused_because: str = _UNDECLARED
+    accumulates_in_backward: tuple[Condition, ...] | None = None
+    no_accumulation_because: str = NO_BUFFER
+
+    def accumulates(self, method: DictConfig) -> bool:
+        """Whether its in-backward update, with these hyperparameters, accumulates micro-batches."""
+        conditions = self.accumulates_in_backward
+        return conditions is not None and all(c.holds(method) for c in conditions)
 
     def in_backward(self, method: DictConfig) -> bool:
         """Whether the method, with these hyperparameters, updates inside backward."""
@@ -122,6 +140,10 @@ def of(method: DictConfig) -> Traits:
             _condition(name, method, c) for c in _strings(name, "distributed_requires", given)
         ),
         refused_because=given.get("refused_because", "" if "distributed" in given else _UNDECLARED),
+        accumulates_in_backward=None
+        if "accumulates_in_backward" not in given
+        else tuple(_condition(name, method, c) for c in _strings(name, "accumulates_in_backward", given)),
+        no_accumulation_because=given.get("no_accumulation_because", NO_BUFFER),
     )
     if traits.distributed not in MODES:
         raise ConfigError(
@@ -160,7 +182,7 @@ def _condition(name: str, method: DictConfig, text: str) -> Condition:
     match = _CONDITION.match(text)
     if not match or match[1] not in method:
         raise ConfigError(
-            f"method {name}: traits.distributed_requires entry {text!r} must read "
+            f"method {name}: traits entry {text!r} must read "
             f"'<hyperparameter> <{'|'.join(OPS)}> <value>', e.g. 'momentum == 0'"
         )
     return Condition(match[1], match[2], OmegaConf.create(f"value: {match[3]}").value)  # as YAML reads it

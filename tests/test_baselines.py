@@ -200,6 +200,11 @@ def test_galore_state_is_adam_on_the_projected_gradient_plus_the_projector(name)
     assert total < 8 * sum(model.get_parameter(t).numel() for t in targets)
 
 
+@pytest.mark.compat(
+    "in_backward",
+    methods=["galore_layerwise"],
+    checks="per-layer steps inside backward give GaLore's losses (1e-5), one gradient alive at a time",
+)
 def test_galore_layerwise_matches_galore_and_frees_each_gradient_in_backward():
     ref = method_from_yaml("galore", tiny(), rank=RANK, lr=1e-2)
     model = tiny()
@@ -245,6 +250,11 @@ def test_galore_layerwise_state_dict_round_trip_resumes_exactly():
     assert train(resumed, steps=2) == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.compat(
+    "in_backward",
+    methods=["apollo_layerwise"],
+    checks="per-layer steps inside backward give APOLLO's losses (SVD projection), every gradient freed",
+)
 def test_apollo_layerwise_matches_apollo_and_frees_each_gradient_in_backward():
     """With the deterministic SVD projection (no per-parameter seed), per-layer APOLLO is APOLLO
     stepped inside backward; with the random one every matrix draws from seed 1 + the run's seed,
@@ -323,6 +333,9 @@ def test_badam_state_covers_only_the_active_block(dtype):
 # ---------------------------------------------------------------- LOMO / AdaLomo
 
 
+@pytest.mark.compat(
+    "in_backward", checks="fp32 and bf16: the loss falls, one gradient alive at a time, no optimizer state"
+)
 @pytest.mark.parametrize("name", ["lomo", "adalomo"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_lomo_keeps_at_most_one_gradient_and_no_optimizer_state(name, dtype):

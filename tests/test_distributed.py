@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST, TINY, compose_job, run_job
+from helpers import FAST, NARROW, TINY, compose_job, run_job
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
-from suite import distributed, traits
+from suite import compat, distributed, traits
 from suite.blocks import find_blocks
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
 
 TWO_RANKS = distributed.World(rank=0, size=2, local_rank=0)
-METHODS = ("adamw", "signsgd", "absignsgd_mv")
+METHODS = tuple(compat.cells_where("torchrun", refused=False))  # every method torchrun runs
 
 
 @pytest.mark.parametrize(
@@ -140,30 +140,40 @@ def two_rank_runs(tmp_path_factory, suite_cache):
     root = tmp_path_factory.mktemp("distributed")
     # Two micro-batches a step: DDP must still all-reduce once per step.
     common = ["train.max_steps=4", "train.grad_accum=2", "eval.n_examples=0", "save_checkpoint=true"]
-    single = {m: run_job(root / "single", f"method={m}", *common) for m in METHODS}
+    single = {m: run_job(root / "single", f"method={m}", *common, *NARROW.get(m, [])) for m in METHODS}
     suite_train = Path(sys.executable).parent / "suite-train"
-    command = [
-        *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"),
-        *(str(suite_train), "-m", *TINY, *FAST, *common),
-        f"results_dir={root / 'ranks'}",
-        "distributed.shard_data=false,true",
-        f"method={','.join(METHODS)}",
-        "run_name=${method.name}-shard_data_${distributed.shard_data}",
-    ]
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    groups: dict[tuple[str, ...], list[str]] = {}  # one multirun per set of extra overrides
+    for m in METHODS:
+        groups.setdefault(tuple(NARROW.get(m, [])), []).append(m)
+    for extra, methods in groups.items():
+        command = [
+            *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"),
+            *(str(suite_train), "-m", *TINY, *FAST, *common),
+            *(f"{o.partition('=')[0]}=choice({o.partition('=')[2]})" for o in extra),  # swept with method
+            f"results_dir={root / 'ranks'}",
+            "distributed.shard_data=false,true",
+            f"method={','.join(methods)}",
+            "run_name=${method.name}-shard_data_${distributed.shard_data}",
+        ]
+        env = os.environ | {"OMP_NUM_THREADS": "1"}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return root, single
 
 
 @pytest.mark.slow
+@pytest.mark.compat(
+    "torchrun",
+    checks="two gloo ranks given the same data end with the one-process weights (averaged: within "
+    "fp32 tolerance; voted: bitwise) and losses, two micro-batches a step",
+)
 @pytest.mark.parametrize("method", METHODS)
 def test_two_ranks_with_the_same_data_equal_one_process(two_rank_runs, method):
     root, _ = two_rank_runs
     one, two = root / "single" / "default" / f"{method}-seed0", _ranks_run(root, method, shard_data=False)
     a, b = _weights(one), _weights(two)
     assert a.keys() == b.keys()
-    if method == "adamw":  # the mean of two equal fp32 gradients is the gradient
+    if _mode(CONF_DIR / "method" / f"{method}.yaml") == "averaged":  # the mean of equal gradients
         for k in a:
             torch.testing.assert_close(b[k], a[k])
     else:  # bitwise: the vote of two equal signs is the sign

@@ -157,6 +157,11 @@ def test_state_dict_round_trip_is_bit_identical(foreach):
         assert torch.equal(a, b)
 
 
+@pytest.mark.compat(
+    "in_backward",
+    methods=["stosignsgd"],
+    checks="fused into backward: m = g and every coordinate moves by ±lr",
+)
 def test_fused_backward_updates_in_backward_and_frees_grads():
     """Hooks run in backprop order, so the noise is drawn in another order than step()'s: check
     the rule itself: m_1 = g_1 and every coordinate moved by exactly ±η."""

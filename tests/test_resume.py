@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST, TINY, compose_job, run_job
+from helpers import FAST, NARROW, TINY, compose_job, run_job
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
@@ -21,8 +21,6 @@ from suite import loop, train
 from suite.configs import CONF_DIR
 
 METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
-# TINY's narrowest projection (k_proj) is 16 wide; the YAMLs' rank 32 is refused on it
-NARROW = {m: ["method.rank=8"] for m in ("galore", "galore_layerwise", "apollo", "apollo_layerwise")}
 RESUMABLE = ["train.max_steps=6", "train.checkpoint_every=2", "eval.n_examples=0", "save_checkpoint=true"]
 
 
@@ -58,6 +56,11 @@ def steps_logged(run_dir) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.compat(
+    "resume",
+    checks="a run killed after step 5 resumes from its step-4 checkpoint to bitwise the weights of an "
+    "uninterrupted run, each step logged once",
+)
 @pytest.mark.parametrize("method", METHODS)
 def test_a_killed_run_resumes_bitwise_for_every_method(tmp_path, monkeypatch, method):
     overrides = [f"method={method}", *RESUMABLE, *NARROW.get(method, [])]

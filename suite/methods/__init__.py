@@ -39,7 +39,11 @@ class Method:
             ``loss.backward()``).
         updates_in_backward: the optimizer updates parameters inside backward and frees each
             gradient at once; the loop then never calls ``step``/``zero_grad`` and refuses
-            gradient accumulation (the YAML's ``traits.updates_in_backward`` must agree).
+            gradient accumulation unless ``micro_batch`` is set (the YAML's
+            ``traits.updates_in_backward`` and ``traits.accumulates_in_backward`` must agree).
+        micro_batch: for an in-backward update that accumulates, called with (index, count)
+            before each micro-batch's backward: the update folds the first ``count - 1`` into its
+            state and steps in the last one's backward.
         grad_scaler: a ``torch.amp.GradScaler`` the optimizer owns (ABSignSGD's fp16 path); the
             loop then scales the loss with it, calls ``optimizer.step()`` itself and
             ``grad_scaler.update()`` after, as the reference code's loop does.
@@ -77,6 +81,7 @@ class Method:
     step_stats: Callable[[], dict[str, float]] | None = None
     train_mode: Callable[[], None] | None = None
     eval_mode: Callable[[], None] | None = None
+    micro_batch: Callable[[int, int], None] | None = None
 
     def training_state(self) -> dict:
         return self.state_dict() if self.state_dict is not None else self.optimizer.state_dict()

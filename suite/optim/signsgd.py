@@ -45,7 +45,8 @@ class SignSGD(torch.optim.Optimizer):
             path on CPU, where each tensor's pass stays in cache and measured faster
             (``suite-bench optim``), as ``torch.optim`` itself decides.
         fused_backward: update each parameter inside backward (post-accumulate-grad hook) and
-            free its gradient at once; ``step()`` then does nothing. No gradient accumulation.
+            free its gradient at once; ``step()`` then does nothing. Gradient accumulation with
+            momentum > 0 only (:meth:`micro_batch`).
     """
 
     def __init__(
@@ -68,6 +69,18 @@ class SignSGD(torch.optim.Optimizer):
         super().__init__(params, defaults)
         self.fused_backward = fused_backward
         self._handles = register_fused_updates(self, self._update_one) if fused_backward else []
+        self._micro = (0, 1)  # this backward's micro-batch and the step's count
+        self._fresh: set[Tensor] = set()  # buffers made in this step: m_1 = g_1, the sum unweighted
+
+    def micro_batch(self, index: int, count: int) -> None:
+        """With ``fused_backward`` and momentum > 0: the coming backward is micro-batch ``index``
+        of ``count``. Each gradient is folded into the momentum buffer and freed, and the last
+        micro-batch's hook steps: ``m_t = β m_{t-1} + (1 − β) Σ_i g_{t,i}`` as one accumulated
+        step would form it (the loop divides each micro-batch's loss by ``count``), with no
+        gradient buffer. Momentum 0 has no buffer to fold into."""
+        if count > 1 and not all(g["momentum"] > 0 for g in self.param_groups):
+            raise ValueError("SignSGD accumulates inside backward only with momentum > 0")
+        self._micro = (index, count)
 
     def _init_group(
         self, group: dict, params: list[Tensor], grads: list[Tensor], bufs: list[Tensor | None]
@@ -84,6 +97,10 @@ class SignSGD(torch.optim.Optimizer):
 
     def _update_one(self, group: dict, p: Tensor) -> None:
         """The in-backward update of one parameter (single-tensor path)."""
+        index, count = self._micro
+        if count > 1:
+            self._accumulate_one(group, p, last=index == count - 1, first=index == 0)
+            return
         bufs = [self.state[p].get("momentum_buffer")] if group["momentum"] > 0 else []
         signsgd(
             [p],
@@ -96,6 +113,22 @@ class SignSGD(torch.optim.Optimizer):
         )
         if group["momentum"] > 0:
             self.state[p]["momentum_buffer"] = bufs[0]
+
+    def _accumulate_one(self, group: dict, p: Tensor, *, last: bool, first: bool) -> None:
+        """One micro-batch's gradient into the momentum buffer; on the last, the step (Alg. 5)."""
+        state, g, beta = self.state[p], p.grad, group["momentum"]
+        if first and "momentum_buffer" not in state:
+            state["momentum_buffer"] = g.detach().clone()
+            self._fresh.add(p)
+        elif first:
+            self._fresh.discard(p)
+            state["momentum_buffer"].lerp_(g, 1.0 - beta)
+        else:
+            state["momentum_buffer"].add_(g, alpha=1.0 if p in self._fresh else 1.0 - beta)
+        if last:
+            if group["weight_decay"] != 0:
+                p.mul_(1.0 - group["lr"] * group["weight_decay"])
+            p.add_(torch.sign(state["momentum_buffer"], out=g), alpha=-group["lr"])
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
