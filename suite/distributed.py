@@ -181,8 +181,9 @@ class Ranks:
 
 def prepare(method: Method, config: DictConfig, world: World, device: torch.device) -> Ranks:
     """As the method's ``traits.distributed`` says (``config`` is its composed YAML): DDP for an
-    averaged method, the loop's sign vote for a voted one, the count of the optimizer's own vote
-    for ``voted_in_step``; in one process, the model as it is."""
+    averaged method, the loop's sign vote for a voted one; for ``voted_in_step``, the vote handed
+    to an optimizer that takes one (its ``vote`` attribute: SignSGD/Signum, StoSignSGD), else the
+    count of the optimizer's own vote (ABSignSGD-MV); in one process, the model as it is."""
     traffic = Traffic()
     if world.size == 1:
         return Ranks("single", method.model, None, traffic)
@@ -191,6 +192,9 @@ def prepare(method: Method, config: DictConfig, world: World, device: torch.devi
         raise ConfigError(f"method={config.name} updates inside backward and cannot run under torchrun")
     if mode == "averaged":
         return Ranks("ddp", wrap_ddp(method.model, device, traffic), None, traffic)
+    if mode == "voted_in_step" and hasattr(method.optimizer, "vote"):
+        method.optimizer.vote = lambda signs: vote(signs, traffic)
+        return Ranks("vote", method.model, None, traffic)
     tally = vote if mode == "voted" else count_block_votes
     return Ranks("vote", method.model, lambda: tally(gradients(method), traffic), traffic)
 

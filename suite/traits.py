@@ -14,9 +14,11 @@ Hydra calls the builder::
 
 ``distributed``: ``averaged``, DDP averages the gradients before the step; ``voted``, the loop
 replaces each gradient by the ranks' int8 sign vote before the step (signSGD with majority vote,
-Bernstein et al., ICLR 2019, arXiv 1810.05291, Alg. 1); ``voted_in_step``, the optimizer
-all-reduces its own votes in ``step`` (the loop counts the bytes); ``refused``, torchrun is refused
-before any work. A method that updates inside backward cannot be averaged or voted: DDP's reducer
+Bernstein et al., ICLR 2019, arXiv 1810.05291, Alg. 1); ``voted_in_step``, the ranks vote in
+``step`` on the signs each computed from its own state (Signum's momentum, StoSignSGD's noisy
+sign): the loop hands the vote to an optimizer with a ``vote`` attribute, or counts the bytes of an
+optimizer that all-reduces its own (ABSignSGD-MV); ``refused``, torchrun is refused before any work.
+A method that updates inside backward cannot be averaged or voted: DDP's reducer
 finishes its all-reduce at the end of backward, after per-parameter hooks have stepped on the local
 gradients. A method without a block gets the defaults: its name as label, no packages, a step after
 backward, and torchrun refused.

@@ -30,7 +30,6 @@ METHODS = ("adamw", "signsgd", "absignsgd_mv")
         (["method=badam"], "method=badam cannot run under torchrun"),
         (["method=absignsgd"], "method=absignsgd cannot run under torchrun: each rank would step its own"),
         (["method=lomo"], "method=lomo cannot run under torchrun"),
-        (["method=signsgd", "method.momentum=0.9"], "signsgd needs momentum == 0"),
         (["method=signsgd", "method.fused_backward=true"], "method.fused_backward=true cannot run"),
         (["resume=true"], "resume and train.checkpoint_every are not supported"),
         (["train.checkpoint_every=2"], "resume and train.checkpoint_every are not supported"),
@@ -57,13 +56,14 @@ def test_methods_whose_traits_allow_torchrun_pass_the_check(method):
 
 
 def test_how_each_suite_method_runs_under_torchrun():
-    """As the methods' YAMLs declare it: DDP, the loop's sign vote, the optimizer's own vote."""
+    """As the methods' YAMLs declare it: DDP, or a vote in the optimizer's step on each rank's own
+    sign (no suite method leaves the vote to the loop: that is for a plugin's momentum-free sign)."""
     modes: dict[str, set[str]] = {}
     for path in METHOD_YAMLS:
         modes.setdefault(_mode(path), set()).add(path.stem)
     averaged = {"adamw", "alias", "alias_adam", "apollo", "apollo_mini", "galore", "lora", "sgd"}
     assert modes["averaged"] == averaged
-    assert modes["voted"] == {"signsgd"} and modes["voted_in_step"] == {"absignsgd_mv"}
+    assert "voted" not in modes and modes["voted_in_step"] == {"absignsgd_mv", "signsgd", "stosignsgd"}
 
 
 def test_shards_are_disjoint_equal_and_cover_all_but_the_remainder():
@@ -233,3 +233,69 @@ def _tiny_model():
     from suite.loop import without
 
     return instantiate(without(compose_job().model, "name", "architecture"))
+
+
+def _torchrun(root: Path, *overrides: str) -> None:
+    """``torchrun --nproc_per_node=2`` (gloo on CPU, one thread per rank) of a tiny multirun."""
+    suite_train = Path(sys.executable).parent / "suite-train"
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"),
+        *(str(suite_train), "-m", *TINY, *FAST, f"results_dir={root}", *overrides),
+    ]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def sign_vote_runs(tmp_path_factory, suite_cache):
+    """Signum and StoSignSGD in one process, then on two gloo ranks with the same data: Signum, and
+    StoSignSGD with rank 0's noise on both ranks and with each rank's own noise."""
+    root = tmp_path_factory.mktemp("sign_votes")
+    common = ["train.max_steps=4", "eval.n_examples=0", "save_checkpoint=true"]
+    single = {
+        "signum": run_job(
+            root / "single", "method=signsgd", "method.momentum=0.9", "run_name=signum", *common
+        ),
+        "stosignsgd": run_job(root / "single", "method=stosignsgd", "run_name=stosignsgd", *common),
+    }
+    ranks = [*common, "distributed.shard_data=false"]
+    _torchrun(root / "ranks", "method=signsgd", "method.momentum=0.9", "run_name=signum", *ranks)
+    _torchrun(
+        root / "ranks",
+        "method=stosignsgd",
+        "method.noise_per_rank=false,true",
+        "run_name=stosignsgd-noise_per_rank_${method.noise_per_rank}",
+        *ranks,
+    )
+    return root, single
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("run", "alone"), [("signum", "signum"), ("stosignsgd-noise_per_rank_False", "stosignsgd")]
+)
+def test_signum_and_stosignsgd_voted_on_the_same_data_equal_one_process(sign_vote_runs, run, alone):
+    """Each rank's momentum (and noise) the same: the vote of two equal signs is the sign, bitwise;
+    one int8 per trainable parameter is sent each step, a quarter of fp32 averaging."""
+    root, single = sign_vote_runs
+    two = root / "ranks" / "default" / run
+    a, b = _weights(root / "single" / "default" / alone), _weights(two)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    summary = json.loads((two / "summary.json").read_text())
+    n = single[alone]["n_trainable_params"]
+    assert summary["distributed"] == "vote" and summary["ranks_weights_agree"] is True
+    assert summary["comm_sent_bytes_per_step"] == n and summary["comm_fp32_equiv_bytes_per_step"] == 4 * n
+    assert all(r["comm/sent_bytes"] == n for r in _rows(two))
+
+
+@pytest.mark.slow
+def test_stosignsgd_ranks_draw_their_own_noise_and_still_agree(sign_vote_runs):
+    """Each rank's own noise: the ranks' signs differ where the noise decides them, so the vote
+    differs from one process (ties give 0), yet every rank applies the same vote."""
+    root, _ = sign_vote_runs
+    two = root / "ranks" / "default" / "stosignsgd-noise_per_rank_True"
+    summary = json.loads((two / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["ranks_weights_agree"] is True
+    a, b = _weights(root / "single" / "default" / "stosignsgd"), _weights(two)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
