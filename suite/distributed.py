@@ -12,7 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from torch.utils.data import Dataset, Subset
 from suite import traits
 from suite.errors import ConfigError
 from suite.methods import Method
-from suite.track.store import RunFolder
+from suite.track.store import CHECKPOINT, FINISHED, RunFolder, run_folder
 
 VOTE_DTYPE = torch.int8  # a sum of K votes in [-K, K] fits for K <= 127
 
@@ -50,8 +50,10 @@ def world_from_env() -> World:
 
 
 def check(cfg: DictConfig, world: World) -> None:
-    """Refuse, in one line and before any work, what cannot run on ``world.size`` > 1 ranks: what
-    the method's traits (suite/traits.py) refuse or require, and resuming."""
+    """Refuse, in one line and before any work, what cannot run on ``world.size`` > 1 ranks (what
+    the method's traits, suite/traits.py, refuse or require), and resuming a run on another number
+    of ranks than it was started with."""
+    check_resumed_world(cfg, world)
     if world.size == 1:
         return
     name, declared = cfg.method.name, traits.of(cfg.method)
@@ -70,8 +72,21 @@ def check(cfg: DictConfig, world: World) -> None:
             )
     if world.size > torch.iinfo(VOTE_DTYPE).max and declared.distributed != "averaged":
         raise ConfigError(f"the int8 sign vote allows at most 127 ranks, got {world.size}")
-    if cfg.resume or cfg.train.checkpoint_every:
-        raise ConfigError("resume and train.checkpoint_every are not supported under torchrun; drop them")
+
+
+def check_resumed_world(cfg: DictConfig, world: World) -> None:
+    """``resume=true`` continues a checkpointed run only at its own world size (its ``summary.json``
+    records it; absent: one process), since each rank's data shard, RNGs and votes are its own."""
+    folder = run_folder(cfg)
+    previous = RunFolder(folder).previous() if cfg.resume and (folder / CHECKPOINT).exists() else None
+    if not previous or previous.get("status") in FINISHED:
+        return
+    ranks = previous.get("world_size", 1)
+    if ranks != world.size:
+        raise ConfigError(
+            f"resume=true but {folder} was run on {ranks} rank(s) and this run has {world.size}; "
+            f"resume it with torchrun --nproc_per_node={ranks} (1: without torchrun), or pass overwrite=true"
+        )
 
 
 def start(world: World, device: torch.device) -> torch.device:
@@ -86,6 +101,17 @@ def start(world: World, device: torch.device) -> torch.device:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         atexit.register(dist.destroy_process_group)
     return device
+
+
+@contextlib.contextmanager
+def main_first(world: World) -> Iterator[None]:
+    """Rank 0 runs the block before the other ranks do (a model it pretrains or fetches into the
+    cache is there for them to load: transformers' ``save_pretrained`` writes on rank 0 only)."""
+    if world.size > 1 and not world.main:
+        dist.barrier()
+    yield
+    if world.size > 1 and world.main:
+        dist.barrier()
 
 
 def shard(dataset: Dataset, world: World) -> Dataset:
@@ -230,6 +256,26 @@ class QuietFolder(RunFolder):
 
     def write_summary(self, summary: Any) -> None:
         pass
+
+
+def from_main(value: Any, world: World) -> Any:
+    """Rank 0's ``value`` on every rank (a collective: every rank calls it)."""
+    if world.size == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def agree_to_stop(stop: list[str], world: World) -> None:
+    """Every rank stops at the step any rank caught a signal: a rank that caught none takes the
+    first rank's signal name into ``stop`` (a collective: every rank calls it)."""
+    if world.size == 1:
+        return
+    every: list[Any] = [None] * world.size
+    dist.all_gather_object(every, stop[:1])
+    if not stop:
+        stop.extend(next(([s[0]] for s in every if s), []))
 
 
 def weights_agree(model: nn.Module, world: World) -> bool:

@@ -251,10 +251,12 @@ def train(
             log.warning("loss is %s at step %d: stopping", loss, step)
             break
         validate_and_log(job, progress, step)
+        distributed.agree_to_stop(stop, job.world)  # the ranks checkpoint and stop at one step
         if cfg.train.checkpoint_every and (step % cfg.train.checkpoint_every == 0 or stop):
             checkpoint(progress)
         if not stop and step < job.max_steps and cfg.train.eval_every and step % cfg.train.eval_every == 0:
             evaluate_and_log(job, step, stop)
+        distributed.agree_to_stop(stop, job.world)
         if stop:  # caught during the step, the checkpoint's write or the evaluation
             summary.status, summary.error = "interrupted", f"{stop[0]} at step {step}"
             log.warning("%s at step %d: stopping", stop[0], step)

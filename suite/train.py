@@ -45,7 +45,7 @@ from suite.loop import (
 )
 from suite.measure import device as devmem
 from suite.measure.memory import MemoryMeter
-from suite.resume import capture, restore, stop_on_signals
+from suite.resume import capture, check_world_size, load_rank, restore, save_ranks, stop_on_signals
 from suite.track import checkpoint, wandb_run
 from suite.track.record import RunSummary
 from suite.track.store import CHECKPOINT, CONFIG, FINISHED, RunFolder, outside_store, run_folder
@@ -112,22 +112,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     where = run_folder(cfg)
     folder = RunFolder(where, cfg.results_dir) if world.main else distributed.QuietFolder(where)
     folder.claim(overwrite=cfg.overwrite, resume=cfg.resume)
-    previous = folder.previous() if cfg.resume else None
-    if previous is not None:
-        check_same_config(cfg, folder)
-        if previous.get("status") in FINISHED:
-            folder.release()
-            log.warning(
-                "%s already holds a finished run (status %s); resume=true leaves it as it is",
-                folder.folder,
-                previous["status"],
-            )
-            return previous
-    resumed = resume_state(cfg, folder, previous)
+    finished, resumed = resume_point(cfg, folder, world)
+    if finished is not None:
+        folder.release()
+        log.warning(
+            "%s already holds a finished run (status %s); resume=true leaves it as it is",
+            folder.folder,
+            finished["status"],
+        )
+        return finished
     if resumed is not None:
         folder.keep_metrics_through(resumed["step"])
     fresh = folder.previous() is None  # nothing here but what this run will write
     summary = new_summary(cfg, device)
+    if world.size > 1:  # from the start: a resumed run is checked against it
+        summary.extra["world_size"] = world.size
     tracker, refused = None, False
     try:
         with stop_on_signals() as stop:
@@ -185,8 +184,30 @@ def check_same_config(cfg: DictConfig, folder: RunFolder) -> None:
         )
 
 
+def resume_point(
+    cfg: DictConfig, folder: RunFolder, world: distributed.World
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Rank 0 reads what ``resume=true`` finds (under torchrun the others take its word): the
+    summary of a finished run, left as it is, or the state to continue from (each rank's own part
+    of it, :func:`suite.resume.load_rank`); (None, None) starts from step 0."""
+    finished = resumed = None
+    previous = folder.previous() if cfg.resume and world.main else None
+    if previous is not None:
+        check_same_config(cfg, folder)
+        if previous.get("status") in FINISHED:
+            finished = previous
+        else:
+            resumed = resume_state(cfg, folder, previous, world)
+    if world.size == 1:
+        return finished, resumed
+    finished, step = distributed.from_main((finished, None if resumed is None else resumed["step"]), world)
+    if step is not None and not world.main:
+        resumed = load_rank(folder.folder, world, step)
+    return finished, resumed
+
+
 def resume_state(
-    cfg: DictConfig, folder: RunFolder, previous: dict[str, Any] | None
+    cfg: DictConfig, folder: RunFolder, previous: dict[str, Any] | None, world: distributed.World
 ) -> dict[str, Any] | None:
     """The checkpoint a ``resume=true`` run continues from; None: it starts from step 0 (a run
     killed before its first checkpoint starts again, its files cleared)."""
@@ -195,7 +216,9 @@ def resume_state(
     path = folder.folder / CHECKPOINT
     if path.exists():
         try:
-            return checkpoint.load(path)
+            state = checkpoint.load(path)
+            check_world_size(state, path, world)
+            return state
         except ConfigError:
             folder.release()
             raise
@@ -237,7 +260,8 @@ def setup(
     folder.write_config(cfg)
     summary.status = "running"
     folder.write_summary(summary)
-    model, tokenizer = instantiate(without(cfg.model, "name", "architecture"))
+    with distributed.main_first(world):
+        model, tokenizer = instantiate(without(cfg.model, "name", "architecture"))
     model.to(device)
     summary.load_peak_reserved_bytes = devmem.cuda_peaks(device)["peak_reserved_bytes"]
     splits = instantiate(without(cfg.data, "name", "max_length"))
@@ -283,8 +307,13 @@ def setup(
 
 
 def save_state(job: Job, progress: Progress, summary: RunSummary) -> None:
-    """A resumable checkpoint, and a running summary that says how far it got."""
-    checkpoint.save(job.folder.folder / CHECKPOINT, capture(job, progress))
+    """A resumable checkpoint (under torchrun, every rank's part), and a running summary that
+    says how far it got."""
+    state = capture(job, progress)
+    if job.world.size == 1:
+        checkpoint.save(job.folder.folder / CHECKPOINT, state)
+    else:  # voting ranks keep their own optimizer state (momentum, noise); DDP's are equal
+        save_ranks(job.folder.folder, state, job.world, own_optimizer=job.ranks.kind != "ddp")
     job.folder.close_metrics()  # fsync the rows the checkpoint covers
     summary.steps = progress.step
     job.folder.write_summary(dataclasses.replace(summary, status="running"))

@@ -31,8 +31,6 @@ METHODS = ("adamw", "signsgd", "absignsgd_mv")
         (["method=absignsgd"], "method=absignsgd cannot run under torchrun: each rank would step its own"),
         (["method=lomo"], "method=lomo cannot run under torchrun"),
         (["method=signsgd", "method.fused_backward=true"], "method.fused_backward=true cannot run"),
-        (["resume=true"], "resume and train.checkpoint_every are not supported"),
-        (["train.checkpoint_every=2"], "resume and train.checkpoint_every are not supported"),
     ],
 )
 def test_what_cannot_run_distributed_is_refused_before_any_work(overrides, message, monkeypatch, tmp_path):
@@ -41,6 +39,27 @@ def test_what_cannot_run_distributed_is_refused_before_any_work(overrides, messa
     with pytest.raises(ConfigError, match=message):
         run_job(tmp_path, *overrides)
     assert not any(tmp_path.iterdir())  # refused before the run folder was made
+
+
+@pytest.mark.parametrize(("written", "now"), [(1, 2), (2, 1)])
+def test_resume_at_another_world_size_is_refused_before_any_work(written, now, monkeypatch, tmp_path):
+    """A checkpointed run that stopped early (SIGTERM leaves ``interrupted``) continues only on
+    the number of ranks it was run on."""
+    run_job(tmp_path, "train.checkpoint_every=2", "train.max_steps=2", "eval.n_examples=0")
+    run_dir = tmp_path / "default" / "adamw-seed0"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["status"] = "interrupted"
+    if written > 1:
+        summary["world_size"] = written
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+    monkeypatch.setenv("WORLD_SIZE", str(now))
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(
+        ConfigError, match=f"was run on {written} rank.s. and this run has {now}; resume it with"
+    ):
+        run_job(tmp_path, "train.checkpoint_every=2", "train.max_steps=2", "eval.n_examples=0", "resume=true")
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
 
 
 METHOD_YAMLS = sorted((CONF_DIR / "method").glob("*.yaml"))
