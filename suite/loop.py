@@ -360,7 +360,8 @@ def evaluate_and_log(job: Job, step: int, stop: list[str] | None = None) -> floa
     """Greedy exact match on the first ``eval.n_examples`` test problems, logged at ``step``; None
     (nothing logged) when a signal in ``stop`` ended it early."""
     cfg = job.cfg.eval
-    if cfg.n_examples == 0 or not job.world.main:  # the ranks' models are equal: rank 0 evaluates
+    # the ranks' models are equal: rank 0 evaluates (under FSDP every rank, to gather the weights)
+    if cfg.n_examples == 0 or not (job.world.main or job.ranks.kind == "fsdp"):
         return None
     acc = exact_match_accuracy(
         job.method.model,

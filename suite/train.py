@@ -269,12 +269,14 @@ def setup(
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
+    if world.size > 1 and cfg.distributed.strategy == "fsdp":  # before the method holds the parameters
+        distributed.shard_model(model, cfg.distributed.mixed_precision)
     # The meter comes before the method: its gradient hook must run before any hook the method
     # registers (fused methods free each gradient in theirs) and while every parameter requires grad.
     meter = MemoryMeter(model)
     method = build_method(cfg, model)
     meter.track(method.optimizer, method.extra_state)
-    ranks = distributed.prepare(method, cfg.method, world, device)
+    ranks = distributed.prepare(method, cfg.method, world, device, cfg.distributed.strategy)
     train_set = distributed.shard(splits.train, world) if cfg.distributed.shard_data else splits.train
     max_steps = total_steps(cfg, len(train_set))
     precision = cfg.train.autocast
@@ -337,33 +339,44 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int, stop: list[
     summary.n_trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     summary.n_params = sum(p.numel() for p in model.parameters())
     job.meter.close()
-    if summary.status == "ok" and job.world.main:
+    if summary.status == "ok" and (job.world.main or job.ranks.kind == "fsdp"):  # FSDP: every rank runs
         summary.eval_exact_match = evaluate_and_log(job, step, stop)
         if job.cfg.lm_eval.tasks and not stop:
             scores = downstream.evaluate_and_log(
                 job.cfg.lm_eval, model, job.tokenizer, job.splits.test, step, job.folder, job.tracker
             )
             summary.extra.update(scores)
-    if job.cfg.save_checkpoint and job.world.main:
-        save_checkpoint(model, job.tokenizer, job.folder.folder / "checkpoint")
+    if job.cfg.save_checkpoint:
+        whole = distributed.full_state_dict(model) if job.ranks.kind == "fsdp" else None
+        if job.world.main:
+            save_checkpoint(model, job.tokenizer, job.folder.folder / "checkpoint", whole)
     if stop and summary.status == "ok":
         summary.status, summary.error = "interrupted", f"{stop[0]} after step {step}, before the run ended"
         log.warning("%s after step %d: the run ends interrupted", stop[0], step)
 
 
 def record_ranks(job: Job, summary: RunSummary) -> None:
-    """Every rank's peaks (the summary's peak is the largest, per rank in ``*_per_rank``), whether
-    the ranks' weights agree, and the bytes sent per step."""
+    """Every rank's peaks (the summary's peak is the largest, per rank in ``*_per_rank``) and memory
+    categories (``mem_*_bytes_per_rank``), how the ranks ran (``distributed``: ddp, vote or fsdp),
+    whether their weights agree (not under FSDP, where each holds its own shards) and the bytes
+    sent per step."""
     per_rank = distributed.gather_peaks(job.peaks, job.world)
     for key, values in per_rank.items():
         known = [v for v in values if v is not None]
         setattr(summary, key, max(known) if known else None)
         summary.extra[f"{key}_per_rank"] = values
+    for key, values in distributed.gather_peaks(summary.memory.as_dict(), job.world).items():
+        summary.extra[f"{key}_per_rank"] = values  # what each rank holds: under FSDP, its shards
     summary.extra["world_size"] = job.world.size
+    summary.extra["distributed"] = job.ranks.kind
+    if job.ranks.kind == "fsdp":  # each rank holds other shards; FSDP's own collectives are not counted
+        summary.extra["distributed_mixed_precision"] = job.cfg.distributed.mixed_precision
+        if job.ranks.before_update is not None:
+            summary.extra.update(job.ranks.traffic.summary())
+        return
     summary.extra["ranks_weights_agree"] = distributed.weights_agree(job.method.model, job.world)
     if not summary.extra["ranks_weights_agree"]:
         log.warning("the ranks ended with different weights; rank 0's are the run's")
-    summary.extra["distributed"] = job.ranks.kind
     summary.extra.update(job.ranks.traffic.summary())
 
 
@@ -378,12 +391,14 @@ def finish(
         tracker.finish(summary.to_json(), exit_code=0 if summary.status not in ("failed", "oom") else 1)
 
 
-def save_checkpoint(model: torch.nn.Module, tokenizer, folder: Path) -> None:
+def save_checkpoint(
+    model: torch.nn.Module, tokenizer, folder: Path, state_dict: dict[str, torch.Tensor] | None = None
+) -> None:
     """An HF-format checkpoint that ``from_pretrained`` and ``lm_eval --model hf`` load as is
-    (adapters are merged first)."""
+    (adapters are merged first; ``state_dict``: the whole weights of a sharded model)."""
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    model.save_pretrained(folder)
+    model.save_pretrained(folder, state_dict=state_dict)
     tokenizer.save_pretrained(folder)
 
 

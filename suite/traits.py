@@ -11,6 +11,11 @@ Hydra calls the builder::
       distributed: voted             # averaged | voted | voted_in_step | refused
       distributed_requires: ["momentum == 0"]   # conditions on the hyperparameters under torchrun
       refused_because: ...           # why, when distributed is refused
+      fsdp: false                    # true: its optimizer works on FSDP's sharded parameters
+
+``fsdp``: whether ``distributed.strategy=fsdp`` may run it (its optimizer works elementwise on the
+DTensor shards FSDP2 gives each rank: AdamW, SGD, LoRA's adapters); otherwise that strategy is
+refused in one line saying why (:func:`fsdp_refusal`).
 
 ``distributed``: ``averaged``, DDP averages the gradients before the step; ``voted``, the loop
 replaces each gradient by the ranks' int8 sign vote before the step (signSGD with majority vote,
@@ -86,6 +91,7 @@ class Traits:
     distributed: str = "refused"
     distributed_requires: tuple[Condition, ...] = ()
     refused_because: str = _UNDECLARED
+    fsdp: bool = False
 
     def in_backward(self, method: DictConfig) -> bool:
         """Whether the method, with these hyperparameters, updates inside backward."""
@@ -124,7 +130,10 @@ def of(method: DictConfig) -> Traits:
             _condition(name, method, c) for c in _strings(name, "distributed_requires", given)
         ),
         refused_because=given.get("refused_because", "" if "distributed" in given else _UNDECLARED),
+        fsdp=given.get("fsdp", False),
     )
+    if not isinstance(traits.fsdp, bool):
+        raise ConfigError(f"method {name}: traits.fsdp must be true or false, got {traits.fsdp!r}")
     if traits.distributed not in MODES:
         raise ConfigError(
             f"method {name}: traits.distributed={traits.distributed!r} is not one of {', '.join(MODES)}"
@@ -137,6 +146,18 @@ def of(method: DictConfig) -> Traits:
             f"before the ranks' gradients are combined; use refused"
         )
     return traits
+
+
+def fsdp_refusal(traits: Traits) -> str:
+    """Why ``distributed.strategy=fsdp`` cannot run a method whose ``traits.fsdp`` is false."""
+    if traits.distributed == "refused":
+        return traits.refused_because
+    if traits.distributed != "averaged":
+        return "its ranks vote on their own signs of whole gradients, where FSDP averages sharded ones"
+    return (
+        "its update needs whole parameter matrices (projections, norms or blocks of whole tensors), "
+        "and FSDP gives each rank a slice of rows"
+    )
 
 
 def _strings(name: str, key: str, given: dict) -> list[str]:

@@ -31,6 +31,32 @@ METHODS = ("adamw", "signsgd", "absignsgd_mv")
         (["method=absignsgd"], "method=absignsgd cannot run under torchrun: each rank would step its own"),
         (["method=lomo"], "method=lomo cannot run under torchrun"),
         (["method=signsgd", "method.fused_backward=true"], "method.fused_backward=true cannot run"),
+        (
+            ["distributed.strategy=fsdp", "method=galore", "method.rank=8"],
+            "method=galore cannot run with distributed.strategy=fsdp: its",
+        ),
+        (
+            ["distributed.strategy=fsdp", "method=signsgd"],
+            "signsgd cannot run with distributed.strategy=fsdp: its ranks vote",
+        ),
+        (["distributed.strategy=fsdp", "method=badam"], "method=badam cannot run under torchrun"),
+        (
+            ["distributed.strategy=fsdp", "method.master_weights=true"],
+            "master_weights=true cannot run with distributed",
+        ),
+        (
+            ["distributed.strategy=fsdp", "train.checkpoint_every=2"],
+            "resume and train.checkpoint_every are not supp",
+        ),
+        (
+            ["distributed.strategy=fsdp", "method=lora", "save_checkpoint=true"],
+            "save_checkpoint=true cannot run",
+        ),
+        (["distributed.strategy=zero3"], "distributed.strategy='zero3' is not known; allowed: ddp, fsdp"),
+        (
+            ["distributed.mixed_precision=fp8"],
+            "distributed.mixed_precision='fp8' is not known; allowed: null, bf16",
+        ),
     ],
 )
 def test_what_cannot_run_distributed_is_refused_before_any_work(overrides, message, monkeypatch, tmp_path):
@@ -83,6 +109,8 @@ def test_how_each_suite_method_runs_under_torchrun():
     averaged = {"adamw", "alias", "alias_adam", "apollo", "apollo_mini", "galore", "lora", "sgd"}
     assert modes["averaged"] == averaged
     assert "voted" not in modes and modes["voted_in_step"] == {"absignsgd_mv", "signsgd", "stosignsgd"}
+    sharded = {p.stem for p in METHOD_YAMLS if traits.of(OmegaConf.load(p)).fsdp}
+    assert sharded == {"adamw", "sgd", "lora"}
 
 
 def test_shards_are_disjoint_equal_and_cover_all_but_the_remainder():
@@ -318,3 +346,57 @@ def test_stosignsgd_ranks_draw_their_own_noise_and_still_agree(sign_vote_runs):
     assert summary["status"] == "ok" and summary["ranks_weights_agree"] is True
     a, b = _weights(root / "single" / "default" / "stosignsgd"), _weights(two)
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+FSDP_STEPS = ["train.max_steps=20", "train.grad_accum=2", "eval.n_examples=0", "save_checkpoint=true"]
+
+
+@pytest.fixture(scope="module")
+def fsdp_runs(tmp_path_factory, suite_cache):
+    """AdamW in one process, then under FSDP on two gloo ranks with the same data on both."""
+    root = tmp_path_factory.mktemp("fsdp")
+    single = run_job(root / "single", "method=adamw", *FSDP_STEPS)
+    _torchrun(
+        root / "ranks",
+        "method=adamw",
+        "distributed.strategy=fsdp",
+        "distributed.shard_data=false",
+        *FSDP_STEPS,
+    )
+    summary = json.loads((root / "ranks" / "default" / "adamw-seed0" / "summary.json").read_text())
+    return root, single, summary
+
+
+@pytest.mark.slow
+def test_fsdp_adamw_on_two_ranks_equals_one_process(fsdp_runs):
+    """20 steps of two micro-batches, each rank holding half of every weight, gradient and state
+    tensor: the gathered weights equal the one-process run's within float32 rounding."""
+    root, _, summary = fsdp_runs
+    assert summary["status"] == "ok" and summary["distributed"] == "fsdp" and summary["steps"] == 20
+    a = _weights(root / "single" / "default" / "adamw-seed0")
+    b = _weights(root / "ranks" / "default" / "adamw-seed0")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_fsdp_ranks_hold_half_and_the_estimator_says_so(fsdp_runs):
+    """Every dimension of the tiny model is even, so each of two ranks holds exactly half of the
+    parameters and gradients; of AdamW's state all but the per-tensor scalar step (4 bytes a
+    tensor, whole on every rank). The estimator, on the meta device, gives the same bytes."""
+    from suite.estimate.run import estimate
+
+    _, single, summary = fsdp_runs
+    n_tensors = len(list(_tiny_model()[0].parameters()))
+    for key in ("params", "grads", "state"):
+        per_rank = summary[f"mem_{key}_bytes_per_rank"]
+        assert len(per_rank) == 2 and per_rank[0] == per_rank[1] == summary[f"mem_{key}_bytes"]
+        scalars = 4 * n_tensors if key == "state" else 0
+        assert per_rank[0] == (single[f"mem_{key}_bytes"] - scalars) / 2 + scalars
+    cfg = compose_job(
+        "+estimate=default", "method=adamw", "distributed.world_size=2", "distributed.strategy=fsdp"
+    )
+    estimated = estimate(cfg).to_json()
+    for key in ("params", "grads", "state"):
+        assert estimated[f"mem_{key}_bytes"] == summary[f"mem_{key}_bytes"]
