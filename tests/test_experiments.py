@@ -196,7 +196,13 @@ def arm_mismatches(paper: dict[tuple, dict], tiny: dict[tuple, dict]) -> list[st
 
 # Paper files whose tiny-scale arms are not a file of their own, with the arm that stands for them
 # in the tiny artefact's comparison (experiments/protocol.sh).
-ARMS_OF_A_COMPARISON = {"paper_stosignsgd_finetune_signum": "compare.arms.signum.method=signsgd"}
+ARMS_OF_A_COMPARISON = {
+    "paper_stosignsgd_finetune_signum": "compare.arms.signum.method=signsgd",
+    "paper_absignsgd_convergence_galore": "compare.arms.galore_layerwise.method=galore_layerwise",
+    "paper_absignsgd_convergence_badam": "compare.arms.badam.method=badam",
+    "paper_absignsgd_convergence_apollo": "compare.arms.apollo_layerwise.method=apollo_layerwise",
+    "paper_alias_vs_tuned_grid": '"compare.spaces.signsgd.weight_decay=[0.0,0.01]"',
+}
 
 
 @pytest.mark.parametrize("name", PAPER_EXPERIMENTS)

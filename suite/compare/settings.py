@@ -76,11 +76,16 @@ def _value(value: Any) -> str:
 
 
 def _arms(node: DictConfig, methods: list[str]) -> dict[str, dict[str, Any]]:
-    """``compare.arms``: named variants of a method, each ``{method: <method>, <setting>: value}``."""
+    """``compare.arms``: named variants of a method, each ``{method: <method>, <setting>: value}``;
+    an arm named after its own method is that method with fixed settings (e.g. a paper's weight
+    decay), reported under the method's name."""
     arms = OmegaConf.to_container(node.arms) if node.get("arms") else {}
     for name, arm in arms.items():
-        if name in methods:
-            raise ConfigError(f"compare.arms.{name}: a method has that name; name the arm otherwise")
+        if name in methods and not (isinstance(arm, dict) and arm.get("method") == name):
+            raise ConfigError(
+                f"compare.arms.{name}: a method has that name; name the arm otherwise "
+                f"(or set compare.arms.{name}.method={name} to fix the method's own settings)"
+            )
         if not isinstance(arm, dict) or arm.get("method") not in methods:
             raise ConfigError(
                 f"compare.arms.{name}={arm}; allowed: "
