@@ -257,11 +257,13 @@ def train(
             log.warning("loss is %s at step %d: stopping", loss, step)
             break
         validate_and_log(job, progress, step)
+        distributed.agree_to_stop(stop, job.world)  # the ranks checkpoint and stop at one step
         if cfg.train.checkpoint_every and (step % cfg.train.checkpoint_every == 0 or stop):
             checkpoint(progress)
         if not stop and step < job.max_steps and cfg.train.eval_every and step % cfg.train.eval_every == 0:
             with method.evaluating():
                 evaluate_and_log(job, step, stop)
+        distributed.agree_to_stop(stop, job.world)
         if stop:  # caught during the step, the checkpoint's write or the evaluation
             summary.status, summary.error = "interrupted", f"{stop[0]} at step {step}"
             log.warning("%s at step %d: stopping", stop[0], step)
@@ -378,7 +380,8 @@ def evaluate_and_log(job: Job, step: int, stop: list[str] | None = None) -> floa
     (nothing logged) when a signal in ``stop`` ended it early. The caller puts the method in eval
     mode (:meth:`~suite.methods.Method.evaluating`)."""
     cfg = job.cfg.eval
-    if cfg.n_examples == 0 or not job.world.main:  # the ranks' models are equal: rank 0 evaluates
+    # the ranks' models are equal: rank 0 evaluates (under FSDP every rank, to gather the weights)
+    if cfg.n_examples == 0 or not (job.world.main or job.ranks.kind == "fsdp"):
         return None
     acc = exact_match_accuracy(
         job.method.model,

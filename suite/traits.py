@@ -13,6 +13,11 @@ Hydra calls the builder::
       distributed: voted             # averaged | voted | voted_in_step | refused
       distributed_requires: ["momentum == 0"]   # conditions on the hyperparameters under torchrun
       refused_because: ...           # why, when distributed is refused
+      fsdp: false                    # true: its optimizer works on FSDP's sharded parameters
+
+``fsdp``: whether ``distributed.strategy=fsdp`` may run it (its optimizer works elementwise on the
+DTensor shards FSDP2 gives each rank: AdamW, SGD, LoRA's adapters); otherwise that strategy is
+refused in one line saying why (:func:`fsdp_refusal`).
 
 An update inside backward frees each gradient as soon as it is used, so gradient accumulation
 over micro-batches is refused unless the method folds each micro-batch into state it keeps anyway
@@ -21,9 +26,11 @@ absent, it never does); the refusal gives ``no_accumulation_because``.
 
 ``distributed``: ``averaged``, DDP averages the gradients before the step; ``voted``, the loop
 replaces each gradient by the ranks' int8 sign vote before the step (signSGD with majority vote,
-Bernstein et al., ICLR 2019, arXiv 1810.05291, Alg. 1); ``voted_in_step``, the optimizer
-all-reduces its own votes in ``step`` (the loop counts the bytes); ``refused``, torchrun is refused
-before any work. A method that updates inside backward cannot be averaged or voted: DDP's reducer
+Bernstein et al., ICLR 2019, arXiv 1810.05291, Alg. 1); ``voted_in_step``, the ranks vote in
+``step`` on the signs each computed from its own state (Signum's momentum, StoSignSGD's noisy
+sign): the loop hands the vote to an optimizer with a ``vote`` attribute, or counts the bytes of an
+optimizer that all-reduces its own (ABSignSGD-MV); ``refused``, torchrun is refused before any work.
+A method that updates inside backward cannot be averaged or voted: DDP's reducer
 finishes its all-reduce at the end of backward, after per-parameter hooks have stepped on the local
 gradients. A method without a block gets the defaults: its name as label, no packages, a step after
 backward, and torchrun refused.
@@ -102,6 +109,7 @@ class Traits:
         """Whether its in-backward update, with these hyperparameters, accumulates micro-batches."""
         conditions = self.accumulates_in_backward
         return conditions is not None and all(c.holds(method) for c in conditions)
+    fsdp: bool = False
 
     def in_backward(self, method: DictConfig) -> bool:
         """Whether the method, with these hyperparameters, updates inside backward."""
@@ -144,7 +152,10 @@ def of(method: DictConfig) -> Traits:
         if "accumulates_in_backward" not in given
         else tuple(_condition(name, method, c) for c in _strings(name, "accumulates_in_backward", given)),
         no_accumulation_because=given.get("no_accumulation_because", NO_BUFFER),
+        fsdp=given.get("fsdp", False),
     )
+    if not isinstance(traits.fsdp, bool):
+        raise ConfigError(f"method {name}: traits.fsdp must be true or false, got {traits.fsdp!r}")
     if traits.distributed not in MODES:
         raise ConfigError(
             f"method {name}: traits.distributed={traits.distributed!r} is not one of {', '.join(MODES)}"
@@ -157,6 +168,18 @@ def of(method: DictConfig) -> Traits:
             f"before the ranks' gradients are combined; use refused"
         )
     return traits
+
+
+def fsdp_refusal(traits: Traits) -> str:
+    """Why ``distributed.strategy=fsdp`` cannot run a method whose ``traits.fsdp`` is false."""
+    if traits.distributed == "refused":
+        return traits.refused_because
+    if traits.distributed != "averaged":
+        return "its ranks vote on their own signs of whole gradients, where FSDP averages sharded ones"
+    return (
+        "its update needs whole parameter matrices (projections, norms or blocks of whole tensors), "
+        "and FSDP gives each rank a slice of rows"
+    )
 
 
 def _strings(name: str, key: str, given: dict) -> list[str]:
