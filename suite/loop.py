@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import statistics
@@ -34,6 +35,7 @@ from suite.errors import ConfigError
 from suite.evaluate import exact_match_accuracy
 from suite.heldout import heldout_loss
 from suite.measure import device as devmem
+from suite.measure.audit import StepRecorder
 from suite.measure.memory import MemoryMeter
 from suite.measure.timer import TrainClock
 from suite.measure.updates import LostUpdateGuard
@@ -141,29 +143,43 @@ def train_step(
     max_grad_norm: float | None,
     forward: torch.nn.Module | None = None,
     before_update: Callable[[], None] | None = None,
+    phase: Callable[[str], contextlib.AbstractContextManager] | None = None,
 ) -> float:
     """Forward and backward over the micro-batches, then one update; returns the mean loss.
     ``meter``: None runs unmetered (the meter benchmark's baseline); ``forward``: the module that
     runs the batches (DDP's wrapper; default ``method.model``);
-    ``before_update``: what replaces the gradients before the update (the ranks' sign vote)."""
+    ``before_update``: what replaces the gradients before the update (the ranks' sign vote);
+    ``phase``: a context for each phase by name, forward, backward and step (the memory audit's
+    markers, ``suite.measure.audit``)."""
     total = 0.0
     forward = method.model if forward is None else forward
+    phase = phase or no_phase
     for i, batch in enumerate(micro_batches):
         if method.micro_batch is not None:
             method.micro_batch(i, len(micro_batches))
         with distributed.sync_on_last(forward, i == len(micro_batches) - 1):
-            with meter.measure_activations() if meter else contextlib.nullcontext(), autocast:
+            with (
+                phase("forward"),
+                meter.measure_activations() if meter else contextlib.nullcontext(),
+                autocast,
+            ):
                 loss = forward(**batch).loss / len(micro_batches)
-            method.backward(scaler.scale(loss) if scaler is not None else loss)
+            with phase("backward"):
+                method.backward(scaler.scale(loss) if scaler is not None else loss)
         total += loss.detach()
     loss = float(total)
-    if method.on_step_loss is not None:
-        method.on_step_loss(loss)
-    if before_update is not None:
-        before_update()
-    if not method.updates_in_backward:
-        update(method, scaler, max_grad_norm)
+    with phase("step"):
+        if method.on_step_loss is not None:
+            method.on_step_loss(loss)
+        if before_update is not None:
+            before_update()
+        if not method.updates_in_backward:
+            update(method, scaler, max_grad_norm)
     return loss
+
+
+def no_phase(name: str) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
 
 
 def update(method: Method, scaler: torch.amp.GradScaler | None, max_grad_norm: float | None) -> None:
@@ -292,10 +308,9 @@ def one_step(job: Job, progress: Progress, step: int, micro_batches: list[dict])
     micro_batches = [{k: v.to(job.device) for k, v in b.items()} for b in micro_batches]
     logged = step == 1 or step % cfg.train.log_every == 0 or step == job.max_steps
     progress.guard.before(logged)
-    # The clock brackets the step alone: data transfer, logging and evaluation stay outside.
-    progress.clock.start()
     ranks = job.ranks
-    loss = train_step(
+    run_step = functools.partial(
+        train_step,
         job.method,
         micro_batches,
         job.meter,
@@ -305,7 +320,13 @@ def one_step(job: Job, progress: Progress, step: int, micro_batches: list[dict])
         ranks.forward,
         ranks.before_update,
     )
-    seconds = progress.clock.stop(loss)
+    if step == audited_step(cfg, job.max_steps):
+        loss, seconds = audit_step(job, progress, step, micro_batches, run_step), None
+    else:
+        # The clock brackets the step alone: data transfer, logging and evaluation stay outside.
+        progress.clock.start()
+        loss = run_step()
+        seconds = progress.clock.stop(loss)
     # The ranks' mean loss (every rank then stops, diverges or collapses at the same step).
     loss = distributed.mean(loss, job.world)
     ranks.traffic.end_step()
@@ -334,6 +355,33 @@ def step_schedule(scheduler: Any, method: Method) -> None:
         scheduler.step()
 
 
+def audited_step(cfg: DictConfig, max_steps: int) -> int | None:
+    """The step measured against the allocator: ``memory.audit_step`` (the last step of a shorter
+    run), None when off."""
+    step = OmegaConf.select(cfg, "memory.audit_step", default=None)
+    return None if step is None else min(step, max_steps)
+
+
+def audit_step(
+    job: Job, progress: Progress, step: int, micro_batches: list[dict], run_step: Callable[..., float]
+) -> float:
+    """One step off the clock, its allocations recorded (``suite.measure.audit``): the meter gets
+    the audit, the run folder the timeline where ``memory.timeline`` asks for it."""
+    if job.device.type == "cuda":  # the recorder resets the CUDA peaks: the run's so far are kept
+        progress.peaks = carried_peaks(job, progress)
+    recorder = StepRecorder(job.meter, job.device, step)
+    with recorder.recording(micro_batches) as phase:
+        loss = run_step(phase=phase)
+    progress.clock.untimed(loss)
+    timeline = recorder.timeline()
+    job.meter.audit = recorder.audit(timeline)
+    if OmegaConf.select(job.cfg, "memory.timeline", default=False) and job.world.main:
+        from suite.measure.timeline import write_timeline  # matplotlib: only for a run that draws
+
+        write_timeline(job.folder.folder, timeline, job.meter.audit, job.cfg.method.name)
+    return loss
+
+
 def collapsed(losses: list[float], vocab_size: int) -> str | None:
     """Why the run collapsed, or None: the median loss of its last steps is above that of its
     first steps by more than ``COLLAPSE_MARGIN``, or sits at ln |V| (the uniform prediction) though
@@ -351,7 +399,13 @@ def collapsed(losses: list[float], vocab_size: int) -> str | None:
 
 
 def log_step(
-    job: Job, clock: TrainClock, step: int, loss: float, lr: float, seconds: float, applied: float | None
+    job: Job,
+    clock: TrainClock,
+    step: int,
+    loss: float,
+    lr: float,
+    seconds: float | None,
+    applied: float | None,
 ) -> None:
     """One metrics row to the store and W&B."""
     peaks = devmem.cuda_peaks(job.device)

@@ -332,6 +332,7 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int, stop: list[
         summary.extra.update(job.method.step_stats())
     # Memory is read before evaluation, so generation never counts towards the training peaks.
     summary.memory = job.meter.breakdown()
+    summary.audit = job.meter.audit
     # Peaks over every piece of a resumed run (train() read them before returning).
     summary.peak_reserved_bytes = job.peaks["peak_reserved_bytes"]
     summary.peak_allocated_bytes = job.peaks["peak_allocated_bytes"]

@@ -109,6 +109,7 @@ class Traits:
         """Whether its in-backward update, with these hyperparameters, accumulates micro-batches."""
         conditions = self.accumulates_in_backward
         return conditions is not None and all(c.holds(method) for c in conditions)
+
     fsdp: bool = False
 
     def in_backward(self, method: DictConfig) -> bool:

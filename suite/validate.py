@@ -130,6 +130,8 @@ RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("lm_eval.limit", _optional(_int_at_least(1))),
     ("lm_eval.batch_size", _int_at_least(1)),
     ("lm_eval.max_gen_toks", _int_at_least(1)),
+    ("memory.audit_step", _optional(_int_at_least(1))),
+    ("memory.timeline", _one_of(True, False)),
 ]
 
 
@@ -183,6 +185,8 @@ def validate(cfg: DictConfig) -> None:
             f"train.warmup_ratio={ratio} and train.warmup_steps={cfg.train.warmup_steps} are both set; "
             f"allowed: one of them (with a ratio, set train.warmup_steps=0)"
         )
+    if OmegaConf.select(cfg, "memory.timeline") and OmegaConf.select(cfg, "memory.audit_step") is None:
+        raise ConfigError("memory.timeline=true draws the audited step: set memory.audit_step=<step>, e.g. 2")
     if cfg.train.autocast == "fp16" and cfg.device == "cpu":
         raise ConfigError(
             "train.autocast=fp16 needs CUDA (it uses a GradScaler); on CPU use train.autocast=bf16 or null"

@@ -48,6 +48,7 @@ FAST = [
     "eval.n_examples=4",
     "eval.max_new_tokens=8",
     "device=cpu",
+    "memory.audit_step=null",  # the audit profiles a step (seconds): tests/test_memory_audit.py runs it
 ]
 
 

@@ -56,6 +56,12 @@ CASES = [
     ),
     ("depth-bias", ["method=absignsgd", "method.depth_bias=-1"], "method.depth_bias=-1 is out of range"),
     ("fp16-cpu", ["train.autocast=fp16"], "train.autocast=fp16 needs CUDA"),
+    (
+        "audit-step",
+        ["memory.audit_step=0"],
+        "memory.audit_step=0 is out of range; allowed: null or an integer",
+    ),
+    ("timeline-no-audit", ["memory.timeline=true"], "memory.timeline=true draws the audited step: set"),
     ("fp16-auto-no-gpu", ["train.autocast=fp16", "device=auto"], "train.autocast=fp16 needs CUDA"),
     ("cuda-no-gpu", ["device=cuda"], "device=cuda but no CUDA device is visible"),
     (

@@ -21,13 +21,14 @@ peak RSS are read separately in ``suite.measure.device``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
-from suite.measure.breakdown import MemoryBreakdown
+from suite.measure.breakdown import MemoryBreakdown, StepAudit
 
 
 def storages(t: torch.Tensor) -> Iterator[torch.UntypedStorage]:
@@ -84,8 +85,11 @@ def param_storage_ptrs(model: nn.Module) -> set[int]:
     return {storage_key(s) for p in model.parameters() for s in storages(p)}
 
 
-def state_bytes(optimizer: torch.optim.Optimizer, model: nn.Module, extra=()) -> int:
-    """Bytes of everything ``optimizer`` (and ``extra``) holds beyond the model's parameters."""
+def state_tensors(optimizer: torch.optim.Optimizer | None, model: nn.Module, extra=()) -> list[torch.Tensor]:
+    """Everything ``optimizer`` (and ``extra``) holds that may not be the model's parameters (their
+    storages are excluded when counting)."""
+    if optimizer is None:
+        return []
     own = param_storage_ptrs(model)
     tensors = list(_tensors_in(list(optimizer.state.values())))
     for group in optimizer.param_groups:
@@ -95,7 +99,12 @@ def state_bytes(optimizer: torch.optim.Optimizer, model: nn.Module, extra=()) ->
                 if p.grad is not None:
                     tensors.append(p.grad)
     tensors.extend(_tensors_in(list(extra)))
-    return unique_bytes(tensors, exclude=own)
+    return tensors
+
+
+def state_bytes(optimizer: torch.optim.Optimizer, model: nn.Module, extra=()) -> int:
+    """Bytes of everything ``optimizer`` (and ``extra``) holds beyond the model's parameters."""
+    return unique_bytes(state_tensors(optimizer, model, extra), exclude=param_storage_ptrs(model))
 
 
 class MemoryMeter:
@@ -104,7 +113,8 @@ class MemoryMeter:
     Create it *before* the method is built, so that its gradient hook runs before any hook the
     method registers (and while every parameter still requires grad), then call :meth:`track`
     with the built method's optimizer. Wrap each
-    forward and backward in :meth:`measure_activations`.
+    forward and backward in :meth:`measure_activations`. ``marker``, while set, is told every
+    gradient and saved tensor the hooks see (``suite.measure.audit`` labels allocations with it).
     """
 
     PEAKS = ("peak_grads", "peak_state", "peak_activations")  # what a checkpoint carries
@@ -121,6 +131,8 @@ class MemoryMeter:
         self._saved = 0
         self._saved_ptrs: set[int] = set()
         self._param_ptrs = param_storage_ptrs(model)
+        self.marker: Callable[[str, torch.Tensor], None] | None = None
+        self.audit: StepAudit | None = None  # the audited step's (suite.measure.audit)
         hooked = [p for p in model.parameters() if p.requires_grad]
         self._hooked = {id(p) for p in hooked}
         self._handles = [p.register_post_accumulate_grad_hook(self._on_grad) for p in hooked]
@@ -143,6 +155,8 @@ class MemoryMeter:
         for key, (q, _) in list(self._live.items()):
             if q.grad is None:
                 self._live_bytes -= self._live.pop(key)[1]
+        if p.grad is not None and self.marker is not None:
+            self.marker("grads", p.grad)
         if p.grad is not None and id(p) not in self._live:
             nbytes = local_nbytes(p.grad)
             self._live[id(p)] = (p, nbytes)
@@ -160,6 +174,8 @@ class MemoryMeter:
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
         if isinstance(t, nn.Parameter):  # FSDP's gathered weights are parameters too, not activations
             return t
+        if self.marker is not None and all(storage_key(s) not in self._param_ptrs for s in storages(t)):
+            self.marker("activations", t)
         for s in storages(t):
             ptr = storage_key(s)
             if ptr not in self._param_ptrs and ptr not in self._saved_ptrs:
@@ -185,12 +201,15 @@ class MemoryMeter:
         )
 
     def state_dict(self) -> dict[str, Any]:
-        """The peaks a resumed run carries on from (parameters are counted afresh)."""
-        return {k: getattr(self, k) for k in self.PEAKS}
+        """The peaks and audit a resumed run carries on from (parameters are counted afresh)."""
+        audit = None if self.audit is None else dataclasses.asdict(self.audit)
+        return {k: getattr(self, k) for k in self.PEAKS} | {"audit": audit}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k in self.PEAKS:
             setattr(self, k, state[k])
+        audit = state.get("audit")  # absent from older checkpoints
+        self.audit = None if audit is None else StepAudit(**audit)
 
     def close(self) -> None:
         for h in self._handles:

@@ -41,9 +41,14 @@ class TrainClock:
         seconds = time.perf_counter() - self._start
         self.elapsed += seconds
         self.step_times.append(seconds)
+        self.untimed(loss)
+        return seconds
+
+    def untimed(self, loss: float) -> None:
+        """A step run off the clock (the memory audit's, ``suite.measure.audit``): its time is not
+        counted, its loss is checked against the target at the time so far."""
         if self.target_loss is not None and self.time_to_target is None and loss <= self.target_loss:
             self.time_to_target = self.elapsed
-        return seconds
 
     def validated(self, val_loss: float) -> None:
         """A validation loss measured after the steps so far (its own time is not counted)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from suite.measure.breakdown import MemoryBreakdown
+from suite.measure.breakdown import MemoryBreakdown, StepAudit
 
 
 def _f(doc: str, unit: str = "", key: str | None = None, default: Any = None) -> Any:
@@ -71,6 +71,7 @@ class RunSummary(Declared):
         "whether the validation loss reached val_target_loss (false: did not reach; null: no target)"
     )
     memory: MemoryBreakdown | None = _f("the exact memory breakdown, one key per category", "bytes")
+    audit: StepAudit | None = _f("one step against the allocator: the mem_other_bytes no category counts")
     load_peak_reserved_bytes: int | None = _f("CUDA max_memory_reserved while the model loaded", "bytes")
     peak_reserved_bytes: int | None = _f("CUDA max_memory_reserved during training (null off CUDA)", "bytes")
     peak_allocated_bytes: int | None = _f(
@@ -111,6 +112,8 @@ class RunSummary(Declared):
         for f in fields(cls):
             if f.name == "memory":
                 out |= dict.fromkeys(MemoryBreakdown.labels(), f.metadata["unit"])
+            elif f.name == "audit":
+                out |= StepAudit.units()
             elif f.name != "extra":
                 out[f.name] = f.metadata["unit"]
         return out
@@ -126,6 +129,8 @@ class RunSummary(Declared):
         for f in fields(self):
             if f.name == "memory":
                 out |= memory
+            elif f.name == "audit":
+                out |= (self.audit or StepAudit()).as_dict()
             elif f.name != "extra":
                 out[f.name] = getattr(self, f.name)
         return out | self.extra
@@ -135,11 +140,13 @@ class RunSummary(Declared):
         """A record from a ``summary.json`` dict; missing fields are None, unknown keys go to ``extra``
         (as do the memory keys that do not make a whole breakdown: they are written back as read)."""
         memory = MemoryBreakdown.from_json(data)
-        names = {f.name for f in fields(cls)} - {"memory", "extra"}
+        names = {f.name for f in fields(cls)} - {"memory", "audit", "extra"}
         memory_keys = MemoryBreakdown.labels()
         kept = {} if memory else {k: data[k] for k in memory_keys if data.get(k) is not None}
-        extra = {k: v for k, v in data.items() if k not in names and k not in memory_keys} | kept
-        return cls(**{k: v for k, v in data.items() if k in names}, memory=memory, extra=extra)
+        flat = memory_keys | StepAudit.units()
+        extra = {k: v for k, v in data.items() if k not in names and k not in flat} | kept
+        fields_ = {k: v for k, v in data.items() if k in names}
+        return cls(**fields_, memory=memory, audit=StepAudit.from_json(data), extra=extra)
 
 
 @dataclass
@@ -182,10 +189,14 @@ def describe_fields(record: type) -> str:
     lines = ["| key | unit | meaning |", "| --- | --- | --- |"]
     for f in fields(record):
         rows = {f.metadata.get("key") or f.name: f.metadata["doc"]}
+        units = dict.fromkeys(rows, f.metadata["unit"])
         if f.name == "memory":
             rows = MemoryBreakdown.docs()
+            units = dict.fromkeys(rows, f.metadata["unit"])
+        if f.name == "audit":
+            rows, units = StepAudit.docs(), StepAudit.units()
         if f.name != "extra":
-            lines += [f"| `{key}` | {f.metadata['unit']} | {doc} |" for key, doc in rows.items()]
+            lines += [f"| `{key}` | {units[key]} | {doc} |" for key, doc in rows.items()]
     return "\n".join(lines)
 
 
