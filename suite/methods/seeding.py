@@ -8,6 +8,8 @@ follows ``suite-train seed=...`` (a sweep over seeds draws different noise), and
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -27,3 +29,8 @@ def rank_seed(seed: int, rank: int) -> int:
     if rank == 0:
         return seed
     return int(np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(1)[0])
+
+
+def env_rank() -> int:
+    """This process's rank as torchrun sets it (``RANK``; 0 in one process)."""
+    return int(os.environ.get("RANK", 0))

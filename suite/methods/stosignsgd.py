@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from suite.distributed import world_from_env
 from suite.methods import Method, trainable
-from suite.methods.seeding import method_seed, rank_seed
+from suite.methods.seeding import env_rank, method_seed, rank_seed
 from suite.optim import StoSignSGD
 
 
@@ -24,7 +23,7 @@ def build(
     """StoSignSGD on the model's trainable parameters; defaults (β2 0.999, the paper's shared
     betas) in ``conf/method/stosignsgd.yaml``. Under torchrun, with ``noise_per_rank``, each rank
     draws its own noise (:func:`~suite.methods.seeding.rank_seed`)."""
-    rank = world_from_env().rank if noise_per_rank else 0
+    rank = env_rank() if noise_per_rank else 0
     optimizer = StoSignSGD(
         trainable(model),
         lr=lr,
