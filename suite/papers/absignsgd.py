@@ -19,6 +19,7 @@ from suite.papers.frames import (
     GIB,
     MIB,
     label,
+    load_curves,
     load_runs,
     mean_by,
     new_figure,
@@ -252,7 +253,10 @@ def convergence_table(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
 def convergence_figure(runs: pd.DataFrame) -> plt.Figure:
     """Validation loss (mean over the evaluation seeds) against training time (steps times the
     median step time), one panel per dataset, with the target every method reaches."""
-    curves = val_curves(runs)
+    curves, ylabel = val_curves(runs), "validation loss"
+    if curves["loss"].isna().all():  # a plain paper-scale sweep without validation: training loss
+        curves, ylabel = load_curves(runs), "training loss"
+        curves["median_clock_s"] = curves["wall_clock_s"]
     targets = convergence_targets(runs)
     datasets = ordered(curves["data"], ["synthetic_math", "gsm8k"])
     fig, axes = new_figure(len(datasets))
@@ -261,8 +265,9 @@ def convergence_figure(runs: pd.DataFrame) -> plt.Figure:
         for arm in ordered(sub["arm"], TABLE2_ORDER):
             mc = sub[sub["arm"] == arm].groupby("step").mean(numeric_only=True)
             ax.plot(mc["median_clock_s"], mc["loss"], marker=".", label=label(arm))
-        ax.axhline(targets[data], color="k", lw=0.8, ls=":", label="target")
-        ax.set(title=label(data), xlabel="steps x median step time (s)", ylabel="validation loss")
+        if pd.notna(targets.get(data)):
+            ax.axhline(targets[data], color="k", lw=0.8, ls=":", label="target")
+        ax.set(title=label(data), xlabel="steps x median step time (s)", ylabel=ylabel)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
