@@ -17,7 +17,7 @@
 # Reads `$SUITE_RESULTS/${SUITE_PREFIX}absignsgd_ablation/` (defaults `results/` and no prefix;
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
-#     suite-train -m experiment=absignsgd_ablation
+#     experiments/protocol.sh experiment=absignsgd_ablation
 #
 # and writes `table.md`, `table.tex` and `figure.png` there. `absignsgd.ablation` builds the table
 # and the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources are

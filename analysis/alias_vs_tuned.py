@@ -17,8 +17,7 @@
 # Reads `$SUITE_RESULTS/${SUITE_PREFIX}alias_vs_tuned/` (defaults `results/` and no prefix;
 # `SUITE_PREFIX=paper_` reads the paper-scale runs), made by
 #
-#     suite-train -m experiment=alias_vs_tuned
-#     suite-train -m experiment=alias_vs_tuned_grid
+#     experiments/protocol.sh experiment=alias_vs_tuned
 #
 # and writes `table.md`, `table.tex` and `figure.png` there. `alias.vs_tuned` builds the table and
 # the figure (tested in `tests/test_analysis.py`); the paper's numbers and their sources are in

@@ -41,49 +41,44 @@ sqmeft_table5() {
     train.lr_scheduler=constant train.warmup_steps=0 logger=none "results_dir=$RESULTS/sqmeft_table5"
 }
 
-# The selection schemes of ABSignSGD (sign step) and of its block scheme with a plain gradient
-# step, each an arm with its own lr search (sign: three decades around the default 1e-3; gradient:
-# around 0.1, the tiny file's). Weight decay 0.01 and checkpointing, as the paper file.
+# The selection schemes of ABSignSGD (sign step), each an arm with its own lr search over three
+# decades around the default 1e-3. Weight decay 0.01 and checkpointing, as the paper file.
 absignsgd_ablation() {
   local arms=() spaces=()
   for scheme in depth_biased uniform cyclic; do
     arms+=("compare.arms.$scheme.method=absignsgd" "compare.arms.$scheme.selection_scheme=$scheme"
-           "compare.arms.$scheme.weight_decay=0.01"
-           "compare.arms.${scheme}_gradient.method=absignsgd" "compare.arms.${scheme}_gradient.sign=false"
-           "compare.arms.${scheme}_gradient.selection_scheme=$scheme"
-           "compare.arms.${scheme}_gradient.weight_decay=0.01")
-    spaces+=("compare.spaces.$scheme.lr=[1e-4,1e-1]" "compare.spaces.${scheme}_gradient.lr=[1e-2,1.0]")
+           "compare.arms.$scheme.weight_decay=0.01")
+    spaces+=("compare.spaces.$scheme.lr=[1e-4,1e-1]")
   done
-  suite-compare "${budget[@]}" "${small[@]}" \
-    "compare.methods=[depth_biased,uniform,cyclic,depth_biased_gradient,uniform_gradient,cyclic_gradient]" \
+  suite-compare "${budget[@]}" "${small[@]}" "compare.methods=[depth_biased,uniform,cyclic]" \
     "${arms[@]}" "${spaces[@]}" train.gradient_checkpointing=true eval.n_examples=0 logger=none \
     "results_dir=$RESULTS/absignsgd_ablation"
 }
 
-# Table 2's methods (AdamW is not one) at the Table 2 files' settings, on the synthetic workload
-# and, with GSM8K_PATH set, on GSM8K text; one run at a time (N_JOBS is ignored): the claim is a
-# wall-clock time to the validation target. Every lr over the same three decades.
+# Table 2's methods (AdamW is not one) at the Table 2 files' settings on the synthetic workload
+# and, as a second comparison in the same folder (each resumes on its own), with a GSM8K file at
+# GSM8K_PATH, on GSM8K text. One run at a time (N_JOBS is ignored): the claim is a time to a
+# validation loss. Every lr over the same three decades.
 absignsgd_convergence() {
-  local workloads=small_math
-  if [[ -n ${GSM8K_PATH:-} ]]; then
-    workloads=small_math,gsm8k_text
-    export SUITE_GSM8K_TRAIN=$GSM8K_PATH
-  else
-    echo "protocol.sh: GSM8K_PATH is not set: absignsgd_convergence runs on small_math only" >&2
-  fi
   local methods=(absignsgd lora galore_layerwise badam apollo_layerwise) spaces=()
   for m in "${methods[@]}"; do spaces+=("compare.spaces.$m.lr=[1e-4,1e-1]"); done
-  suite-compare "${budget[@]}" compare.n_jobs=1 "compare.workloads=[$workloads]" \
-    "compare.methods=[$(IFS=,; echo "${methods[*]}")]" "${spaces[@]}" \
-    compare.arms.absignsgd.method=absignsgd compare.arms.absignsgd.weight_decay=0.01 \
-    compare.arms.galore_layerwise.method=galore_layerwise compare.arms.galore_layerwise.rank=4 \
-    compare.arms.galore_layerwise.scale=2.0 compare.arms.galore_layerwise.update_proj_gap=200 \
-    compare.arms.badam.method=badam compare.arms.badam.switch_block_every=8 \
-    compare.arms.badam.switch_mode=random \
-    compare.arms.apollo_layerwise.method=apollo_layerwise compare.arms.apollo_layerwise.rank=4 \
-    compare.arms.apollo_layerwise.scale=32.0 compare.arms.apollo_layerwise.scale_type=channel \
-    train.gradient_checkpointing=true eval.n_examples=0 logger=none \
-    "results_dir=$RESULTS/absignsgd_convergence"
+  local table2=("compare.methods=[$(IFS=,; echo "${methods[*]}")]" "${spaces[@]}"
+    compare.arms.absignsgd.method=absignsgd compare.arms.absignsgd.weight_decay=0.01
+    compare.arms.galore_layerwise.method=galore_layerwise compare.arms.galore_layerwise.rank=4
+    compare.arms.galore_layerwise.scale=2.0 compare.arms.galore_layerwise.update_proj_gap=200
+    compare.arms.badam.method=badam compare.arms.badam.switch_block_every=8
+    compare.arms.badam.switch_mode=random
+    compare.arms.apollo_layerwise.method=apollo_layerwise compare.arms.apollo_layerwise.rank=4
+    compare.arms.apollo_layerwise.scale=32.0 compare.arms.apollo_layerwise.scale_type=channel
+    train.gradient_checkpointing=true eval.n_examples=0 logger=none
+    "results_dir=$RESULTS/absignsgd_convergence")
+  suite-compare "${budget[@]}" compare.n_jobs=1 "compare.workloads=[small_math]" "${table2[@]}"
+  if [[ -n ${GSM8K_PATH:-} && -f $GSM8K_PATH ]]; then
+    SUITE_GSM8K_TRAIN=$GSM8K_PATH suite-compare compare.name=protocol_gsm8k compare.n_trials=3 \
+      "compare.eval_seeds=[1,2,3]" compare.n_jobs=1 "compare.workloads=[gsm8k_text]" "${table2[@]}"
+  else
+    echo "protocol.sh: no GSM8K file at GSM8K_PATH: absignsgd_convergence runs on small_math only" >&2
+  fi
 }
 
 # ALIAS (with AdamW on the output layer, as the authors' script) has no lr: one run at its
@@ -95,7 +90,7 @@ alias_vs_tuned() {
     arms+=("compare.arms.$variant.method=alias_adam" "compare.arms.$variant.warmup_steps=10")
   done
   suite-compare "${budget[@]}" "${small[@]}" "compare.methods=[alias_adam,alias_no_clamp,alias_heavy_ball,signsgd]" \
-    "${arms[@]}" "compare.arms.alias_no_clamp.clamp_level=inf" compare.arms.alias_heavy_ball.heavy_ball=true \
+    "${arms[@]}" "compare.arms.alias_no_clamp.clamp_level=.inf" compare.arms.alias_heavy_ball.heavy_ball=true \
     "compare.spaces.signsgd.lr=[1e-4,1e-1]" "compare.spaces.signsgd.weight_decay=[0.0,0.01]" \
     train.lr_scheduler=cosine_with_min_lr train.min_lr_ratio=0.1 train.max_grad_norm=null \
     train.gradient_checkpointing=true eval.n_examples=0 logger=none "results_dir=$RESULTS/alias_vs_tuned"

@@ -38,24 +38,13 @@ sweep suite-train -m experiment=absignsgd_table2_galore
 sweep suite-train -m experiment=absignsgd_table2_badam
 sweep suite-train -m experiment=absignsgd_table2_apollo
 # absignsgd_convergence
-sweep suite-train -m experiment=absignsgd_convergence
-sweep suite-train -m experiment=absignsgd_convergence_galore
-sweep suite-train -m experiment=absignsgd_convergence_badam
-sweep suite-train -m experiment=absignsgd_convergence_apollo
-needs GSM8K_PATH && sweep suite-train -m experiment=absignsgd_convergence_gsm8k "data.path=$GSM8K_PATH"
-needs GSM8K_PATH && sweep suite-train -m experiment=absignsgd_convergence_galore data=gsm8k "data.path=$GSM8K_PATH" data.n_train=2000 data.n_test=50 data.max_length=256
-needs GSM8K_PATH && sweep suite-train -m experiment=absignsgd_convergence_badam data=gsm8k "data.path=$GSM8K_PATH" data.n_train=2000 data.n_test=50 data.max_length=256
-needs GSM8K_PATH && sweep suite-train -m experiment=absignsgd_convergence_apollo data=gsm8k "data.path=$GSM8K_PATH" data.n_train=2000 data.n_test=50 data.max_length=256
+sweep experiments/protocol.sh experiment=absignsgd_convergence
 # absignsgd_memory
 sweep suite-train -m experiment=absignsgd_memory
 # absignsgd_ablation
-sweep suite-train -m experiment=absignsgd_ablation
+sweep experiments/protocol.sh experiment=absignsgd_ablation
 # alias_vs_tuned
-sweep suite-train -m experiment=alias_vs_tuned
-sweep suite-train -m experiment=alias_vs_tuned_grid
-# alias_vs_search
-sweep suite-train -m experiment=alias_vs_tuned variant=script experiment_name=alias_vs_search
-sweep suite-search experiment=alias_vs_search
+sweep experiments/protocol.sh experiment=alias_vs_tuned
 # sqmeft_table4
 sweep suite-train -m experiment=sqmeft_table4
 sweep suite-train -m experiment=sqmeft_table4_sqmeft

@@ -29,7 +29,10 @@ DATA_FIELDS = {
 
 
 def check_method_loop(
-    cfg: DictConfig, in_backward: bool | None = None, own_scaler: bool | None = None
+    cfg: DictConfig,
+    in_backward: bool | None = None,
+    own_scaler: bool | None = None,
+    accumulates: bool | None = None,
 ) -> None:
     """Gradient accumulation, fp16 and clipping against how the method updates: from its YAML's
     traits, and, once it is built, the built method's own flags, which must agree with them."""
@@ -38,6 +41,11 @@ def check_method_loop(
     for what, built, said in (
         ("updates_in_backward", in_backward, declared.in_backward(cfg.method)),
         ("own_grad_scaler", own_scaler, declared.owns_grad_scaler(cfg.method)),
+        (
+            "accumulates_in_backward",
+            accumulates,
+            declared.in_backward(cfg.method) and declared.accumulates(cfg.method),
+        ),
     ):
         if built is not None and built != said:
             raise ConfigError(
@@ -45,9 +53,10 @@ def check_method_loop(
                 f"declare traits.{what} in the YAML as the method behaves"
             )
     in_backward, own_scaler = declared.in_backward(cfg.method), declared.owns_grad_scaler(cfg.method)
-    if in_backward and train.grad_accum > 1:
+    if in_backward and train.grad_accum > 1 and not declared.accumulates(cfg.method):
         raise ConfigError(
-            f"method {name} updates inside backward and cannot accumulate gradients; set train.grad_accum=1"
+            f"method {name} updates inside backward and cannot accumulate gradients: "
+            f"{declared.no_accumulation_because}; set train.grad_accum=1"
         )
     if in_backward and train.autocast == "fp16":
         raise ConfigError(

@@ -15,6 +15,7 @@ import functools
 import logging
 import math
 import statistics
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -80,7 +81,9 @@ def build_method(cfg: DictConfig, model: torch.nn.Module) -> Method:
             f"method._target_ {cfg.method._target_} returned "
             f"{type(method).__name__}; it must return suite.methods.Method"
         )
-    check_method_loop(cfg, method.updates_in_backward, method.grad_scaler is not None)
+    check_method_loop(
+        cfg, method.updates_in_backward, method.grad_scaler is not None, method.micro_batch is not None
+    )
     return method
 
 
@@ -152,6 +155,8 @@ def train_step(
     forward = method.model if forward is None else forward
     phase = phase or no_phase
     for i, batch in enumerate(micro_batches):
+        if method.micro_batch is not None:
+            method.micro_batch(i, len(micro_batches))
         with distributed.sync_on_last(forward, i == len(micro_batches) - 1):
             with (
                 phase("forward"),
@@ -252,6 +257,7 @@ def train(
     resumable state. Returns the last loss and step, and fills the summary's time fields."""
     cfg, method = job.cfg, job.method
     method.model.train()
+    method.to_train()
     # Peaks start here, after the model and optimizer are built: the protocol's training peak.
     devmem.reset_peaks(job.device)
     summary.status, loss = "ok", float("nan")
@@ -267,10 +273,13 @@ def train(
             log.warning("loss is %s at step %d: stopping", loss, step)
             break
         validate_and_log(job, progress, step)
+        distributed.agree_to_stop(stop, job.world)  # the ranks checkpoint and stop at one step
         if cfg.train.checkpoint_every and (step % cfg.train.checkpoint_every == 0 or stop):
             checkpoint(progress)
         if not stop and step < job.max_steps and cfg.train.eval_every and step % cfg.train.eval_every == 0:
-            evaluate_and_log(job, step, stop)
+            with method.evaluating():
+                evaluate_and_log(job, step, stop)
+        distributed.agree_to_stop(stop, job.world)
         if stop:  # caught during the step, the checkpoint's write or the evaluation
             summary.status, summary.error = "interrupted", f"{stop[0]} at step {step}"
             log.warning("%s at step %d: stopping", stop[0], step)
@@ -324,14 +333,26 @@ def one_step(job: Job, progress: Progress, step: int, micro_batches: list[dict])
     # Optimizer state and the guard's sample are read after the clock stops: no step time.
     job.meter.after_step()
     applied = progress.guard.after(step)
-    lr = job.method.optimizer.param_groups[0]["lr"]  # the step's own, before the schedule moves it
+    # the step's own, before the schedule moves it (a tensor for torchao's optimizers)
+    lr = float(job.method.optimizer.param_groups[0]["lr"])
     if job.scheduler is not None:
-        job.scheduler.step()
+        step_schedule(job.scheduler, job.method)
     progress.step = step
     progress.losses.append(loss)
     if logged:
         log_step(job, progress.clock, step, loss, lr, seconds, applied)
     return loss
+
+
+def step_schedule(scheduler: Any, method: Method) -> None:
+    """Move the schedule to the next step's lr. A method that updates inside backward never calls
+    ``optimizer.step()``, so torch warns that the schedule was stepped before the optimizer; the
+    warning is spurious: those updates read ``param_groups[0]["lr"]`` during this step's backward,
+    before this call, and use the same lr at each step as a method that steps after backward."""
+    with warnings.catch_warnings():
+        if method.updates_in_backward:
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+        scheduler.step()
 
 
 def audited_step(cfg: DictConfig, max_steps: int) -> int | None:
@@ -410,9 +431,11 @@ def log_step(
 
 def evaluate_and_log(job: Job, step: int, stop: list[str] | None = None) -> float | None:
     """Greedy exact match on the first ``eval.n_examples`` test problems, logged at ``step``; None
-    (nothing logged) when a signal in ``stop`` ended it early."""
+    (nothing logged) when a signal in ``stop`` ended it early. The caller puts the method in eval
+    mode (:meth:`~suite.methods.Method.evaluating`)."""
     cfg = job.cfg.eval
-    if cfg.n_examples == 0 or not job.world.main:  # the ranks' models are equal: rank 0 evaluates
+    # the ranks' models are equal: rank 0 evaluates (under FSDP every rank, to gather the weights)
+    if cfg.n_examples == 0 or not (job.world.main or job.ranks.kind == "fsdp"):
         return None
     acc = exact_match_accuracy(
         job.method.model,
@@ -431,19 +454,21 @@ def evaluate_and_log(job: Job, step: int, stop: list[str] | None = None) -> floa
 
 
 def validate_and_log(job: Job, progress: Progress, step: int) -> float | None:
-    """The validation loss after ``step``, every ``train.val_every`` steps and after the last:
-    logged, and checked against the validation target; its time is not training time."""
+    """The validation loss after ``step``, every ``train.val_every`` steps and after the last, with
+    the method in eval mode: logged, and checked against the validation target; its time is not
+    training time."""
     every = job.cfg.train.get("val_every")
     if not every or (step % every and step != job.max_steps):
         return None
-    loss = heldout_loss(
-        job.method.model,
-        job.tokenizer,
-        job.splits.validation,
-        job.cfg.data.max_length,
-        job.cfg.eval.batch_size,
-        job.autocast,
-    )
+    with job.method.evaluating():
+        loss = heldout_loss(
+            job.method.model,
+            job.tokenizer,
+            job.splits.validation,
+            job.cfg.data.max_length,
+            job.cfg.eval.batch_size,
+            job.autocast,
+        )
     progress.clock.validated(loss)
     row = {"train/step": step, "val/loss": loss}
     job.folder.log(row)

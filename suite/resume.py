@@ -1,7 +1,14 @@
 """Resume: what a checkpoint captures of a job and its :class:`~suite.loop.Progress` (model,
 optimizer, schedule, scaler, data position, RNGs, clock, guard, meters, peaks) and how it is put
 back; plus the signals that end a run cleanly (SIGTERM from ``timeout`` and SLURM, SIGINT from
-Ctrl-C)."""
+Ctrl-C).
+
+Under torchrun rank 0's ``resume.pt`` holds the state every rank shares (the weights, which the
+ranks keep equal, and the schedule) with the world size; each rank r > 0 writes what is its own
+(RNGs, data position, clock, meters; its optimizer state when the ranks vote, since each keeps its
+own momentum and noise) to ``resume-rank<r>-step<N>.pt``. A checkpoint is committed when rank 0's
+file is replaced, after every other rank's is written; older rank files go only after that, so a
+kill at any moment leaves a complete set for the step ``resume.pt`` names."""
 
 from __future__ import annotations
 
@@ -9,10 +16,18 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
+
+from suite.distributed import World
+from suite.errors import ConfigError
 from suite.loop import Job, Progress, carried_peaks
 from suite.track import checkpoint
+from suite.track.store import CHECKPOINT
+
+OWN = ("step", "rng", "data", "clock", "guard", "meter", "peaks")  # each rank's, not rank 0's
 
 
 def capture(job: Job, progress: Progress) -> dict[str, Any]:
@@ -59,6 +74,46 @@ def restore(job: Job, progress: Progress, state: dict[str, Any]) -> None:
     progress.peaks = state["peaks"]
     job.meter.load_state_dict(state["meter"])
     checkpoint.set_rng_states(state["rng"])
+
+
+def rank_file(folder: Path, rank: int, step: int) -> Path:
+    """Rank ``rank``'s part of the checkpoint at ``step`` (one of ``RANK_CHECKPOINTS``)."""
+    return folder / f"resume-rank{rank}-step{step}.pt"
+
+
+def save_ranks(folder: Path, state: dict[str, Any], world: World, own_optimizer: bool) -> None:
+    """Every rank's checkpoint of ``state`` (its own :func:`capture`), committed by rank 0's
+    ``resume.pt`` (a collective: every rank calls it at the same step)."""
+    mine = rank_file(folder, world.rank, state["step"])
+    if not world.main:
+        checkpoint.save(mine, {k: state[k] for k in (*OWN, *(["optimizer"] * own_optimizer))})
+    dist.barrier()
+    if world.main:
+        checkpoint.save(folder / CHECKPOINT, state | {"world_size": world.size})
+    dist.barrier()
+    if not world.main:  # the step is committed: this rank's older parts go
+        for old in folder.glob(f"resume-rank{world.rank}-step*.pt"):
+            if old != mine:
+                old.unlink()
+
+
+def load_rank(folder: Path, world: World, step: int) -> dict[str, Any]:
+    """What rank ``world.rank`` continues from: rank 0's ``resume.pt`` at ``step``, with this
+    rank's own part over it."""
+    own_path = rank_file(folder, world.rank, step)
+    if not own_path.exists():
+        raise ConfigError(f"{own_path} is missing: rank {world.rank}'s part of the checkpoint at step {step}")
+    return checkpoint.load(folder / CHECKPOINT) | checkpoint.load(own_path)
+
+
+def check_world_size(state: dict[str, Any], path: Path, world: World) -> None:
+    """Refuse a checkpoint written by another number of ranks (one process: 1)."""
+    written = state.get("world_size", 1)
+    if written != world.size:
+        raise ConfigError(
+            f"resume=true but {path} was written by {written} rank(s) and this run has {world.size}; "
+            f"resume it with torchrun --nproc_per_node={written} (1: without torchrun) or pass overwrite=true"
+        )
 
 
 @contextlib.contextmanager

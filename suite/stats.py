@@ -70,7 +70,8 @@ def _check(statistic: str, level: float, n_resamples: int) -> Callable[..., np.n
 
 def _percentiles(draws: np.ndarray, level: float) -> tuple[float, float]:
     tail = (1 - level) / 2
-    low, high = np.quantile(draws, [tail, 1 - tail])
+    with np.errstate(invalid="ignore"):  # inf - inf between infinite draws (a missed target): NaN
+        low, high = np.quantile(draws, [tail, 1 - tail])
     return float(low), float(high)
 
 

@@ -46,10 +46,11 @@ from suite.loop import (
 )
 from suite.measure import device as devmem
 from suite.measure.memory import MemoryMeter
-from suite.resume import capture, restore, stop_on_signals
+from suite.resume import capture, check_world_size, load_rank, restore, save_ranks, stop_on_signals
 from suite.track import checkpoint, wandb_run
 from suite.track.record import RunSummary
 from suite.track.store import CHECKPOINT, CONFIG, FINISHED, RunFolder, outside_store, run_folder
+from suite.track.weights import weights_hash
 from suite.validate import validate
 
 log = logging.getLogger(__name__)
@@ -113,22 +114,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     where = run_folder(cfg)
     folder = RunFolder(where, cfg.results_dir) if world.main else distributed.QuietFolder(where)
     folder.claim(overwrite=cfg.overwrite, resume=cfg.resume)
-    previous = folder.previous() if cfg.resume else None
-    if previous is not None:
-        check_same_config(cfg, folder)
-        if previous.get("status") in FINISHED:
-            folder.release()
-            log.warning(
-                "%s already holds a finished run (status %s); resume=true leaves it as it is",
-                folder.folder,
-                previous["status"],
-            )
-            return previous
-    resumed = resume_state(cfg, folder, previous)
+    finished, resumed = resume_point(cfg, folder, world)
+    if finished is not None:
+        folder.release()
+        log.warning(
+            "%s already holds a finished run (status %s); resume=true leaves it as it is",
+            folder.folder,
+            finished["status"],
+        )
+        return finished
     if resumed is not None:
         folder.keep_metrics_through(resumed["step"])
     fresh = folder.previous() is None  # nothing here but what this run will write
     summary = new_summary(cfg, device)
+    if world.size > 1:  # from the start: a resumed run is checked against it
+        summary.extra["world_size"] = world.size
     tracker, refused = None, False
     try:
         with stop_on_signals() as stop:
@@ -186,8 +186,30 @@ def check_same_config(cfg: DictConfig, folder: RunFolder) -> None:
         )
 
 
+def resume_point(
+    cfg: DictConfig, folder: RunFolder, world: distributed.World
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Rank 0 reads what ``resume=true`` finds (under torchrun the others take its word): the
+    summary of a finished run, left as it is, or the state to continue from (each rank's own part
+    of it, :func:`suite.resume.load_rank`); (None, None) starts from step 0."""
+    finished = resumed = None
+    previous = folder.previous() if cfg.resume and world.main else None
+    if previous is not None:
+        check_same_config(cfg, folder)
+        if previous.get("status") in FINISHED:
+            finished = previous
+        else:
+            resumed = resume_state(cfg, folder, previous, world)
+    if world.size == 1:
+        return finished, resumed
+    finished, step = distributed.from_main((finished, None if resumed is None else resumed["step"]), world)
+    if step is not None and not world.main:
+        resumed = load_rank(folder.folder, world, step)
+    return finished, resumed
+
+
 def resume_state(
-    cfg: DictConfig, folder: RunFolder, previous: dict[str, Any] | None
+    cfg: DictConfig, folder: RunFolder, previous: dict[str, Any] | None, world: distributed.World
 ) -> dict[str, Any] | None:
     """The checkpoint a ``resume=true`` run continues from; None: it starts from step 0 (a run
     killed before its first checkpoint starts again, its files cleared)."""
@@ -196,7 +218,9 @@ def resume_state(
     path = folder.folder / CHECKPOINT
     if path.exists():
         try:
-            return checkpoint.load(path)
+            state = checkpoint.load(path)
+            check_world_size(state, path, world)
+            return state
         except ConfigError:
             folder.release()
             raise
@@ -238,8 +262,11 @@ def setup(
     folder.write_config(cfg)
     summary.status = "running"
     folder.write_summary(summary)
-    check_fits(cfg, device)  # on CUDA: the estimator's bytes against the free memory, before any weight
-    model, tokenizer = instantiate(without(cfg.model, "name", "architecture"))
+    if world.size == 1:  # the estimate is one process's whole job (ranks shard or replicate it)
+        check_fits(cfg, device)  # on CUDA: the estimator's bytes against the free memory, before any weight
+    with distributed.main_first(world):
+        model, tokenizer = instantiate(without(cfg.model, "name", "architecture"))
+    summary.base_weights_hash = weights_hash(model)  # before any method wraps or casts it
     model.to(device)
     summary.load_peak_reserved_bytes = devmem.cuda_peaks(device)["peak_reserved_bytes"]
     splits = instantiate(without(cfg.data, "name", "max_length"))
@@ -247,12 +274,14 @@ def setup(
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
+    if world.size > 1 and cfg.distributed.strategy == "fsdp":  # before the method holds the parameters
+        distributed.shard_model(model, cfg.distributed.mixed_precision)
     # The meter comes before the method: its gradient hook must run before any hook the method
     # registers (fused methods free each gradient in theirs) and while every parameter requires grad.
     meter = MemoryMeter(model)
     method = build_method(cfg, model)
     meter.track(method.optimizer, method.extra_state)
-    ranks = distributed.prepare(method, cfg.method, world, device)
+    ranks = distributed.prepare(method, cfg.method, world, device, cfg.distributed.strategy)
     train_set = distributed.shard(splits.train, world) if cfg.distributed.shard_data else splits.train
     max_steps = total_steps(cfg, len(train_set))
     precision = cfg.train.autocast
@@ -285,8 +314,13 @@ def setup(
 
 
 def save_state(job: Job, progress: Progress, summary: RunSummary) -> None:
-    """A resumable checkpoint, and a running summary that says how far it got."""
-    checkpoint.save(job.folder.folder / CHECKPOINT, capture(job, progress))
+    """A resumable checkpoint (under torchrun, every rank's part), and a running summary that
+    says how far it got."""
+    state = capture(job, progress)
+    if job.world.size == 1:
+        checkpoint.save(job.folder.folder / CHECKPOINT, state)
+    else:  # voting ranks keep their own optimizer state (momentum, noise); DDP's are equal
+        save_ranks(job.folder.folder, state, job.world, own_optimizer=job.ranks.kind != "ddp")
     job.folder.close_metrics()  # fsync the rows the checkpoint covers
     summary.steps = progress.step
     job.folder.write_summary(dataclasses.replace(summary, status="running"))
@@ -311,33 +345,45 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int, stop: list[
     summary.n_trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     summary.n_params = sum(p.numel() for p in model.parameters())
     job.meter.close()
-    if summary.status == "ok" and job.world.main:
+    job.method.to_eval()  # the run's model from here on: evaluated, saved (Schedule-Free's x)
+    if summary.status == "ok" and (job.world.main or job.ranks.kind == "fsdp"):  # FSDP: every rank runs
         summary.eval_exact_match = evaluate_and_log(job, step, stop)
         if job.cfg.lm_eval.tasks and not stop:
             scores = downstream.evaluate_and_log(
                 job.cfg.lm_eval, model, job.tokenizer, job.splits.test, step, job.folder, job.tracker
             )
             summary.extra.update(scores)
-    if job.cfg.save_checkpoint and job.world.main:
-        save_checkpoint(model, job.tokenizer, job.folder.folder / "checkpoint")
+    if job.cfg.save_checkpoint:
+        whole = distributed.full_state_dict(model) if job.ranks.kind == "fsdp" else None
+        if job.world.main:
+            save_checkpoint(model, job.tokenizer, job.folder.folder / "checkpoint", whole)
     if stop and summary.status == "ok":
         summary.status, summary.error = "interrupted", f"{stop[0]} after step {step}, before the run ended"
         log.warning("%s after step %d: the run ends interrupted", stop[0], step)
 
 
 def record_ranks(job: Job, summary: RunSummary) -> None:
-    """Every rank's peaks (the summary's peak is the largest, per rank in ``*_per_rank``), whether
-    the ranks' weights agree, and the bytes sent per step."""
+    """Every rank's peaks (the summary's peak is the largest, per rank in ``*_per_rank``) and memory
+    categories (``mem_*_bytes_per_rank``), how the ranks ran (``distributed``: ddp, vote or fsdp),
+    whether their weights agree (not under FSDP, where each holds its own shards) and the bytes
+    sent per step."""
     per_rank = distributed.gather_peaks(job.peaks, job.world)
     for key, values in per_rank.items():
         known = [v for v in values if v is not None]
         setattr(summary, key, max(known) if known else None)
         summary.extra[f"{key}_per_rank"] = values
+    for key, values in distributed.gather_peaks(summary.memory.as_dict(), job.world).items():
+        summary.extra[f"{key}_per_rank"] = values  # what each rank holds: under FSDP, its shards
     summary.extra["world_size"] = job.world.size
+    summary.extra["distributed"] = job.ranks.kind
+    if job.ranks.kind == "fsdp":  # each rank holds other shards; FSDP's own collectives are not counted
+        summary.extra["distributed_mixed_precision"] = job.cfg.distributed.mixed_precision
+        if job.ranks.before_update is not None:
+            summary.extra.update(job.ranks.traffic.summary())
+        return
     summary.extra["ranks_weights_agree"] = distributed.weights_agree(job.method.model, job.world)
     if not summary.extra["ranks_weights_agree"]:
         log.warning("the ranks ended with different weights; rank 0's are the run's")
-    summary.extra["distributed"] = job.ranks.kind
     summary.extra.update(job.ranks.traffic.summary())
 
 
@@ -352,12 +398,14 @@ def finish(
         tracker.finish(summary.to_json(), exit_code=0 if summary.status not in ("failed", "oom") else 1)
 
 
-def save_checkpoint(model: torch.nn.Module, tokenizer, folder: Path) -> None:
+def save_checkpoint(
+    model: torch.nn.Module, tokenizer, folder: Path, state_dict: dict[str, torch.Tensor] | None = None
+) -> None:
     """An HF-format checkpoint that ``from_pretrained`` and ``lm_eval --model hf`` load as is
-    (adapters are merged first)."""
+    (adapters are merged first; ``state_dict``: the whole weights of a sharded model)."""
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    model.save_pretrained(folder)
+    model.save_pretrained(folder, state_dict=state_dict)
     tokenizer.save_pretrained(folder)
 
 

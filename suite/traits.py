@@ -7,16 +7,30 @@ Hydra calls the builder::
       label: SignSGD                 # the tables' and figures' name (default: the YAML's name)
       packages: [peft]               # PyPI distributions whose versions the run records
       updates_in_backward: false     # true, false, or the hyperparameter that turns it on
+      accumulates_in_backward: ["momentum > 0"]  # conditions under which that update accumulates
+      no_accumulation_because: ...   # why, in-backward, it does not (the refusal's reason)
       own_grad_scaler: false         # same form: the optimizer unscales its own gradients
       distributed: voted             # averaged | voted | voted_in_step | refused
       distributed_requires: ["momentum == 0"]   # conditions on the hyperparameters under torchrun
       refused_because: ...           # why, when distributed is refused
+      fsdp: false                    # true: its optimizer works on FSDP's sharded parameters
+
+``fsdp``: whether ``distributed.strategy=fsdp`` may run it (its optimizer works elementwise on the
+DTensor shards FSDP2 gives each rank: AdamW, SGD, LoRA's adapters); otherwise that strategy is
+refused in one line saying why (:func:`fsdp_refusal`).
+
+An update inside backward frees each gradient as soon as it is used, so gradient accumulation
+over micro-batches is refused unless the method folds each micro-batch into state it keeps anyway
+(Signum's momentum: ``accumulates_in_backward`` lists the conditions, all of which must hold;
+absent, it never does); the refusal gives ``no_accumulation_because``.
 
 ``distributed``: ``averaged``, DDP averages the gradients before the step; ``voted``, the loop
 replaces each gradient by the ranks' int8 sign vote before the step (signSGD with majority vote,
-Bernstein et al., ICLR 2019, arXiv 1810.05291, Alg. 1); ``voted_in_step``, the optimizer
-all-reduces its own votes in ``step`` (the loop counts the bytes); ``refused``, torchrun is refused
-before any work. A method that updates inside backward cannot be averaged or voted: DDP's reducer
+Bernstein et al., ICLR 2019, arXiv 1810.05291, Alg. 1); ``voted_in_step``, the ranks vote in
+``step`` on the signs each computed from its own state (Signum's momentum, StoSignSGD's noisy
+sign): the loop hands the vote to an optimizer with a ``vote`` attribute, or counts the bytes of an
+optimizer that all-reduces its own (ABSignSGD-MV); ``refused``, torchrun is refused before any work.
+A method that updates inside backward cannot be averaged or voted: DDP's reducer
 finishes its all-reduce at the end of backward, after per-parameter hooks have stepped on the local
 gradients. A method without a block gets the defaults: its name as label, no packages, a step after
 backward, and torchrun refused.
@@ -71,6 +85,10 @@ class Condition:
 
 
 _UNDECLARED = "its YAML declares no traits.distributed"
+NO_BUFFER = (
+    "it keeps no state to fold the micro-batches into, and a buffer for their sum would be the full "
+    "gradient its in-backward update saves"
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,15 @@ class Traits:
     distributed: str = "refused"
     distributed_requires: tuple[Condition, ...] = ()
     refused_because: str = _UNDECLARED
+    accumulates_in_backward: tuple[Condition, ...] | None = None
+    no_accumulation_because: str = NO_BUFFER
+
+    def accumulates(self, method: DictConfig) -> bool:
+        """Whether its in-backward update, with these hyperparameters, accumulates micro-batches."""
+        conditions = self.accumulates_in_backward
+        return conditions is not None and all(c.holds(method) for c in conditions)
+
+    fsdp: bool = False
 
     def in_backward(self, method: DictConfig) -> bool:
         """Whether the method, with these hyperparameters, updates inside backward."""
@@ -122,7 +149,14 @@ def of(method: DictConfig) -> Traits:
             _condition(name, method, c) for c in _strings(name, "distributed_requires", given)
         ),
         refused_because=given.get("refused_because", "" if "distributed" in given else _UNDECLARED),
+        accumulates_in_backward=None
+        if "accumulates_in_backward" not in given
+        else tuple(_condition(name, method, c) for c in _strings(name, "accumulates_in_backward", given)),
+        no_accumulation_because=given.get("no_accumulation_because", NO_BUFFER),
+        fsdp=given.get("fsdp", False),
     )
+    if not isinstance(traits.fsdp, bool):
+        raise ConfigError(f"method {name}: traits.fsdp must be true or false, got {traits.fsdp!r}")
     if traits.distributed not in MODES:
         raise ConfigError(
             f"method {name}: traits.distributed={traits.distributed!r} is not one of {', '.join(MODES)}"
@@ -135,6 +169,18 @@ def of(method: DictConfig) -> Traits:
             f"before the ranks' gradients are combined; use refused"
         )
     return traits
+
+
+def fsdp_refusal(traits: Traits) -> str:
+    """Why ``distributed.strategy=fsdp`` cannot run a method whose ``traits.fsdp`` is false."""
+    if traits.distributed == "refused":
+        return traits.refused_because
+    if traits.distributed != "averaged":
+        return "its ranks vote on their own signs of whole gradients, where FSDP averages sharded ones"
+    return (
+        "its update needs whole parameter matrices (projections, norms or blocks of whole tensors), "
+        "and FSDP gives each rank a slice of rows"
+    )
 
 
 def _strings(name: str, key: str, given: dict) -> list[str]:
@@ -160,7 +206,7 @@ def _condition(name: str, method: DictConfig, text: str) -> Condition:
     match = _CONDITION.match(text)
     if not match or match[1] not in method:
         raise ConfigError(
-            f"method {name}: traits.distributed_requires entry {text!r} must read "
+            f"method {name}: traits entry {text!r} must read "
             f"'<hyperparameter> <{'|'.join(OPS)}> <value>', e.g. 'momentum == 0'"
         )
     return Condition(match[1], match[2], OmegaConf.create(f"value: {match[3]}").value)  # as YAML reads it

@@ -12,12 +12,17 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from suite.configs import CONF_DIR
 
 GSM8K_ENV = "SUITE_GSM8K_TRAIN"
+# What every collected test declares with ``@pytest.mark.compat`` (suite/compat.py), and the test
+# files the session collected, stashed before ``-m``/``-k`` deselect anything.
+COMPAT = pytest.StashKey[list[dict]]()
+COLLECTED = pytest.StashKey[set[Path]]()
 
 # The default tiny model, made smaller still, with a short pretraining.
 TINY = [
@@ -32,6 +37,8 @@ TINY = [
     "data.n_test=16",
     "data.max_length=96",
 ]
+# TINY's narrowest projection (k_proj) is 16 wide; the YAMLs' rank 32 is refused on it
+NARROW = {m: ["method.rank=8"] for m in ("galore", "galore_layerwise", "apollo", "apollo_layerwise")}
 FAST = [
     "logger=none",
     "train.max_steps=8",
@@ -76,3 +83,31 @@ def loss_fell(run_dir: Path) -> bool:
     curve = train_losses(run_dir)
     third = max(1, len(curve) // 3)
     return sum(curve[-third:]) / third < sum(curve[:third]) / third
+
+
+def compat_declarations(items) -> list[dict]:
+    """The cells the tests declare: each ``compat(feature, ..., checks=..., methods=..., refused=...)``
+    marker, for its ``methods`` or else the item's ``method`` (or ``name``) parameter."""
+    found = []
+    for item in items:
+        for mark in item.iter_markers("compat"):
+            params = getattr(item, "callspec", None)
+            params = params.params if params else {}
+            methods = mark.kwargs.get("methods") or [params.get("method", params.get("name"))]
+            if None in methods or "checks" not in mark.kwargs:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: compat(feature, checks=...) needs methods=[...] or a method parameter"
+                )
+            refused = mark.kwargs.get("refused", False)
+            found += [
+                {
+                    "test": item.nodeid,
+                    "method": m,
+                    "feature": f,
+                    "checks": mark.kwargs["checks"],
+                    "refused": refused,
+                }
+                for f in mark.args
+                for m in methods
+            ]
+    return found

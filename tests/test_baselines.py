@@ -34,6 +34,12 @@ METHODS = [
     "badam",
     "lomo",
     "adalomo",
+    "muon",
+    "adafactor",
+    "adamw8bit",
+    "lion",
+    "schedulefree",
+    "adam_mini",
 ]
 
 TOKENIZER = byte_tokenizer()
@@ -194,6 +200,11 @@ def test_galore_state_is_adam_on_the_projected_gradient_plus_the_projector(name)
     assert total < 8 * sum(model.get_parameter(t).numel() for t in targets)
 
 
+@pytest.mark.compat(
+    "in_backward",
+    methods=["galore_layerwise"],
+    checks="per-layer steps inside backward give GaLore's losses (1e-5), one gradient alive at a time",
+)
 def test_galore_layerwise_matches_galore_and_frees_each_gradient_in_backward():
     ref = method_from_yaml("galore", tiny(), rank=RANK, lr=1e-2)
     model = tiny()
@@ -239,6 +250,11 @@ def test_galore_layerwise_state_dict_round_trip_resumes_exactly():
     assert train(resumed, steps=2) == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.compat(
+    "in_backward",
+    methods=["apollo_layerwise"],
+    checks="per-layer steps inside backward give APOLLO's losses (SVD projection), every gradient freed",
+)
 def test_apollo_layerwise_matches_apollo_and_frees_each_gradient_in_backward():
     """With the deterministic SVD projection (no per-parameter seed), per-layer APOLLO is APOLLO
     stepped inside backward; with the random one every matrix draws from seed 1 + the run's seed,
@@ -317,6 +333,9 @@ def test_badam_state_covers_only_the_active_block(dtype):
 # ---------------------------------------------------------------- LOMO / AdaLomo
 
 
+@pytest.mark.compat(
+    "in_backward", checks="fp32 and bf16: the loss falls, one gradient alive at a time, no optimizer state"
+)
 @pytest.mark.parametrize("name", ["lomo", "adalomo"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_lomo_keeps_at_most_one_gradient_and_no_optimizer_state(name, dtype):
@@ -449,6 +468,57 @@ def test_default_job_through_the_app(tmp_path, name):
         assert s["mem_grads_bytes"] == largest_grad
         factored = 4 * sum(sum(p.shape) for p in params)
         assert s["mem_state_bytes"] == (factored if name == "adalomo" else 0)
+    else:
+        assert s["mem_state_bytes"] == NEW_BASELINE_STATE[name](model)
+
+
+def muon_state_bytes(model: nn.Module) -> int:
+    """Muon: one fp32 momentum buffer per hidden matrix; AdamW (m, v, a 4-byte step) on the rest."""
+    hidden = {id(p) for b in find_blocks(model) for p in b.parameters() if p.ndim == 2}
+    return sum(4 * p.numel() if id(p) in hidden else 8 * p.numel() + 4 for p in model.parameters())
+
+
+def adafactor_state_bytes(model: nn.Module) -> int:
+    """A row and a column of second moments per matrix, a full one per vector; a 4-byte step each."""
+    return sum(4 * (sum(p.shape) if p.ndim == 2 else p.numel()) + 4 for p in model.parameters())
+
+
+def adamw8bit_state_bytes(model: nn.Module, block: int = 256) -> int:
+    """torchao: a tensor with >= 4096 values (divisible by the block) keeps each moment as uint8
+    codes + an fp32 scale per block + its own 256-entry fp32 code table; smaller ones fp32 moments."""
+    total = 0
+    for p in model.parameters():
+        n = p.numel()
+        quantized = n >= 4096 and n % block == 0
+        total += 2 * (n + 4 * n // block + 4 * 256) if quantized else 8 * n
+        total += 4  # step
+    return total
+
+
+def adam_mini_state_bytes(model: nn.Module) -> int:
+    """Adam-mini: fp32 m for every value; one fp32 v per head (q, k), per row (v, o, MLP,
+    embeddings, head) or per tensor (norms)."""
+    head = model.config.head_dim
+    total = 0
+    for name, p in model.named_parameters():
+        if "q_proj" in name or "k_proj" in name:
+            blocks = p.shape[0] // head
+        elif "norm" in name:
+            blocks = 1
+        else:
+            blocks = p.shape[0]
+        total += 4 * p.numel() + 4 * blocks
+    return total
+
+
+NEW_BASELINE_STATE = {
+    "muon": muon_state_bytes,
+    "adafactor": adafactor_state_bytes,
+    "adamw8bit": adamw8bit_state_bytes,
+    "lion": lambda model: 4 * sum(p.numel() for p in model.parameters()),
+    "schedulefree": lambda model: 8 * sum(p.numel() for p in model.parameters()),
+    "adam_mini": adam_mini_state_bytes,
+}
 
 
 @pytest.mark.parametrize("name", ["lora", "badam", "galore_layerwise", "lomo"])

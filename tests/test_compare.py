@@ -192,5 +192,7 @@ def test_an_arm_is_a_method_with_fixed_settings_tuned_over_its_methods_range():
         settings(["methods=[signum]", "arms.signum.method=nope"])
     with pytest.raises(ConfigError, match="a method has that name"):
         settings(["methods=[signsgd]", "arms.signsgd.method=adamw"])
-    own = settings(["methods=[absignsgd]", "arms.absignsgd.method=absignsgd", "arms.absignsgd.weight_decay=0.01"])
+    own = settings(
+        ["methods=[absignsgd]", "arms.absignsgd.method=absignsgd", "arms.absignsgd.weight_decay=0.01"]
+    )
     assert own.method_args("absignsgd") == ["method=absignsgd", "method.weight_decay=0.01"]

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST, TINY, compose_job, run_job
+from helpers import FAST, NARROW, TINY, compose_job, run_job
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
-from suite import distributed, traits
+from suite import compat, distributed, traits
 from suite.blocks import find_blocks
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
 
 TWO_RANKS = distributed.World(rank=0, size=2, local_rank=0)
-METHODS = ("adamw", "signsgd", "absignsgd_mv")
+METHODS = tuple(compat.cells_where("torchrun", refused=False))  # every method torchrun runs
 
 
 @pytest.mark.parametrize(
@@ -30,10 +30,33 @@ METHODS = ("adamw", "signsgd", "absignsgd_mv")
         (["method=badam"], "method=badam cannot run under torchrun"),
         (["method=absignsgd"], "method=absignsgd cannot run under torchrun: each rank would step its own"),
         (["method=lomo"], "method=lomo cannot run under torchrun"),
-        (["method=signsgd", "method.momentum=0.9"], "signsgd needs momentum == 0"),
         (["method=signsgd", "method.fused_backward=true"], "method.fused_backward=true cannot run"),
-        (["resume=true"], "resume and train.checkpoint_every are not supported"),
-        (["train.checkpoint_every=2"], "resume and train.checkpoint_every are not supported"),
+        (
+            ["distributed.strategy=fsdp", "method=galore", "method.rank=8"],
+            "method=galore cannot run with distributed.strategy=fsdp: its",
+        ),
+        (
+            ["distributed.strategy=fsdp", "method=signsgd"],
+            "signsgd cannot run with distributed.strategy=fsdp: its ranks vote",
+        ),
+        (["distributed.strategy=fsdp", "method=badam"], "method=badam cannot run under torchrun"),
+        (
+            ["distributed.strategy=fsdp", "method.master_weights=true"],
+            "master_weights=true cannot run with distributed",
+        ),
+        (
+            ["distributed.strategy=fsdp", "train.checkpoint_every=2"],
+            "resume and train.checkpoint_every are not supp",
+        ),
+        (
+            ["distributed.strategy=fsdp", "method=lora", "save_checkpoint=true"],
+            "save_checkpoint=true cannot run",
+        ),
+        (["distributed.strategy=zero3"], "distributed.strategy='zero3' is not known; allowed: ddp, fsdp"),
+        (
+            ["distributed.mixed_precision=fp8"],
+            "distributed.mixed_precision='fp8' is not known; allowed: null, bf16",
+        ),
     ],
 )
 def test_what_cannot_run_distributed_is_refused_before_any_work(overrides, message, monkeypatch, tmp_path):
@@ -42,6 +65,27 @@ def test_what_cannot_run_distributed_is_refused_before_any_work(overrides, messa
     with pytest.raises(ConfigError, match=message):
         run_job(tmp_path, *overrides)
     assert not any(tmp_path.iterdir())  # refused before the run folder was made
+
+
+@pytest.mark.parametrize(("written", "now"), [(1, 2), (2, 1)])
+def test_resume_at_another_world_size_is_refused_before_any_work(written, now, monkeypatch, tmp_path):
+    """A checkpointed run that stopped early (SIGTERM leaves ``interrupted``) continues only on
+    the number of ranks it was run on."""
+    run_job(tmp_path, "train.checkpoint_every=2", "train.max_steps=2", "eval.n_examples=0")
+    run_dir = tmp_path / "default" / "adamw-seed0"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["status"] = "interrupted"
+    if written > 1:
+        summary["world_size"] = written
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+    monkeypatch.setenv("WORLD_SIZE", str(now))
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(
+        ConfigError, match=f"was run on {written} rank.s. and this run has {now}; resume it with"
+    ):
+        run_job(tmp_path, "train.checkpoint_every=2", "train.max_steps=2", "eval.n_examples=0", "resume=true")
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
 
 
 METHOD_YAMLS = sorted((CONF_DIR / "method").glob("*.yaml"))
@@ -57,13 +101,17 @@ def test_methods_whose_traits_allow_torchrun_pass_the_check(method):
 
 
 def test_how_each_suite_method_runs_under_torchrun():
-    """As the methods' YAMLs declare it: DDP, the loop's sign vote, the optimizer's own vote."""
+    """As the methods' YAMLs declare it: DDP, or a vote in the optimizer's step on each rank's own
+    sign (no suite method leaves the vote to the loop: that is for a plugin's momentum-free sign)."""
     modes: dict[str, set[str]] = {}
     for path in METHOD_YAMLS:
         modes.setdefault(_mode(path), set()).add(path.stem)
     averaged = {"adamw", "alias", "alias_adam", "apollo", "apollo_mini", "galore", "lora", "sgd"}
+    averaged |= {"muon", "adafactor", "adamw8bit", "lion", "schedulefree", "adam_mini"}
     assert modes["averaged"] == averaged
-    assert modes["voted"] == {"signsgd"} and modes["voted_in_step"] == {"absignsgd_mv"}
+    assert "voted" not in modes and modes["voted_in_step"] == {"absignsgd_mv", "signsgd", "stosignsgd"}
+    sharded = {p.stem for p in METHOD_YAMLS if traits.of(OmegaConf.load(p)).fsdp}
+    assert sharded == {"adamw", "sgd", "lora"}
 
 
 def test_shards_are_disjoint_equal_and_cover_all_but_the_remainder():
@@ -139,30 +187,40 @@ def two_rank_runs(tmp_path_factory, suite_cache):
     root = tmp_path_factory.mktemp("distributed")
     # Two micro-batches a step: DDP must still all-reduce once per step.
     common = ["train.max_steps=4", "train.grad_accum=2", "eval.n_examples=0", "save_checkpoint=true"]
-    single = {m: run_job(root / "single", f"method={m}", *common) for m in METHODS}
+    single = {m: run_job(root / "single", f"method={m}", *common, *NARROW.get(m, [])) for m in METHODS}
     suite_train = Path(sys.executable).parent / "suite-train"
-    command = [
-        *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"),
-        *(str(suite_train), "-m", *TINY, *FAST, *common),
-        f"results_dir={root / 'ranks'}",
-        "distributed.shard_data=false,true",
-        f"method={','.join(METHODS)}",
-        "run_name=${method.name}-shard_data_${distributed.shard_data}",
-    ]
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    groups: dict[tuple[str, ...], list[str]] = {}  # one multirun per set of extra overrides
+    for m in METHODS:
+        groups.setdefault(tuple(NARROW.get(m, [])), []).append(m)
+    for extra, methods in groups.items():
+        command = [
+            *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"),
+            *(str(suite_train), "-m", *TINY, *FAST, *common),
+            *(f"{o.partition('=')[0]}=choice({o.partition('=')[2]})" for o in extra),  # swept with method
+            f"results_dir={root / 'ranks'}",
+            "distributed.shard_data=false,true",
+            f"method={','.join(methods)}",
+            "run_name=${method.name}-shard_data_${distributed.shard_data}",
+        ]
+        env = os.environ | {"OMP_NUM_THREADS": "1"}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return root, single
 
 
 @pytest.mark.slow
+@pytest.mark.compat(
+    "torchrun",
+    checks="two gloo ranks given the same data end with the one-process weights (averaged: within "
+    "fp32 tolerance; voted: bitwise) and losses, two micro-batches a step",
+)
 @pytest.mark.parametrize("method", METHODS)
 def test_two_ranks_with_the_same_data_equal_one_process(two_rank_runs, method):
     root, _ = two_rank_runs
     one, two = root / "single" / "default" / f"{method}-seed0", _ranks_run(root, method, shard_data=False)
     a, b = _weights(one), _weights(two)
     assert a.keys() == b.keys()
-    if method == "adamw":  # the mean of two equal fp32 gradients is the gradient
+    if _mode(CONF_DIR / "method" / f"{method}.yaml") == "averaged":  # the mean of equal gradients
         for k in a:
             torch.testing.assert_close(b[k], a[k])
     else:  # bitwise: the vote of two equal signs is the sign
@@ -233,3 +291,123 @@ def _tiny_model():
     from suite.loop import without
 
     return instantiate(without(compose_job().model, "name", "architecture"))
+
+
+def _torchrun(root: Path, *overrides: str) -> None:
+    """``torchrun --nproc_per_node=2`` (gloo on CPU, one thread per rank) of a tiny multirun."""
+    suite_train = Path(sys.executable).parent / "suite-train"
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"),
+        *(str(suite_train), "-m", *TINY, *FAST, f"results_dir={root}", *overrides),
+    ]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def sign_vote_runs(tmp_path_factory, suite_cache):
+    """Signum and StoSignSGD in one process, then on two gloo ranks with the same data: Signum, and
+    StoSignSGD with rank 0's noise on both ranks and with each rank's own noise."""
+    root = tmp_path_factory.mktemp("sign_votes")
+    common = ["train.max_steps=4", "eval.n_examples=0", "save_checkpoint=true"]
+    single = {
+        "signum": run_job(
+            root / "single", "method=signsgd", "method.momentum=0.9", "run_name=signum", *common
+        ),
+        "stosignsgd": run_job(root / "single", "method=stosignsgd", "run_name=stosignsgd", *common),
+    }
+    ranks = [*common, "distributed.shard_data=false"]
+    _torchrun(root / "ranks", "method=signsgd", "method.momentum=0.9", "run_name=signum", *ranks)
+    _torchrun(
+        root / "ranks",
+        "method=stosignsgd",
+        "method.noise_per_rank=false,true",
+        "run_name=stosignsgd-noise_per_rank_${method.noise_per_rank}",
+        *ranks,
+    )
+    return root, single
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("run", "alone"), [("signum", "signum"), ("stosignsgd-noise_per_rank_False", "stosignsgd")]
+)
+def test_signum_and_stosignsgd_voted_on_the_same_data_equal_one_process(sign_vote_runs, run, alone):
+    """Each rank's momentum (and noise) the same: the vote of two equal signs is the sign, bitwise;
+    one int8 per trainable parameter is sent each step, a quarter of fp32 averaging."""
+    root, single = sign_vote_runs
+    two = root / "ranks" / "default" / run
+    a, b = _weights(root / "single" / "default" / alone), _weights(two)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    summary = json.loads((two / "summary.json").read_text())
+    n = single[alone]["n_trainable_params"]
+    assert summary["distributed"] == "vote" and summary["ranks_weights_agree"] is True
+    assert summary["comm_sent_bytes_per_step"] == n and summary["comm_fp32_equiv_bytes_per_step"] == 4 * n
+    assert all(r["comm/sent_bytes"] == n for r in _rows(two))
+
+
+@pytest.mark.slow
+def test_stosignsgd_ranks_draw_their_own_noise_and_still_agree(sign_vote_runs):
+    """Each rank's own noise: the ranks' signs differ where the noise decides them, so the vote
+    differs from one process (ties give 0), yet every rank applies the same vote."""
+    root, _ = sign_vote_runs
+    two = root / "ranks" / "default" / "stosignsgd-noise_per_rank_True"
+    summary = json.loads((two / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["ranks_weights_agree"] is True
+    a, b = _weights(root / "single" / "default" / "stosignsgd"), _weights(two)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+FSDP_STEPS = ["train.max_steps=20", "train.grad_accum=2", "eval.n_examples=0", "save_checkpoint=true"]
+
+
+@pytest.fixture(scope="module")
+def fsdp_runs(tmp_path_factory, suite_cache):
+    """AdamW in one process, then under FSDP on two gloo ranks with the same data on both."""
+    root = tmp_path_factory.mktemp("fsdp")
+    single = run_job(root / "single", "method=adamw", *FSDP_STEPS)
+    _torchrun(
+        root / "ranks",
+        "method=adamw",
+        "distributed.strategy=fsdp",
+        "distributed.shard_data=false",
+        *FSDP_STEPS,
+    )
+    summary = json.loads((root / "ranks" / "default" / "adamw-seed0" / "summary.json").read_text())
+    return root, single, summary
+
+
+@pytest.mark.slow
+def test_fsdp_adamw_on_two_ranks_equals_one_process(fsdp_runs):
+    """20 steps of two micro-batches, each rank holding half of every weight, gradient and state
+    tensor: the gathered weights equal the one-process run's within float32 rounding."""
+    root, _, summary = fsdp_runs
+    assert summary["status"] == "ok" and summary["distributed"] == "fsdp" and summary["steps"] == 20
+    a = _weights(root / "single" / "default" / "adamw-seed0")
+    b = _weights(root / "ranks" / "default" / "adamw-seed0")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_fsdp_ranks_hold_half_and_the_estimator_says_so(fsdp_runs):
+    """Every dimension of the tiny model is even, so each of two ranks holds exactly half of the
+    parameters and gradients; of AdamW's state all but the per-tensor scalar step (4 bytes a
+    tensor, whole on every rank). The estimator, on the meta device, gives the same bytes."""
+    from suite.estimate.run import estimate
+
+    _, single, summary = fsdp_runs
+    n_tensors = len(list(_tiny_model()[0].parameters()))
+    for key in ("params", "grads", "state"):
+        per_rank = summary[f"mem_{key}_bytes_per_rank"]
+        assert len(per_rank) == 2 and per_rank[0] == per_rank[1] == summary[f"mem_{key}_bytes"]
+        scalars = 4 * n_tensors if key == "state" else 0
+        assert per_rank[0] == (single[f"mem_{key}_bytes"] - scalars) / 2 + scalars
+    cfg = compose_job(
+        "+estimate=default", "method=adamw", "distributed.world_size=2", "distributed.strategy=fsdp"
+    )
+    estimated = estimate(cfg).to_json()
+    for key in ("params", "grads", "state"):
+        assert estimated[f"mem_{key}_bytes"] == summary[f"mem_{key}_bytes"]

@@ -20,7 +20,7 @@ import pytest
 from helpers import FAST, TINY, gsm8k_train
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from suite import preflight
 from suite.configs import CONF_DIR
@@ -46,10 +46,15 @@ def needed(name: str) -> list[str]:
     return extra
 
 
+@functools.cache
 def composed(*overrides: str):
+    """The config of ``overrides`` with Hydra's section, composed once per session (the tests here
+    ask for the same ones many times) and read-only, so no test changes what another reads."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=True)
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
 
 
 def sweep_params(name: str) -> dict[str, str]:
@@ -73,11 +78,16 @@ def test_every_experiment_names_its_results_folder_and_sweep():
         assert cfg.hydra.sweep.dir == f"results/{cfg.experiment_name}"
 
 
+@pytest.mark.parametrize("whole", [False, pytest.param(True, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_every_job_of_the_sweep_validates(name, tmp_path):
+def test_every_job_of_the_sweep_validates(name, whole, tmp_path):
     """The command ``suite-train -m experiment=<name>`` would check: every job of the sweep (into
-    an empty results folder, so committed runs do not refuse it)."""
-    sweep = [f"{k}={v}" for k, v in sweep_params(name).items()]
+    an empty results folder, so committed runs do not refuse it); not ``whole``: every arm, the
+    SCALED axes (seeds, lr grids, sizes) at their first value."""
+    params = sweep_params(name)
+    if not whole:
+        params = {k: v.split(",")[0] if k.startswith(SCALED) else v for k, v in params.items()}
+    sweep = [f"{k}={v}" for k, v in params.items()]
     if name == "stosignsgd_fig1":  # not an LLM job; its own app reads the `toy` section
         assert composed(f"experiment={name}").toy.optimizer in ("signsgd", "stosignsgd")
         return
@@ -156,13 +166,19 @@ def sweep_jobs(name: str, *extra: str) -> list[list[str]]:
     return [list(job) for job in itertools.product(*axes)]
 
 
+def arm_configs(name: str, *extra: str) -> list[tuple[list[str], DictConfig]]:
+    """Every job of :func:`sweep_jobs` with its config."""
+    return [
+        (job, composed(f"experiment={name}", *needed(name), *extra, *job)) for job in sweep_jobs(name, *extra)
+    ]
+
+
 @functools.cache
 def arms(name: str, *extra: str) -> dict[tuple, dict]:
     """``name``'s arms: (method, sweep values) -> the SAME_STRUCTURE values (and the number of
     lm-eval tasks) and the arm's lrs."""
     out: dict[tuple, dict] = {}
-    for job in sweep_jobs(name, *extra):
-        cfg = composed(f"experiment={name}", *needed(name), *extra, *job)
+    for job, cfg in arm_configs(name, *extra):
         kept = tuple(o for o in job if not o.startswith(SCALED) and not o.startswith("method="))
         arm = out.setdefault((cfg.method.name, *kept), {"structure": set(), "lr": set()})
         structure = [OmegaConf.select(cfg, key) for key in SAME_STRUCTURE]
@@ -196,7 +212,13 @@ def arm_mismatches(paper: dict[tuple, dict], tiny: dict[tuple, dict]) -> list[st
 
 # Paper files whose tiny-scale arms are not a file of their own, with the arm that stands for them
 # in the tiny artefact's comparison (experiments/protocol.sh).
-ARMS_OF_A_COMPARISON = {"paper_stosignsgd_finetune_signum": "compare.arms.signum.method=signsgd"}
+ARMS_OF_A_COMPARISON = {
+    "paper_stosignsgd_finetune_signum": "compare.arms.signum.method=signsgd",
+    "paper_absignsgd_convergence_galore": "compare.arms.galore_layerwise.method=galore_layerwise",
+    "paper_absignsgd_convergence_badam": "compare.arms.badam.method=badam",
+    "paper_absignsgd_convergence_apollo": "compare.arms.apollo_layerwise.method=apollo_layerwise",
+    "paper_alias_vs_tuned_grid": '"compare.spaces.signsgd.weight_decay=[0.0,0.01]"',
+}
 
 
 @pytest.mark.parametrize("name", PAPER_EXPERIMENTS)
@@ -245,9 +267,8 @@ def test_the_twin_comparison_finds_a_planted_arm_level_mismatch(paper, twin, pla
 def test_paper_experiments_are_paper_scale_at_a_stated_precision(name):
     """Paper model and data; pure 16-bit weights (bf16, or fp16 where the method's own recipe
     trains in it: LOMO), or fp32 weights under bf16 autocast (mixed precision: the experiment file
-    says which and why)."""
-    for job in one_step_jobs(name):
-        cfg = composed(f"experiment={name}", *needed(name), *job)
+    says which and why), in every arm (every method)."""
+    for job, cfg in arm_configs(name):
         assert cfg.model.name != "tiny" and cfg.data.name != "synthetic_math", name
         assert cfg.experiment_name.startswith("paper_"), name
         precision = (cfg.model.dtype, cfg.train.autocast)

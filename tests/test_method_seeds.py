@@ -4,6 +4,7 @@ loop builds it: ``set_seed(seed)``, then the method), and an explicit ``method.s
 from __future__ import annotations
 
 import pytest
+import torch
 from helpers import compose_job
 from transformers import set_seed
 
@@ -47,3 +48,17 @@ def test_apollo_seed_zero_is_the_package_draw():
     optimizer = _built("apollo", "seed=0")
     seeds = [optimizer.state[p].get("seed") for g in optimizer.param_groups for p in g["params"]]
     assert [s for s in seeds if s is not None] == [i + 1 for i, s in enumerate(seeds) if s is not None]
+
+
+@pytest.mark.parametrize(("noise_per_rank", "distinct"), [("true", 2), ("false", 1)])
+def test_stosignsgd_ranks_draw_their_own_noise_unless_told_not_to(noise_per_rank, distinct, monkeypatch):
+    """Under torchrun rank 0 draws what one process draws, another rank its own stream (a torch
+    generator keeps a seed's low 32 bits only, so the rank's seed must differ there)."""
+    draws = set()
+    for rank in range(2):
+        monkeypatch.setenv("RANK", str(rank))
+        optimizer = _built("stosignsgd", "seed=3", f"method.noise_per_rank={noise_per_rank}")
+        assert rank > 0 or optimizer.seed == 3
+        generator = optimizer.generator_for(torch.device("cpu"))
+        draws.add(tuple(torch.rand(4, generator=generator).tolist()))
+    assert len(draws) == distinct

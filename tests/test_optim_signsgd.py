@@ -144,3 +144,33 @@ def test_a_no_op_update_fails_the_reference_test(foreach, momentum, wd, monkeypa
     monkeypatch.setattr(signsgd_module, "signsgd", lambda *args, **kwargs: None)
     with pytest.raises(AssertionError):
         test_matches_float64_reference(foreach, torch.float32, momentum, wd)
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_the_vote_gets_each_sign_of_m_and_its_result_is_applied(foreach):
+    """Under torchrun the ranks' vote replaces sign(m_t) between computing and applying it (Signum
+    with majority vote): the vote here sees the float64 reference's sign(m) and returns its
+    negation, so the weights move by +η sign(m) after the decay."""
+    params = _params(torch.float32)
+    x0 = [p.detach().clone() for p in params]
+    seen: list[list[torch.Tensor]] = []
+
+    def vote(signs: list[torch.Tensor]) -> None:
+        seen.append([s.clone() for s in signs])
+        for s in signs:
+            s.neg_()
+
+    opt = SignSGD(params, lr=0.01, momentum=0.9, weight_decay=0.1, foreach=foreach)
+    opt.vote = vote
+    seq = [_grads(t, torch.float32) for t in range(3)]
+    xs, ms = [x.double() for x in x0], None
+    for t, grads in enumerate(seq):
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.clone()
+        opt.step()
+        gs = [g.double() for g in grads]
+        ms = gs if ms is None else [0.9 * m + 0.1 * g for m, g in zip(ms, gs, strict=True)]
+        assert all(torch.equal(s.double(), torch.sign(m)) for s, m in zip(seen[t], ms, strict=True))
+        xs = [x * (1 - 0.01 * 0.1) + 0.01 * torch.sign(m) for x, m in zip(xs, ms, strict=True)]
+    for p, r in zip(params, xs, strict=True):
+        torch.testing.assert_close(p.detach().double(), r, atol=1e-6, rtol=1e-6)

@@ -78,6 +78,11 @@ def test_state_is_at_most_0_6_bytes_per_param_on_the_tiny_model():
     assert 0.5 * n < nbytes <= 0.6 * n, nbytes / n
 
 
+@pytest.mark.compat(
+    "in_backward",
+    methods=["sqmeft"],
+    checks="updated inside backward: bitwise the step after backward, no gradient alive after each hook",
+)
 def test_fused_backward_equals_step_and_frees_each_grad():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Tanh(), torch.nn.Linear(64, 32))

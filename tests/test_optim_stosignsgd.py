@@ -157,6 +157,11 @@ def test_state_dict_round_trip_is_bit_identical(foreach):
         assert torch.equal(a, b)
 
 
+@pytest.mark.compat(
+    "in_backward",
+    methods=["stosignsgd"],
+    checks="fused into backward: m = g and every coordinate moves by ±lr",
+)
 def test_fused_backward_updates_in_backward_and_frees_grads():
     """Hooks run in backprop order, so the noise is drawn in another order than step()'s: check
     the rule itself: m_1 = g_1 and every coordinate moved by exactly ±η."""
@@ -240,3 +245,27 @@ def test_beta2_is_one_value_everywhere():
     default = inspect.signature(StoSignSGD).parameters["betas"].default
     yaml = OmegaConf.load(CONF_DIR / "method" / "stosignsgd.yaml")
     assert list(default) == list(yaml.betas) == [0.9, 0.999]
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_the_vote_gets_the_noisy_signs_one_process_would_apply(foreach):
+    """Under torchrun the ranks' vote replaces sign(m + G n) before it is applied: the vote here
+    sees the signs the float64 reference draws and returns their negation."""
+    params = _params(torch.float32)
+    x0 = [p.detach().clone() for p in params]
+    seen: list[torch.Tensor] = []
+
+    def vote(signs: list[torch.Tensor]) -> None:
+        seen.extend(s.clone() for s in signs)
+        for s in signs:
+            s.neg_()
+
+    opt = StoSignSGD(params, lr=0.01, betas=(0.9, 1.0), weight_decay=0.1, seed=3, foreach=foreach)
+    opt.vote = vote
+    _run(params, opt, range(1))
+    gen = torch.Generator().manual_seed(3)
+    for p, x, g, s in zip(params, x0, _grads(0, torch.float32), seen, strict=True):
+        n = torch.empty(x.shape).uniform_(-1, 1, generator=gen).double()
+        sign = torch.sign(g.double() + g.double().abs() * n)
+        assert torch.equal(s.double(), sign)
+        torch.testing.assert_close(p.detach().double(), x.double() * (1 - 0.01 * 0.1) + 0.01 * sign)

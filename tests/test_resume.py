@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST, TINY, compose_job, run_job
+from helpers import FAST, NARROW, TINY, compose_job, run_job
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
@@ -21,8 +21,6 @@ from suite import loop, train
 from suite.configs import CONF_DIR
 
 METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
-# TINY's narrowest projection (k_proj) is 16 wide; the YAMLs' rank 32 is refused on it
-NARROW = {m: ["method.rank=8"] for m in ("galore", "galore_layerwise", "apollo", "apollo_layerwise")}
 RESUMABLE = ["train.max_steps=6", "train.checkpoint_every=2", "eval.n_examples=0", "save_checkpoint=true"]
 
 
@@ -58,6 +56,11 @@ def steps_logged(run_dir) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.compat(
+    "resume",
+    checks="a run killed after step 5 resumes from its step-4 checkpoint to bitwise the weights of an "
+    "uninterrupted run, each step logged once",
+)
 @pytest.mark.parametrize("method", METHODS)
 def test_a_killed_run_resumes_bitwise_for_every_method(tmp_path, monkeypatch, method):
     overrides = [f"method={method}", *RESUMABLE, *NARROW.get(method, [])]
@@ -290,3 +293,54 @@ def test_sigint_during_a_checkpoints_write_ends_the_run_interrupted(tmp_path, mo
     assert steps_logged(tmp_path / "default" / "signsgd-seed0") == [1, 2]
     resumed = run_job(tmp_path, "method=signsgd", *RESUMABLE, "resume=true")  # the checkpoint is whole
     assert resumed["status"] == "ok" and resumed["steps"] == 6
+
+
+def _torchrun(tmp_path, *overrides: str) -> subprocess.Popen:
+    """Two gloo ranks on their own shards, one thread each."""
+    args = [*TINY, *FAST, f"results_dir={tmp_path}", "distributed.shard_data=true", *overrides]
+    return subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
+        + [str(Path(sys.executable).with_name("suite-train")), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )
+
+
+def _kill_all(pid: int) -> None:
+    """SIGKILL to a launcher and every process under it, as a node's preemption does (torchrun
+    starts each rank in its own session, so a process group would miss them)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        _kill_all(int(child))
+    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["adamw", "stosignsgd"])
+def test_two_ranks_killed_with_sigkill_resume_bitwise(tmp_path, method):
+    """Both ranks and their launcher killed at once, then ``resume=true`` on two ranks: the run
+    ends bitwise where an uninterrupted two-rank run ends. AdamW's ranks share their optimizer
+    state (DDP); StoSignSGD's keep their own momentum, running max and noise, and each its own
+    data shard, RNGs and data position."""
+    overrides = [f"method={method}", "train.max_steps=60", "train.checkpoint_every=5", "eval.n_examples=0"]
+    overrides += ["save_checkpoint=true"]
+    run_dir = tmp_path / "pieces" / "default" / f"{method}-seed0"
+    proc = _torchrun(tmp_path / "pieces", *overrides)
+    _wait_for(lambda: (run_dir / "resume.pt").exists() and len(steps_logged(run_dir)) >= 15, proc)
+    _kill_all(proc.pid)
+    proc.wait()
+    assert 15 <= len(steps_logged(run_dir)) < 60
+    assert len(list(run_dir.glob("resume-rank1-step*.pt"))) in (1, 2)  # committed (and one being written)
+    resumed = _torchrun(tmp_path / "pieces", *overrides, "resume=true")
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    assert steps_logged(run_dir) == list(range(1, 61))
+    whole = _torchrun(tmp_path / "whole", *overrides)
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+    expected, got = weights(tmp_path / "whole" / "default" / f"{method}-seed0"), weights(run_dir)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), f"{method}: {name} differs after SIGKILL and resume"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["world_size"] == 2 and summary["ranks_weights_agree"]

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import optuna
 import pytest
 from helpers import FAST, TINY, compose_job
@@ -19,10 +18,8 @@ from omegaconf import OmegaConf
 
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
-from suite.papers import alias
 from suite.search import cli, runner, study, trials
 from suite.search.settings import Param, SearchSettings, merged, settings
-from suite.track.store import write_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,6 +58,7 @@ def search_settings(**changes) -> SearchSettings:
             "method.weight_decay is set by the search for each trial",
         ),
         (["method=adamw", "search.metric=final_val_loss"], "final_val_loss needs the validation loss"),
+        (["method=adamw", "search.startup=grid"], "search.startup='grid' is unknown; allowed: one of random"),
     ],
 )
 def test_bad_input_is_one_line_and_a_nonzero_exit(argv, message, capsys, tmp_path):
@@ -140,6 +138,25 @@ def test_a_second_setting_is_drawn_from_its_range_and_given_to_the_trial_and_its
     assert again.others == trial.others and again.lr == trial.lr
     with pytest.raises(ConfigError, match="search setting params="):
         new_study(tmp_path, search_settings())  # the same study without the second setting
+
+
+def test_a_latin_startup_puts_one_trial_at_the_centre_of_each_stratum(tmp_path):
+    """Three trials over three decades: one lr per decade at its log-centre; a second setting's
+    strata centres in a seeded permutation; the study asks for exactly those points first."""
+    wd = Param("weight_decay", 0.0, 0.1)
+    s = search_settings(n_trials=3, lr_low=1e-4, lr_high=1e-1, params=(wd,), startup="latin")
+    design = study.latin_design(s)
+    assert [round(p["lr"], 12) for p in design] == [round(10**e, 12) for e in (-3.5, -2.5, -1.5)]
+    assert sorted(round(p["weight_decay"], 12) for p in design) == [
+        round(x, 12) for x in (1 / 60, 0.05, 1 / 12)
+    ]
+    found = new_study(tmp_path, s)
+    asked = [runner.ask(found, s) for _ in range(3)]
+    assert [(t.lr, dict(t.others)["weight_decay"]) for t in asked] == [
+        (p["lr"], p["weight_decay"]) for p in design
+    ]
+    assert len(study.latin_design(search_settings(n_trials=9, startup_trials=5))) == 5  # then TPE
+    assert "startup" not in search_settings().stored()  # studies stored before it continue
 
 
 def test_a_changed_search_or_job_is_refused_and_a_larger_budget_is_not(tmp_path):
@@ -235,42 +252,6 @@ def test_six_trials_over_signsgds_lr_then_a_rerun_continues_the_study(tmp_path):
     assert more.returncode == 0 and more.stdout.count("running as") == 1, more.stderr[-3000:]
     lrs = [t.params["lr"] for t in stored_trials(journal)]
     assert len(lrs) == 8 and len(set(lrs)) == 8, lrs
-
-
-def fake_run(folder: Path, name: str, method: str, loss: float, wall: float, status: str = "ok") -> None:
-    """A run in the store's format: its summary and three logged losses."""
-    run = folder / name
-    summary = {"method": method, "run_name": name, "status": status, "wall_clock_s": wall}
-    write_atomic(run / "summary.json", json.dumps(summary))
-    rows = [{"train/step": k, "train/loss": loss + (3 - k)} for k in (1, 2, 3)]
-    write_atomic(run / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def test_the_table_counts_every_trials_compute_and_picks_the_studys_best(tmp_path):
-    s = search_settings(study_name="signsgd-seed0-lrsearch")
-    found = new_study(tmp_path, s)
-    for value, wall in ((0.9, 10.0), (0.5, 12.0), (None, 8.0)):  # the last one diverged
-        trial = runner.ask(found, s)
-        fake_run(tmp_path, trial.run_name, "signsgd", value or 5.0, wall, "ok" if value else "diverged")
-        if value is None:
-            found.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-        else:
-            found.tell(trial.number, value)
-    fake_run(tmp_path, "alias-seed0", "alias", 0.7, 15.0)
-    fake_run(tmp_path, "alias-seed1", "alias", 9.0, 1.0, "interrupted")  # not a finished run: left out
-    table, figure = alias.vs_search(tmp_path)
-    plt.close(figure)
-    assert table["method"].tolist() == [
-        "ALIAS",
-        "SignSGD trial 0 (complete)",
-        "SignSGD trial 1 (complete)",
-        "SignSGD trial 2 (fail)",
-        "SignSGD tuned (best of 3 trials)",
-    ]
-    tuned = table.iloc[-1]
-    assert tuned["lr"] == table.iloc[2]["lr"] and tuned["ours: final loss"] == round(0.5 + 1, 3)
-    assert tuned["ours: compute incl. search (s)"] == 30.0 and tuned["ours: compute / ALIAS"] == 2.0
-    assert table.iloc[0]["ours: final loss"] == round(0.7 + 1, 3)
 
 
 def test_a_continued_study_draws_new_lrs(tmp_path):

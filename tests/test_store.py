@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
+import torch
 
 from suite.measure.breakdown import MemoryBreakdown
 from suite.track.record import MetricsRow, RunSummary, describe_fields
 from suite.track.store import RunFolder, read_summaries, write_atomic
+from suite.track.weights import weights_hash
 
 
 def test_interrupted_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):
@@ -91,7 +94,8 @@ def test_the_record_round_trips_and_keeps_unknown_keys_flat():
     assert list(flat)[: len(RunSummary.keys())] == RunSummary.keys()
     assert flat["mem_state_bytes"] == 3 and flat["mem_total_bytes"] == 10
     assert RunSummary.from_json(flat) == written
-    assert RunSummary.from_json({"method": "toy"}).memory is None  # older, shorter summaries load
+    old = RunSummary.from_json({"method": "toy"})  # older, shorter summaries load
+    assert old.memory is None and old.base_weights_hash is None
 
 
 def test_a_summary_without_a_whole_breakdown_keeps_the_memory_it_has():
@@ -111,6 +115,19 @@ def test_a_summary_without_a_whole_breakdown_keeps_the_memory_it_has():
     by_hand = RunSummary(memory=MemoryBreakdown(params=1, grads=2, state=3, activations=4)).to_json()
     by_hand["mem_total_bytes"] = 7  # not the sum: kept as written, never recomputed
     assert RunSummary.from_json(by_hand).to_json() == by_hand
+
+
+def test_the_weights_hash_tells_equal_weights_from_one_changed_bit():
+    def model(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 3, dtype=torch.bfloat16))
+
+    a, b = model(0), model(0)
+    assert weights_hash(a) == weights_hash(b) and re.fullmatch(r"[0-9a-f]{12}", weights_hash(a))
+    assert weights_hash(a) != weights_hash(model(1))
+    with torch.no_grad():  # the lowest mantissa bit of one bf16 weight
+        b[1].weight.view(torch.int16).view(-1)[7] ^= 1
+    assert weights_hash(a) != weights_hash(b)
 
 
 def test_writing_a_field_the_record_does_not_declare_is_refused():

@@ -8,9 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from helpers import FAST, TINY, loss_fell, run_job
+from helpers import FAST, TINY, compose_job, loss_fell, run_job
+from hydra.utils import instantiate
 
+from suite.loop import without
 from suite.track.record import RunSummary
+from suite.track.weights import weights_hash
 from suite.train import run
 
 SUMMARY_KEYS = set(RunSummary.keys())
@@ -32,6 +35,8 @@ def test_summary_is_complete_and_on_disk(adamw):
     assert summary["peak_reserved_bytes"] is None and summary["peak_rss_bytes"] > 0
     assert 0 <= summary["eval_exact_match"] <= 1
     assert summary["time_to_target_s"] is not None and summary["time_to_target_s"] > 0
+    base, _ = instantiate(without(compose_job().model, "name", "architecture"))
+    assert summary["base_weights_hash"] == weights_hash(base)  # the weights it started from
 
 
 @pytest.mark.parametrize("target, reached", [(100.0, True), (1e-6, False)])

@@ -51,6 +51,17 @@ def test_conditions_hold_or_not_on_the_hyperparameters():
     assert traits.Condition("lr", "<", "a string").holds(cfg) is False  # incomparable: does not hold
 
 
+def test_in_backward_accumulation_holds_where_its_conditions_do():
+    cfg = method(
+        momentum=0.9, traits={"updates_in_backward": "fused", "accumulates_in_backward": ["momentum > 0"]}
+    )
+    declared = traits.of(cfg)
+    assert declared.accumulates(cfg) and declared.no_accumulation_because == traits.NO_BUFFER
+    cfg.momentum = 0.0
+    assert not declared.accumulates(cfg)
+    assert not traits.of(method()).accumulates(method())  # undeclared: never
+
+
 @pytest.mark.parametrize(
     ("block", "message"),
     [
@@ -65,6 +76,7 @@ def test_conditions_hold_or_not_on_the_hyperparameters():
         ({"packages": "peft"}, "traits.packages must be a list of strings"),
         ({"distributed": "voted", "distributed_requires": ["momentum is 0"]}, "must read '<hyperparameter>"),
         ({"distributed": "voted", "distributed_requires": ["beta == 0"]}, "must read '<hyperparameter>"),
+        ({"accumulates_in_backward": ["momentum is 0"]}, "must read '<hyperparameter>"),
     ],
 )
 def test_a_malformed_block_is_one_line(block, message):

@@ -90,6 +90,7 @@ def tune(shared: list[str], s: CompareSettings, workload: str, method: str, wher
         f"search.metric={METRIC}",
         f"search.study_name={study_name(method)}",
         f"search.sampler_seed={s.sampler_seed}",
+        "search.startup=latin",  # a few trials cover the space evenly, the same points for every method
         f"search.n_jobs={s.n_jobs}",
     ]
     cfg, overrides, search = search_cli.prepare([*base, *options, *space.search_args()])

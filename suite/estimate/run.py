@@ -7,17 +7,25 @@ a measured run counts. Every micro-batch is ``train.batch_size`` sequences of ``
 tokens: ``data.max_length`` (a run's batches are at most this long), or the experiment's
 ``padded_length`` where it states one (the expected length of a batch padded to its longest,
 ``suite.estimate.lengths``).
+
+``distributed.world_size=K distributed.strategy=fsdp`` gives one rank's bytes under FSDP2: every
+parameter the model had before the method was built is sharded along its first dimension into K
+chunks of ``ceil(rows / K)`` rows (FSDP2 pads each to that size), and so are its gradient and its
+optimizer state of the same shape; what the method adds (LoRA's adapters) and scalar state stay
+whole, and activations are each rank's own batch. Under ddp every rank holds the one-process bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, fields
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import set_seed
 
+from suite import distributed
 from suite.errors import ConfigError
 from suite.estimate.architecture import meta_model
 from suite.estimate.meta import TARGETS, meta_step
@@ -42,6 +50,7 @@ class Estimate:
     grad_accum: int
     gradient_checkpointing: bool
     device: str
+    ranks: int
     n_params: int
     n_trainable_params: int
     memory: MemoryBreakdown
@@ -68,6 +77,10 @@ def check(cfg: DictConfig) -> None:
         )
     if not (isinstance(cfg.estimate.steps, int) and cfg.estimate.steps >= 1):
         raise ConfigError(f"estimate.steps={cfg.estimate.steps!r} is out of range; allowed: an integer >= 1")
+    ranks = cfg.distributed.get("world_size") or 1
+    if not (isinstance(ranks, int) and ranks >= 1):
+        raise ConfigError(f"distributed.world_size={ranks!r} is out of range; allowed: an integer >= 1")
+    distributed.check(cfg, distributed.World(0, ranks, 0))
     if cfg.train.autocast is not None:
         raise ConfigError(
             f"train.autocast={cfg.train.autocast} cannot be estimated on the meta device; allowed: null "
@@ -85,6 +98,7 @@ def measure(cfg: DictConfig) -> tuple[MemoryBreakdown, torch.nn.Module]:
     model = meta_model(OmegaConf.to_container(cfg.model, resolve=True))
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    sharded = {id(p) for p in model.parameters()}  # what FSDP would shard: the model's own
     meter = MemoryMeter(model)
     with meta_step(cfg.estimate.device):
         set_seed(cfg.seed)  # as the loop seeds torch before the method is built (suite.methods.seeding)
@@ -103,7 +117,40 @@ def measure(cfg: DictConfig) -> tuple[MemoryBreakdown, torch.nn.Module]:
             )
             meter.after_step()
     meter.close()
+    ranks = cfg.distributed.get("world_size") or 1
+    if cfg.distributed.strategy == "fsdp" and ranks > 1:
+        return per_rank(meter.breakdown(), method, sharded, ranks), method.model
     return meter.breakdown(), method.model
+
+
+def shard_bytes(t: torch.Tensor, ranks: int) -> int:
+    """One rank's bytes of ``t`` sharded by FSDP2 along dim 0 (``ceil(rows / ranks)`` rows, padded)."""
+    if t.dim() == 0:
+        return t.element_size()
+    return math.ceil(t.shape[0] / ranks) * (t.numel() // t.shape[0]) * t.element_size()
+
+
+def per_rank(whole: MemoryBreakdown, method, sharded: set[int], ranks: int) -> MemoryBreakdown:
+    """One rank's share of ``whole`` under FSDP2: each parameter in ``sharded`` counts its shard,
+    and so do its gradient (every gradient is alive at the peak of a method that steps after
+    backward, the only kind FSDP runs) and its optimizer state tensors of its shape."""
+    params = list({id(p): p for p in method.model.parameters()}.values())
+    saved = {"params": 0, "grads": 0, "state": 0}
+    for p in params:
+        if id(p) not in sharded:
+            continue
+        saved["params"] += p.numel() * p.element_size() - shard_bytes(p, ranks)
+        if p.requires_grad:
+            saved["grads"] += p.numel() * p.element_size() - shard_bytes(p, ranks)
+        for t in method.optimizer.state.get(p, {}).values():
+            if isinstance(t, torch.Tensor) and t.shape == p.shape:
+                saved["state"] += t.numel() * t.element_size() - shard_bytes(t, ranks)
+    return MemoryBreakdown(
+        params=whole.params - saved["params"],
+        grads=whole.grads - saved["grads"],
+        state=whole.state - saved["state"],
+        activations=whole.activations,
+    )
 
 
 def estimate(cfg: DictConfig) -> Estimate:
@@ -119,6 +166,7 @@ def estimate(cfg: DictConfig) -> Estimate:
         grad_accum=cfg.train.grad_accum,
         gradient_checkpointing=cfg.train.gradient_checkpointing,
         device=cfg.estimate.device,
+        ranks=cfg.distributed.get("world_size") or 1,
         n_params=sum(p.numel() for p in model.parameters()),
         n_trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
         memory=breakdown,

@@ -19,6 +19,7 @@ COLUMNS = {
     "max_length": "length",
     "gradient_checkpointing": "checkpointing",
     "device": "kernels",
+    "ranks": "ranks",
 } | {key: f"{label} GiB" for key, label in MemoryBreakdown.labels().items()}
 
 

@@ -3,7 +3,8 @@
 The categories of :class:`~suite.measure.breakdown.MemoryBreakdown`, each counted from the tensors
 themselves, never from allocator statistics:
 
-* parameters: every parameter of the model, trainable or frozen (unique storages);
+* parameters: every parameter of the model, trainable or frozen (unique storages; under FSDP
+  this rank's DTensor shards, padded as FSDP2 pads them);
 * gradients: the peak of live ``.grad`` bytes, sampled after every gradient accumulation, so
   methods that update inside backward and free each gradient at once show their true peak;
 * optimizer state: every tensor the optimizer holds that is not a model parameter: all of
@@ -35,7 +36,9 @@ def storages(t: torch.Tensor) -> Iterator[torch.UntypedStorage]:
     if type(t) is not torch.Tensor and type(t) is not nn.Parameter and hasattr(t, "__tensor_flatten__"):
         names, _ = t.__tensor_flatten__()
         for name in names:
-            yield from storages(getattr(t, name))
+            inner = getattr(t, name)
+            if isinstance(inner, torch.Tensor):  # a DTensor's device mesh is not
+                yield from storages(inner)
     else:
         yield t.untyped_storage()
 
@@ -58,6 +61,12 @@ def unique_bytes(tensors: Iterable[torch.Tensor], exclude: set[int] | None = Non
             seen.add(key)
             total += s.nbytes()
     return total
+
+
+def local_nbytes(t: torch.Tensor) -> int:
+    """Bytes of ``t``'s elements on this rank: a DTensor's local shard (FSDP), else all of them."""
+    t = t.to_local() if hasattr(t, "to_local") else t
+    return t.numel() * t.element_size()
 
 
 def _tensors_in(obj) -> Iterator[torch.Tensor]:
@@ -149,24 +158,22 @@ class MemoryMeter:
         if p.grad is not None and self.marker is not None:
             self.marker("grads", p.grad)
         if p.grad is not None and id(p) not in self._live:
-            nbytes = p.grad.numel() * p.grad.element_size()
+            nbytes = local_nbytes(p.grad)
             self._live[id(p)] = (p, nbytes)
             self._live_bytes += nbytes
         self.peak_grads = max(self.peak_grads, self._live_bytes)
 
     def after_step(self) -> None:
         """Resynchronise live gradients and sample optimizer state; call after each update."""
-        self._live = {
-            id(p): (p, p.grad.numel() * p.grad.element_size())
-            for p in self.model.parameters()
-            if p.grad is not None
-        }
+        self._live = {id(p): (p, local_nbytes(p.grad)) for p in self.model.parameters() if p.grad is not None}
         self._live_bytes = sum(n for _, n in self._live.values())
         self.peak_grads = max(self.peak_grads, self._live_bytes)
         if self.optimizer is not None:
             self.peak_state = max(self.peak_state, state_bytes(self.optimizer, self.model, self.extra))
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
+        if isinstance(t, nn.Parameter):  # FSDP's gathered weights are parameters too, not activations
+            return t
         if self.marker is not None and all(storage_key(s) not in self._param_ptrs for s in storages(t)):
             self.marker("activations", t)
         for s in storages(t):

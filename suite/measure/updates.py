@@ -78,7 +78,8 @@ def lost_update_warning(fraction: float, step: int, lr: float, dtype: torch.dtyp
 
 
 def trainable_parameters(model: nn.Module) -> list[torch.Tensor]:
-    return [p for p in model.parameters() if p.requires_grad]
+    """The trainable parameters (under FSDP, this rank's local shards: a sample needs no collective)."""
+    return [p.to_local() if hasattr(p, "to_local") else p for p in model.parameters() if p.requires_grad]
 
 
 def updated_tensors(method) -> list[torch.Tensor]:

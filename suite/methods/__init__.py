@@ -15,7 +15,8 @@ know stops it with that key's name (``tests/test_method_defaults.py`` checks eve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -38,7 +39,11 @@ class Method:
             ``loss.backward()``).
         updates_in_backward: the optimizer updates parameters inside backward and frees each
             gradient at once; the loop then never calls ``step``/``zero_grad`` and refuses
-            gradient accumulation (the YAML's ``traits.updates_in_backward`` must agree).
+            gradient accumulation unless ``micro_batch`` is set (the YAML's
+            ``traits.updates_in_backward`` and ``traits.accumulates_in_backward`` must agree).
+        micro_batch: for an in-backward update that accumulates, called with (index, count)
+            before each micro-batch's backward: the update folds the first ``count - 1`` into its
+            state and steps in the last one's backward.
         grad_scaler: a ``torch.amp.GradScaler`` the optimizer owns (ABSignSGD's fp16 path); the
             loop then scales the loss with it, calls ``optimizer.step()`` itself and
             ``grad_scaler.update()`` after, as the reference code's loop does.
@@ -56,6 +61,10 @@ class Method:
         step_stats: scalars of the last step to log beside the loss (ALIAS's γ, γ before the
             clamp, S, d); the loop merges them into each logged row, and their values after
             the last step into the summary.
+        train_mode, eval_mode: called before training and around every validation and evaluation,
+            for optimizers whose model weights differ between the two (Schedule-Free's y and x);
+            the run's evaluation, its saved model and its final weights are in eval mode, its
+            resumable checkpoints in train mode. None: the weights are the same in both.
     """
 
     model: nn.Module
@@ -70,12 +79,34 @@ class Method:
     state_dict: Callable[[], dict] | None = None
     load_state_dict: Callable[[dict], None] | None = None
     step_stats: Callable[[], dict[str, float]] | None = None
+    train_mode: Callable[[], None] | None = None
+    eval_mode: Callable[[], None] | None = None
+    micro_batch: Callable[[int, int], None] | None = None
 
     def training_state(self) -> dict:
         return self.state_dict() if self.state_dict is not None else self.optimizer.state_dict()
 
     def load_training_state(self, state: dict) -> None:
         (self.load_state_dict or self.optimizer.load_state_dict)(state)
+
+    def to_train(self) -> None:
+        """The weights gradients are taken at (``train_mode``)."""
+        if self.train_mode is not None:
+            self.train_mode()
+
+    def to_eval(self) -> None:
+        """The weights to evaluate and save (``eval_mode``)."""
+        if self.eval_mode is not None:
+            self.eval_mode()
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode inside the block, train mode again after it."""
+        self.to_eval()
+        try:
+            yield
+        finally:
+            self.to_train()
 
 
 def trainable(model: nn.Module) -> list[nn.Parameter]:

@@ -8,6 +8,9 @@ follows ``suite-train seed=...`` (a sweep over seeds draws different noise), and
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import torch
 
 
@@ -16,3 +19,18 @@ def method_seed(seed: int | None) -> int:
     after the loop's ``set_seed``; reduced below 2**32 for a caller that never seeded torch, whose
     initial seed is a random 64-bit number that generators derived from it would overflow)."""
     return int(seed) if seed is not None else torch.initial_seed() % 2**32
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """Rank ``rank``'s seed under torchrun: rank 0 keeps ``seed`` (it draws what one process
+    draws), rank r > 0 takes the 32-bit state of ``numpy.random.SeedSequence(seed, spawn_key=(r,))``,
+    NumPy's independent child streams (a torch CPU generator keeps only a seed's low 32 bits, so
+    ``seed + r * 2**32`` would repeat rank 0's)."""
+    if rank == 0:
+        return seed
+    return int(np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(1)[0])
+
+
+def env_rank() -> int:
+    """This process's rank as torchrun sets it (``RANK``; 0 in one process)."""
+    return int(os.environ.get("RANK", 0))

@@ -26,4 +26,10 @@ def build(
         foreach=foreach,
         fused_backward=fused_backward,
     )
-    return Method(model=model, optimizer=optimizer, updates_in_backward=fused_backward)
+    accumulates = fused_backward and momentum > 0  # into the momentum buffer, micro-batch by micro-batch
+    return Method(
+        model=model,
+        optimizer=optimizer,
+        updates_in_backward=fused_backward,
+        micro_batch=optimizer.micro_batch if accumulates else None,
+    )

@@ -24,7 +24,9 @@ from torch.optim.optimizer import _default_to_fused_or_foreach
 
 from suite.optim._fused import register_fused_updates
 
-__all__ = ["SignSGD", "default_foreach", "signsgd"]
+__all__ = ["SignSGD", "Vote", "apply_sign", "default_foreach", "signsgd"]
+
+Vote = Callable[[list[Tensor]], None]  # replaces each rank's signs, in place, by the ranks' vote
 
 
 def default_foreach(params: list[Tensor]) -> bool:
@@ -45,8 +47,13 @@ class SignSGD(torch.optim.Optimizer):
             path on CPU, where each tensor's pass stays in cache and measured faster
             (``suite-bench optim``), as ``torch.optim`` itself decides.
         fused_backward: update each parameter inside backward (post-accumulate-grad hook) and
-            free its gradient at once; ``step()`` then does nothing. No gradient accumulation.
+            free its gradient at once; ``step()`` then does nothing. Gradient accumulation with
+            momentum > 0 only (:meth:`micro_batch`).
+
+    ``vote``: None in one process; under torchrun, what combines the ranks' signs in ``step``.
     """
+
+    vote: Vote | None = None
 
     def __init__(
         self,
@@ -68,6 +75,18 @@ class SignSGD(torch.optim.Optimizer):
         super().__init__(params, defaults)
         self.fused_backward = fused_backward
         self._handles = register_fused_updates(self, self._update_one) if fused_backward else []
+        self._micro = (0, 1)  # this backward's micro-batch and the step's count
+        self._fresh: set[Tensor] = set()  # buffers made in this step: m_1 = g_1, the sum unweighted
+
+    def micro_batch(self, index: int, count: int) -> None:
+        """With ``fused_backward`` and momentum > 0: the coming backward is micro-batch ``index``
+        of ``count``. Each gradient is folded into the momentum buffer and freed, and the last
+        micro-batch's hook steps: ``m_t = β m_{t-1} + (1 − β) Σ_i g_{t,i}`` as one accumulated
+        step would form it (the loop divides each micro-batch's loss by ``count``), with no
+        gradient buffer. Momentum 0 has no buffer to fold into."""
+        if count > 1 and not all(g["momentum"] > 0 for g in self.param_groups):
+            raise ValueError("SignSGD accumulates inside backward only with momentum > 0")
+        self._micro = (index, count)
 
     def _init_group(
         self, group: dict, params: list[Tensor], grads: list[Tensor], bufs: list[Tensor | None]
@@ -84,6 +103,10 @@ class SignSGD(torch.optim.Optimizer):
 
     def _update_one(self, group: dict, p: Tensor) -> None:
         """The in-backward update of one parameter (single-tensor path)."""
+        index, count = self._micro
+        if count > 1:
+            self._accumulate_one(group, p, last=index == count - 1, first=index == 0)
+            return
         bufs = [self.state[p].get("momentum_buffer")] if group["momentum"] > 0 else []
         signsgd(
             [p],
@@ -96,6 +119,22 @@ class SignSGD(torch.optim.Optimizer):
         )
         if group["momentum"] > 0:
             self.state[p]["momentum_buffer"] = bufs[0]
+
+    def _accumulate_one(self, group: dict, p: Tensor, *, last: bool, first: bool) -> None:
+        """One micro-batch's gradient into the momentum buffer; on the last, the step (Alg. 5)."""
+        state, g, beta = self.state[p], p.grad, group["momentum"]
+        if first and "momentum_buffer" not in state:
+            state["momentum_buffer"] = g.detach().clone()
+            self._fresh.add(p)
+        elif first:
+            self._fresh.discard(p)
+            state["momentum_buffer"].lerp_(g, 1.0 - beta)
+        else:
+            state["momentum_buffer"].add_(g, alpha=1.0 if p in self._fresh else 1.0 - beta)
+        if last:
+            if group["weight_decay"] != 0:
+                p.mul_(1.0 - group["lr"] * group["weight_decay"])
+            p.add_(torch.sign(state["momentum_buffer"], out=g), alpha=-group["lr"])
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
@@ -124,6 +163,7 @@ class SignSGD(torch.optim.Optimizer):
                 momentum=group["momentum"],
                 weight_decay=group["weight_decay"],
                 foreach=foreach,
+                vote=self.vote,
             )
             if group["momentum"] > 0:
                 for p, buf in zip(params, bufs, strict=True):
@@ -140,11 +180,20 @@ def signsgd(
     momentum: float,
     weight_decay: float,
     foreach: bool,
+    vote: Vote | None = None,
 ) -> None:
     """Functional SignSGD/Signum (Alg. 5). Missing momentum buffers are created (m_1 = g_1) and
-    written back into ``momentum_buffers``; ``grads`` are overwritten with the applied sign."""
+    written back into ``momentum_buffers``; ``grads`` are overwritten with the applied sign
+    (``vote``: the ranks' vote on it, before it is applied)."""
     fn = _multi_tensor_signsgd if foreach else _single_tensor_signsgd
-    fn(params, grads, momentum_buffers, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    fn(params, grads, momentum_buffers, lr=lr, momentum=momentum, weight_decay=weight_decay, vote=vote)
+
+
+def apply_sign(p: Tensor, sign: Tensor, lr: float, weight_decay: float) -> None:
+    """``x <- x - η λ x - η sign``."""
+    if weight_decay != 0:
+        p.mul_(1.0 - lr * weight_decay)
+    p.add_(sign, alpha=-lr)
 
 
 def _single_tensor_signsgd(
@@ -155,10 +204,9 @@ def _single_tensor_signsgd(
     lr: float,
     momentum: float,
     weight_decay: float,
+    vote: Vote | None,
 ) -> None:
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-        if weight_decay != 0:
-            p.mul_(1.0 - lr * weight_decay)
         if momentum > 0:
             buf = momentum_buffers[i]
             if buf is None:
@@ -169,7 +217,12 @@ def _single_tensor_signsgd(
             torch.sign(buf, out=g)
         else:
             g.sign_()
-        p.add_(g, alpha=-lr)
+        if vote is None:  # one pass per tensor, while it is in cache
+            apply_sign(p, g, lr, weight_decay)
+    if vote is not None:
+        vote(grads)
+        for p, g in zip(params, grads, strict=True):
+            apply_sign(p, g, lr, weight_decay)
 
 
 def _multi_tensor_signsgd(
@@ -180,6 +233,7 @@ def _multi_tensor_signsgd(
     lr: float,
     momentum: float,
     weight_decay: float,
+    vote: Vote | None,
 ) -> None:
     if momentum > 0:
         lists: list[list[Tensor | None]] = [params, grads, momentum_buffers]
@@ -187,9 +241,7 @@ def _multi_tensor_signsgd(
         lists = [params, grads]
     grouped = torch.optim.Optimizer._group_tensors_by_device_and_dtype(lists, with_indices=True)
     for tensors, indices in grouped.values():
-        dev_params, dev_grads = tensors[0], tensors[1]
-        if weight_decay != 0:
-            torch._foreach_mul_(dev_params, 1.0 - lr * weight_decay)
+        dev_grads = tensors[1]
         if momentum > 0:
             dev_bufs = tensors[2]
             fresh = [j for j, b in enumerate(dev_bufs) if b is None]
@@ -204,4 +256,10 @@ def _multi_tensor_signsgd(
                 torch.sign(buf, out=g)  # one pass; a copy then an in-place sign would be two
         else:
             torch._foreach_sign_(dev_grads)
+    if vote is not None:
+        vote(grads)
+    for tensors, _ in grouped.values():
+        dev_params, dev_grads = tensors[0], tensors[1]
+        if weight_decay != 0:
+            torch._foreach_mul_(dev_params, 1.0 - lr * weight_decay)
         torch._foreach_add_(dev_params, dev_grads, alpha=-lr)

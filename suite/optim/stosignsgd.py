@@ -24,6 +24,11 @@ Sign conversion (Alg. 9): an optimizer ``x ← x − η m̂_t/σ_t − ηλx`` w
 The noise comes from a ``torch.Generator`` per device that the optimizer owns (``seed``) and
 saves in ``state_dict``. Gradients are used as scratch space: after ``step()`` they hold the
 applied sign.
+
+Under ``torchrun`` the optimizer's ``vote`` (set by suite/distributed.py) replaces the noisy signs
+by the ranks' majority vote before they are applied: each rank keeps its own m and G and draws its
+own noise (the method's ``seed`` per rank), as the paper's contributions list puts it, structural
+noise keeps the compressed signs unbiased in distributed training.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import torch
 from torch import Tensor
 
 from suite.optim._fused import register_fused_updates
-from suite.optim.signsgd import default_foreach
+from suite.optim.signsgd import Vote, apply_sign, default_foreach
 
 __all__ = ["SignConverted", "StoSignAdaMax", "StoSignSGD", "stochastic_sign_"]
 
@@ -92,7 +97,10 @@ class StoSignSGD(_GeneratorMixin, torch.optim.Optimizer):
         fused_backward: update inside backward and free each gradient at once.
 
     State per parameter: ``exp_avg`` (m) and ``max_avg`` (G), in the parameter dtype.
+    ``vote``: None in one process; under torchrun, what combines the ranks' signs in ``step``.
     """
+
+    vote: Vote | None = None
 
     def __init__(
         self,
@@ -127,7 +135,7 @@ class StoSignSGD(_GeneratorMixin, torch.optim.Optimizer):
             gs.append(self.state[p].get("max_avg"))
         return params, grads, ms, gs
 
-    def _run(self, group: dict, params, grads, ms, gs, foreach: bool) -> None:
+    def _run(self, group: dict, params, grads, ms, gs, foreach: bool, vote: Vote | None = None) -> None:
         stosignsgd(
             params,
             grads,
@@ -139,6 +147,7 @@ class StoSignSGD(_GeneratorMixin, torch.optim.Optimizer):
             beta2=group["betas"][1],
             weight_decay=group["weight_decay"],
             foreach=foreach,
+            vote=vote,
         )
         for p, m, g in zip(params, ms, gs, strict=True):
             self.state[p]["exp_avg"] = m
@@ -168,6 +177,7 @@ class StoSignSGD(_GeneratorMixin, torch.optim.Optimizer):
                     ms,
                     gs,
                     default_foreach(params) if foreach is None else foreach,
+                    self.vote,
                 )
         return loss
 
@@ -184,10 +194,12 @@ def stosignsgd(
     beta2: float,
     weight_decay: float,
     foreach: bool,
+    vote: Vote | None = None,
 ) -> None:
     """Functional StoSignSGD. Missing states are created (m_1 = g_1, G_1 = |g_1|) in the lists;
-    ``grads`` are overwritten with the applied sign. Noise is drawn tensor by tensor in list
-    order, so both paths consume the generator identically."""
+    ``grads`` are overwritten with the applied sign (``vote``: the ranks' vote on it, before it is
+    applied). Noise is drawn tensor by tensor in list order, so both paths consume the generator
+    identically."""
     fn = _multi_tensor_stosignsgd if foreach else _single_tensor_stosignsgd
     fn(
         params,
@@ -199,11 +211,12 @@ def stosignsgd(
         beta1=beta1,
         beta2=beta2,
         weight_decay=weight_decay,
+        vote=vote,
     )
 
 
 def _single_tensor_stosignsgd(
-    params, grads, exp_avgs, max_avgs, *, generator_for, lr, beta1, beta2, weight_decay
+    params, grads, exp_avgs, max_avgs, *, generator_for, lr, beta1, beta2, weight_decay, vote
 ) -> None:
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
         m, big = exp_avgs[i], max_avgs[i]
@@ -216,13 +229,16 @@ def _single_tensor_stosignsgd(
                 big.mul_(beta2)
             torch.maximum(big, torch.abs(m, out=g), out=big)
         stochastic_sign_(g, m, big, generator_for(p.device))
-        if weight_decay != 0:
-            p.mul_(1.0 - lr * weight_decay)
-        p.add_(g, alpha=-lr)
+        if vote is None:  # one pass per tensor, while it is in cache
+            apply_sign(p, g, lr, weight_decay)
+    if vote is not None:
+        vote(grads)
+        for p, g in zip(params, grads, strict=True):
+            apply_sign(p, g, lr, weight_decay)
 
 
 def _multi_tensor_stosignsgd(
-    params, grads, exp_avgs, max_avgs, *, generator_for, lr, beta1, beta2, weight_decay
+    params, grads, exp_avgs, max_avgs, *, generator_for, lr, beta1, beta2, weight_decay, vote
 ) -> None:
     fresh = [i for i, m in enumerate(exp_avgs) if m is None]
     for i in fresh:
@@ -245,6 +261,8 @@ def _multi_tensor_stosignsgd(
     torch._foreach_mul_(grads, max_avgs)
     torch._foreach_add_(grads, exp_avgs)
     torch._foreach_sign_(grads)
+    if vote is not None:
+        vote(grads)
     if weight_decay != 0:
         torch._foreach_mul_(params, 1.0 - lr * weight_decay)
     torch._foreach_add_(params, grads, alpha=-lr)

@@ -8,26 +8,28 @@ selection ablation.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from suite.papers.claims import Claim, declare
 from suite.papers.frames import (
-    FINAL_LOGS,
     GIB,
     MIB,
     label,
-    load_curves,
     load_runs,
     mean_by,
-    mean_curve,
     new_figure,
     ordered,
-    sd,
-    smoothed,
+)
+from suite.papers.protocol import (
+    PROTOCOL,
+    arm_row,
+    median_time,
+    time_to_val_loss,
+    val_curves,
 )
 from suite.papers.registry import Sweep, artefact
 
@@ -191,81 +193,96 @@ def table2(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
 # ---------------------------------------------------------------- runtime convergence
 
 
-def time_to_loss(curve: pd.DataFrame, target: float, window: int = FINAL_LOGS) -> float:
-    """Training wall-clock at which the smoothed loss first reaches ``target`` (NaN if never)."""
-    hit = curve["wall_clock_s"][smoothed(curve, window) <= target + 1e-12]
-    return float(hit.iloc[0]) if len(hit) else math.nan
+def convergence_targets(runs: pd.DataFrame) -> pd.Series:
+    """Per dataset, the worst arm's mean final validation loss: a loss every arm reaches on average."""
+    return runs.groupby(["data", "arm"])["final_val_loss"].mean().groupby(level="data").max()
 
 
-def _convergence_row(data: str, arm: str, arm_runs: pd.DataFrame, hits: list[float], target: float, base):
-    step = arm_runs["step_time_median_s"].mean()
+def with_time_to_target(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs with ``time_to_target_s``: the training time to the first validation at or below
+    their dataset's :func:`convergence_targets` (inf: never, a miss is infinitely slow), measured as
+    the steps so far times the run's median step time, so that a stall of a shared machine in one
+    run does not decide the comparison (each run's raw wall-clock is in the table too)."""
+    curves = val_curves(runs)
+    targets = convergence_targets(runs)
+    hits = [
+        time_to_val_loss(curves[curves["run_dir"] == r["run_dir"]], targets[r["data"]], "median_clock_s")
+        for _, r in runs.iterrows()
+    ]
+    return runs.assign(time_to_target_s=hits, target_loss=runs["data"].map(targets))
+
+
+def _convergence_row(found: pd.Series, group: pd.DataFrame, base: float) -> dict:
+    arm = group["arm"].iloc[0]
+    step = group["step_time_median_s"].mean()
+    times = group["time_to_target_s"]
     return {
-        "data": label(data),
+        "data": label(group["data"].iloc[0]),
         "method": label(arm),
-        "ours: final loss": round(arm_runs["final_loss"].mean(), 3),
-        "ours: wall-clock (s)": round(arm_runs["wall_clock_s"].mean(), 1),
-        "ours: time to target (s)": round(sum(hits) / len(hits), 1),
-        "target loss": round(target, 3),
-        "ours: median step (ms)": round(1e3 * step, 1),
-        "ours: runtime / ABSignSGD": round(step / base, 2) if pd.notna(base) else None,
+        **found[CONVERGENCE_COLUMNS].to_dict(),
+        "wall-clock (s)": round(group["wall_clock_s"].mean(), 1),
+        "target val loss": round(group["target_loss"].iloc[0], 3),
+        "time to target (s, median)": median_time(times),
+        "reached target": f"{int(np.isfinite(times).sum())}/{len(times)}",
+        "median step (ms)": round(1e3 * step, 1),
+        "runtime / ABSignSGD": round(step / base, 2) if pd.notna(base) else None,
         "paper: runtime / ABSignSGD (Table 2)": paper_runtime_ratio(arm),
     }
 
 
-def convergence_table(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
-    """Runtime convergence: per dataset and method, the final loss, the wall-clock, and the time to
-    reach the worst method's final loss (so every method reaches it; rolling mean of 5 logs)."""
+CONVERGENCE_COLUMNS = ["chosen setting", "trials", "tuning compute (s)", "seeds", "val loss"]
+
+
+def convergence_table(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
+    """Runtime convergence under the comparison protocol: per dataset and method, the tuned
+    setting and its tuning budget, the final validation loss over the evaluation seeds, and the
+    median training time to reach the worst method's mean final validation loss (so every
+    method reaches it on average), with the median step relative to ABSignSGD's."""
+    runs = with_time_to_target(runs)
     rows = []
     for data in ordered(runs["data"], ["synthetic_math", "gsm8k"]):
-        sub = runs[runs["data"] == data]
-        target = sub.groupby("arm")["final_loss"].mean().max()
-        base = sub[sub["arm"] == "absignsgd"]["step_time_median_s"].mean()
-        for arm in ordered(sub["arm"], TABLE2_ORDER):
-            arm_runs = sub[sub["arm"] == arm]
-            hits = [time_to_loss(curves[curves["run_dir"] == d], target) for d in arm_runs["run_dir"]]
-            rows.append(_convergence_row(data, arm, arm_runs, hits, target, base))
+        same = runs[runs["data"] == data]
+        base = same[same["arm"] == "absignsgd"]["step_time_median_s"].mean()
+        for arm in ordered(same["arm"], TABLE2_ORDER):
+            group = same[same["arm"] == arm]
+            rows.append(_convergence_row(arm_row(folder, runs, group), group, base))
     return pd.DataFrame(rows)
 
 
-def convergence_figure(curves: pd.DataFrame) -> plt.Figure:
-    """Training loss (rolling mean of 5 logs) against training wall-clock, one panel per dataset."""
+def convergence_figure(runs: pd.DataFrame) -> plt.Figure:
+    """Validation loss (mean over the evaluation seeds) against training time (steps times the
+    median step time), one panel per dataset, with the target every method reaches."""
+    curves = val_curves(runs)
+    targets = convergence_targets(runs)
     datasets = ordered(curves["data"], ["synthetic_math", "gsm8k"])
     fig, axes = new_figure(len(datasets))
     for ax, data in zip(axes, datasets, strict=True):
         sub = curves[curves["data"] == data]
         for arm in ordered(sub["arm"], TABLE2_ORDER):
-            mc = mean_curve(sub[sub["arm"] == arm], "wall_clock_s")
-            ax.plot(mc["x"], mc["loss"], label=label(arm))
-        ax.set(title=label(data), xlabel="training wall-clock (s)", ylabel="training loss")
-    axes[0].legend()
+            mc = sub[sub["arm"] == arm].groupby("step").mean(numeric_only=True)
+            ax.plot(mc["median_clock_s"], mc["loss"], marker=".", label=label(arm))
+        ax.axhline(targets[data], color="k", lw=0.8, ls=":", label="target")
+        ax.set(title=label(data), xlabel="steps x median step time (s)", ylabel="validation loss")
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
-# The GSM8K half: its own file for the paper's arms, and the recipe arms with its data settings.
-GSM8K = "data.path=$GSM8K_PATH"
-GSM8K_ARM = ("data=gsm8k", GSM8K, "data.n_train=2000", "data.n_test=50", "data.max_length=256")
-
-
 @artefact(
     "absignsgd_convergence",
-    "ABSignSGD runtime convergence: final training loss, wall-clock, the time to reach the worst "
-    "method's final loss (rolling mean of 5 logs), and the median step time relative to ABSignSGD's.",
+    "ABSignSGD runtime convergence under the comparison protocol: every method's lr tuned with the "
+    "same number of trials on the tuning seed (chosen by validation loss), then rerun on the "
+    "evaluation seeds; the final validation loss (mean, 95% bootstrap interval), the median over "
+    "seeds of the training time to the worst method's mean final validation loss (steps to reach it "
+    "x the run's median step time, robust to a shared machine's stalls; each run's raw wall-clock "
+    "beside it), and the median step time relative to ABSignSGD's.",
     TABLE2_SOURCE,
-    experiments=[
-        *(f"absignsgd_convergence{arm}" for arm in ("", "_galore", "_badam", "_apollo")),
-        Sweep("absignsgd_convergence_gsm8k", overrides=(GSM8K,), needs="GSM8K_PATH"),
-        *(
-            Sweep(f"absignsgd_convergence_{arm}", overrides=GSM8K_ARM, needs="GSM8K_PATH")
-            for arm in ("galore", "badam", "apollo")
-        ),
-    ],
+    experiments=[Sweep("absignsgd_convergence", program=PROTOCOL)],
 )
 def convergence(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
-    """The runtime convergence from the runs in ``folder`` (both datasets)."""
+    """The runtime convergence from the comparison in ``folder`` (both datasets)."""
     runs = load_runs(folder)
-    curves = load_curves(runs)
-    return convergence_table(runs, curves), convergence_figure(curves)
+    return convergence_table(folder, runs), convergence_figure(runs)
 
 
 # ---------------------------------------------------------------- memory formula
@@ -351,47 +368,51 @@ def _update_rule(runs: pd.DataFrame) -> pd.Series:
     return pd.Series("sign", index=runs.index)
 
 
-def _ablation_row(scheme: str, update: str, s: pd.DataFrame, uniform: float) -> dict:
+def _ablation_row(found: pd.Series, s: pd.DataFrame, uniform: float) -> dict:
+    update = s["update"].iloc[0]
+    step = s["step_time_median_s"].mean()
     return {
-        "selection": label(scheme),
+        "selection": label(s["scheme"].iloc[0]),
         "update": update,
-        "seeds": len(s),
-        "ours: final loss": round(s["final_loss"].mean(), 3),
-        "ours: final loss sd": round(sd(s["final_loss"]), 3),
+        **found[ABLATION_COLUMNS].to_dict(),
+        "ours: final train loss": round(s["final_loss"].mean(), 3),
         "ours: wall-clock (s)": round(s["wall_clock_s"].mean(), 1),
-        "ours: median step (ms)": round(1e3 * s["step_time_median_s"].mean(), 1),
-        "ours: runtime / uniform": (
-            round(s["step_time_median_s"].mean() / uniform, 2) if pd.notna(uniform) else None
-        ),
+        "ours: median step (ms)": round(1e3 * step, 1),
+        "ours: runtime / uniform": round(step / uniform, 2) if pd.notna(uniform) else None,
         "paper: convergence": PAPER_CONVERGENCE if update == "sign" else None,
     }
 
 
-def ablation_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Block selection (depth-biased / uniform / cyclic) x update rule: final loss (mean and sd over
-    seeds), wall-clock and median step, runtime relative to uniform selection (median step time
-    ratio: the same steps for every scheme)."""
-    runs = runs.assign(scheme=runs["cfg.method.selection_scheme"], update=_update_rule(runs))
+ABLATION_COLUMNS = ["chosen setting", "trials", "tuning compute (s)", "seeds", "val loss"]
+
+
+def ablation_table(folder: Path, runs: pd.DataFrame) -> pd.DataFrame:
+    """Block selection (depth-biased / uniform / cyclic) x update rule under the comparison
+    protocol: each arm's tuned lr and tuning budget, the final validation loss (mean, 95% bootstrap
+    interval over the evaluation seeds), the final training loss, wall-clock and median step, and
+    the runtime relative to uniform selection with the same update (median step time ratio: the
+    same steps for every scheme)."""
     rows = []
     for update in ordered(runs["update"], ["sign", "gradient"]):
         sub = runs[runs["update"] == update]
         uniform = sub[sub["scheme"] == "uniform"]["step_time_median_s"].mean()
         for scheme in ordered(sub["scheme"], SCHEMES):
-            rows.append(_ablation_row(scheme, update, sub[sub["scheme"] == scheme], uniform))
+            s = sub[sub["scheme"] == scheme]
+            rows.append(_ablation_row(arm_row(folder, runs, s), s, uniform))
     return pd.DataFrame(rows)
 
 
 def ablation_figure(curves: pd.DataFrame) -> plt.Figure:
-    """Loss against step and against wall-clock for each selection scheme (seed mean)."""
+    """Validation loss against step and against training wall-clock for each selection scheme with
+    the sign step (mean over the evaluation seeds)."""
     fig, (ax1, ax2) = new_figure(2)
+    curves = curves[curves["update"] == "sign"]
     for scheme in ordered(curves["scheme"], SCHEMES):
-        sub = curves[curves["scheme"] == scheme]
-        by_step = mean_curve(sub, "step")
-        by_time = mean_curve(sub, "wall_clock_s")
-        ax1.plot(by_step.index, by_step["loss"], label=label(scheme))
-        ax2.plot(by_time["x"], by_time["loss"], label=label(scheme))
-    ax1.set(xlabel="step", ylabel="training loss")
-    ax2.set(xlabel="training wall-clock (s)", ylabel="training loss")
+        mc = curves[curves["scheme"] == scheme].groupby("step").mean(numeric_only=True)
+        ax1.plot(mc.index, mc["loss"], marker=".", label=label(scheme))
+        ax2.plot(mc["wall_clock_s"], mc["loss"], marker=".", label=label(scheme))
+    ax1.set(xlabel="step", ylabel="validation loss")
+    ax2.set(xlabel="training wall-clock (s)", ylabel="validation loss")
     ax1.legend()
     fig.tight_layout()
     return fig
@@ -399,15 +420,16 @@ def ablation_figure(curves: pd.DataFrame) -> plt.Figure:
 
 @artefact(
     "absignsgd_ablation",
-    "ABSignSGD ablation: block selection scheme x update rule, mean over seeds.",
+    "ABSignSGD ablation under the comparison protocol: block selection scheme x update rule, each "
+    "arm's lr tuned with the same number of trials on the tuning seed (chosen by validation loss), "
+    "then rerun on the evaluation seeds; validation loss as mean with its 95% bootstrap interval.",
     ABLATION_SOURCE,
-    experiments=["absignsgd_ablation"],
+    experiments=[Sweep("absignsgd_ablation", program=PROTOCOL)],
 )
 def ablation(folder: Path) -> tuple[pd.DataFrame, plt.Figure]:
-    """The selection-scheme ablation from the runs in ``folder`` (both update rules)."""
-    runs = load_runs(folder)
-    runs = runs.assign(scheme=runs["cfg.method.selection_scheme"])
-    return ablation_table(runs), ablation_figure(load_curves(runs, ["scheme", "seed"]))
+    """The selection-scheme ablation from the comparison in ``folder`` (both update rules)."""
+    runs = ablation_runs(folder)
+    return ablation_table(folder, runs), ablation_figure(val_curves(runs, ("scheme", "update", "seed")))
 
 
 # ---------------------------------------------------------------- claims
@@ -417,16 +439,8 @@ TABLE2_RIVALS = ("lora", "galore", "galore_layerwise", "badam", "apollo", "apoll
 
 
 def convergence_runs(folder: Path) -> pd.DataFrame:
-    """The runs with ``time_to_target_s``: when each run's smoothed loss reaches its dataset's
-    worst method's mean final loss (the convergence table's target; a miss is infinitely slow)."""
-    runs = load_runs(folder)
-    curves = load_curves(runs)
-    targets = runs.groupby(["data", "arm"])["final_loss"].mean().groupby(level="data").max()
-    hits = [
-        time_to_loss(curves[curves["run_dir"] == r["run_dir"]], targets[r["data"]])
-        for _, r in runs.iterrows()
-    ]
-    return runs.assign(time_to_target_s=[math.inf if math.isnan(h) else h for h in hits])
+    """The evaluation runs with ``time_to_target_s`` (:func:`with_time_to_target`)."""
+    return with_time_to_target(load_runs(folder))
 
 
 def memory_runs(folder: Path) -> pd.DataFrame:
@@ -437,7 +451,7 @@ def memory_runs(folder: Path) -> pd.DataFrame:
 
 
 def ablation_runs(folder: Path) -> pd.DataFrame:
-    """The runs with their selection ``scheme`` and ``update`` rule."""
+    """The evaluation runs with their selection ``scheme`` and ``update`` rule."""
     runs = load_runs(folder)
     return runs.assign(scheme=runs["cfg.method.selection_scheme"], update=_update_rule(runs))
 
@@ -532,10 +546,10 @@ declare(
         Claim(
             id="absignsgd_ablation.schemes",
             artefact="absignsgd_ablation",
-            statement="the three block-selection schemes reach the same final loss (within 0.05)",
+            statement="the three block-selection schemes reach the same final validation loss (within 0.05)",
             paper=f"{ABLATION_SOURCE}",
-            metric="final_loss",
-            unit="training loss",
+            metric="final_val_loss",
+            unit="validation loss",
             key="scheme",
             arm="depth_biased",
             versus=("uniform", "cyclic"),

@@ -15,6 +15,7 @@ from suite.errors import ConfigError
 DEFAULTS = CONF_DIR / "search.yaml"
 # The metric (a RunSummary field) and the direction Optuna optimises it in.
 METRICS = {"final_train_loss": "minimize", "final_val_loss": "minimize", "eval_exact_match": "maximize"}
+STARTUPS = ("random", "latin")  # how the first startup_trials trials are drawn
 PREFIX = "search."
 
 
@@ -44,6 +45,7 @@ class SearchSettings:
     n_jobs: int
     study_name: str
     params: tuple[Param, ...] = ()
+    startup: str = "random"
 
     @property
     def direction(self) -> str:
@@ -54,6 +56,8 @@ class SearchSettings:
         d = asdict(self)
         for key in ("n_trials", "n_jobs"):
             d.pop(key)
+        if self.startup == "random":  # as studies stored before the Latin hypercube existed
+            d.pop("startup")
         if not self.params:  # a search over the lr alone, as studies stored before params existed
             d.pop("params")
         else:
@@ -149,6 +153,10 @@ def settings(cfg: DictConfig, search_args: list[str]) -> SearchSettings:
             "search.metric=final_val_loss needs the validation loss: set train.val_every=<steps>"
         )
     low, high = lr_range(node, method)
+    if node.startup not in STARTUPS:
+        raise ConfigError(
+            f"search.startup={node.startup!r} is unknown; allowed: one of {', '.join(STARTUPS)}"
+        )
     return SearchSettings(
         method=method,
         n_trials=_int_option(node, "n_trials", 1),
@@ -160,4 +168,5 @@ def settings(cfg: DictConfig, search_args: list[str]) -> SearchSettings:
         n_jobs=_int_option(node, "n_jobs", 1),
         study_name=node.study_name or f"{cfg.run_name}-lrsearch",
         params=params(node, cfg),
+        startup=node.startup,
     )

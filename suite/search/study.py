@@ -4,10 +4,12 @@ rerun continues it, and the checks that a continued study is the same search ove
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from filelock import FileLock, Timeout
 from omegaconf import DictConfig, OmegaConf
@@ -80,11 +82,38 @@ def open_study(path: Path, s: SearchSettings, job: dict[str, Any]) -> optuna.Stu
     if "search" not in study.user_attrs:
         study.set_user_attr("search", s.stored())
         study.set_user_attr("job", job)
+        if s.startup == "latin":
+            for point in latin_design(s):
+                study.enqueue_trial(point)
     check_same_search(study, s, job)
     held = len(study.get_trials(deepcopy=False))
     if held:
         study.sampler = sampler(s, held)
     return study
+
+
+def latin_design(s: SearchSettings) -> list[dict[str, float]]:
+    """The first ``min(startup_trials, n_trials)`` trials as a centred Latin hypercube (McKay,
+    Beckman & Conover, Technometrics 1979): each setting's range cut into that many equal strata
+    (the lr's, and a log-uniform setting's, in log space), one trial at the centre of each, the
+    strata of the lr in order and of every other setting in a permutation seeded by
+    ``sampler_seed``."""
+    n = min(s.startup_trials, s.n_trials)
+    centres = (np.arange(n) + 0.5) / n
+    rng = np.random.default_rng(s.sampler_seed)
+    axes = {"lr": (s.lr_low, s.lr_high, True, centres)}
+    for p in s.params:
+        axes[p.name] = (p.low, p.high, p.log, rng.permutation(centres))
+    design = []
+    for k in range(n):
+        point = {}
+        for name, (low, high, log, u) in axes.items():
+            if log:
+                point[name] = float(math.exp(math.log(low) + u[k] * (math.log(high) - math.log(low))))
+            else:
+                point[name] = float(low + u[k] * (high - low))
+        design.append(point)
+    return design
 
 
 def sampler(s: SearchSettings, held: int) -> optuna.samplers.TPESampler:

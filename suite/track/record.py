@@ -51,6 +51,10 @@ class RunSummary(Declared):
     torch_version: str = _f("torch.__version__")
     git_commit: str | None = _f("the suite's git commit, if it runs from a checkout")
     versions: dict[str, str | None] | None = _f("versions of the libraries that shape the results")
+    base_weights_hash: str | None = _f(
+        "the first 12 hex digits of a SHA-256 over the model's weights before training (the base):"
+        " runs whose hashes differ started from different weights (suite/track/weights.py)"
+    )
     steps: int | None = _f("optimizer steps taken", "steps")
     final_train_loss: float | None = _f("training loss of the last step (mean over micro-batches)")
     eval_exact_match: float | None = _f("greedy exact match of the final answer on the test split", "0..1")

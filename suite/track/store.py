@@ -35,6 +35,7 @@ CONFIG, METRICS, SUMMARY, CHECKPOINT, LOCK = (
     "resume.pt",
     ".lock",
 )
+RANK_CHECKPOINTS = "resume-rank*-step*.pt"  # under torchrun, what each rank but 0 keeps of its own
 FINISHED = ("ok", "diverged", "collapsed")  # ended by itself: ``resume=true`` leaves it as it is
 
 
@@ -150,6 +151,8 @@ class RunFolder:
         self.close_metrics()
         for name in (CONFIG, METRICS, SUMMARY, CHECKPOINT):
             (self.folder / name).unlink(missing_ok=True)
+        for path in self.folder.glob(RANK_CHECKPOINTS):
+            path.unlink()
 
     def mark_killed(self, why: str, fallback: RunSummary) -> None:
         """Record that the process running here died without writing its end (a signal it cannot

@@ -1,0 +1,290 @@
+"""The update rules of the packaged baselines (Muon, Adafactor, 8-bit AdamW, Lion, Schedule-Free
+AdamW, Adam-mini), each built from its YAML and stepped on fixed gradients, against the published
+rule written out here in float64."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from test_baselines import method_from_yaml, tiny
+from torch import nn
+
+from suite.blocks import find_blocks
+
+
+def fixed_grads(model: nn.Module, seed: int) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    grads = {n: torch.randn(p.shape, generator=gen) for n, p in model.named_parameters()}
+    for n, p in model.named_parameters():
+        p.grad = grads[n].clone()
+    return grads
+
+
+def weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().double().clone() for n, p in model.named_parameters()}
+
+
+# ---------------------------------------------------------------- Muon
+
+
+def newton_schulz(g: torch.Tensor, steps: int = 5) -> torch.Tensor:
+    """The quintic Newton–Schulz iteration of KellerJordan/Muon ``zeropower_via_newtonschulz5``,
+    in float64: X ← aX + (bA + cA²)X with A = XXᵀ, from X = G/‖G‖_F (wide orientation)."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g / g.norm()
+    tall = x.shape[0] > x.shape[1]
+    if tall:
+        x = x.T
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.T if tall else x
+
+
+def test_muon_steps_hidden_matrices_by_orthogonalised_momentum_and_the_rest_by_adamw():
+    model = tiny()
+    method = method_from_yaml("muon", model, weight_decay=0.0, adamw_weight_decay=0.0)
+    hidden = {id(p) for p in find_blocks(model).parameters() if p.ndim == 2}
+    before = weights(model)
+    grads = fixed_grads(model, 0)
+    method.optimizer.step()
+    lr, mu, adam_lr = 0.02, 0.95, 3e-4
+    seen = set()
+    for name, p in model.named_parameters():
+        g = grads[name].double()
+        if id(p) in hidden:
+            step = before[name] - p.detach().double()
+            rows, cols = p.shape
+            # step 1: B = g, Nesterov g + μB; the step is lr·√max(1, rows/cols)·NS₅(g + μB)
+            update = step / (lr * math.sqrt(max(1.0, rows / cols)))
+            ref = newton_schulz(g + mu * g)
+            assert update.shape == p.shape
+            assert (update - ref).norm() / ref.norm() < 0.03, name  # torch iterates in bf16
+            # orthogonalised: the singular values sit near 1 (the quintic's band, not exactly 1)
+            s = torch.linalg.svdvals(update)
+            assert 0.5 < s.min() and s.max() < 1.3, (name, s)
+            seen.add(rows >= cols)
+        else:  # AdamW's first step: lr·m̂/(√v̂ + ε) = lr·g/(|g| + ε)
+            ref = before[name] - adam_lr * g / (g.abs() + 1e-10)
+            torch.testing.assert_close(p.detach().double(), ref, rtol=1e-6, atol=1e-9)
+    assert seen == {True, False}  # both orientations of the iteration
+    assert len(method.optimizer.param_groups) == 2
+
+
+# ---------------------------------------------------------------- Adafactor
+
+
+def test_adafactor_follows_the_factored_relative_step_rule():
+    """Shazeer & Stern (arXiv 1804.04235) Alg. 4/5 as torch states it: β̂₂ₜ = 1 − t^−0.8, ρ_t =
+    min(lr, 1/√t), α_t = max(ε₂, RMS(θ))·ρ_t, V̂ = R Cᵀ / mean(R) for matrices, U = G/√V̂ clipped
+    by max(1, RMS(U)/d)."""
+    model = tiny()
+    method = method_from_yaml("adafactor", model)
+    lr, eps2, d = 1e-2, 1e-3, 1.0
+    eps1 = torch.finfo(torch.float32).eps
+    x = weights(model)
+    row = {n: 0.0 for n in x}
+    col = {n: 0.0 for n in x}
+    for t in (1, 2, 3):
+        grads = fixed_grads(model, t)
+        method.optimizer.step()
+        for n, g in grads.items():
+            g = g.double()
+            beta = t**-0.8
+            rho = min(lr, 1 / math.sqrt(t))
+            alpha = max(eps2, x[n].norm().item() / math.sqrt(x[n].numel())) * rho
+            if g.ndim == 2:
+                row[n] = row[n] + beta * ((g * g).mean(dim=1, keepdim=True) - row[n])
+                col[n] = col[n] + beta * ((g * g).mean(dim=0, keepdim=True) - col[n])
+                v = row[n] @ col[n] / row[n].mean().clamp(min=eps1)
+            else:
+                row[n] = row[n] + beta * (g * g - row[n])
+                v = row[n]
+            u = g / v.clamp(min=eps1 * eps1).sqrt()
+            clip = max(1.0, u.norm().item() / (math.sqrt(u.numel()) * d))
+            x[n] = x[n] - alpha / clip * u
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach().double(), x[n], rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------- 8-bit AdamW
+
+
+def test_adamw8bit_is_adamw_with_block_quantized_moments():
+    """Step 1 updates from the unquantized moments (AdamW exactly); from step 2 the stored 8-bit
+    moments are read back, so the step stays within the quantizer's error of AdamW's."""
+    from torchao.optim.subclass_8bit import OptimState8bit
+
+    model = tiny()
+    method = method_from_yaml("adamw8bit", model)
+    lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8
+    x = weights(model)
+    m = {n: 0.0 for n in x}
+    v = {n: 0.0 for n in x}
+    for t in (1, 2, 3):
+        grads = fixed_grads(model, t)
+        method.optimizer.step()
+        for n, g in grads.items():
+            g = g.double()
+            m[n], v[n] = b1 * m[n] + (1 - b1) * g, b2 * v[n] + (1 - b2) * g * g
+            x[n] = x[n] - lr * (m[n] / (1 - b1**t)) / ((v[n] / (1 - b2**t)).sqrt() + eps)
+        if t == 1:
+            for n, p in model.named_parameters():
+                torch.testing.assert_close(p.detach().double(), x[n], rtol=1e-6, atol=1e-8)
+    quantized = 0
+    for n, p in model.named_parameters():
+        state = method.optimizer.state[p]
+        if isinstance(state["exp_avg"], OptimState8bit):
+            quantized += 1
+            assert state["exp_avg"].codes.dtype == torch.uint8
+        error = (p.detach().double() - x[n]).abs() / lr  # in steps of lr, after three steps
+        if isinstance(state["exp_avg"], OptimState8bit):
+            assert error.max() < 0.3 and error.mean() < 0.02, n
+        else:  # fp32 moments: AdamW to fp32 rounding
+            assert error.max() < 1e-3, n
+    assert quantized == 2  # the embedding and the head (>= 4096 values); the rest stay fp32
+
+
+# ---------------------------------------------------------------- Lion
+
+
+def test_lion_follows_program_1():
+    """Chen et al. (arXiv 2302.06675) Program 1: θ ← θ(1 − lr·λ) − lr·sign(β₁m + (1 − β₁)g),
+    m ← β₂m + (1 − β₂)g."""
+    model = tiny()
+    lr, b1, b2, wd = 1e-4, 0.9, 0.99, 0.1
+    method = method_from_yaml("lion", model, weight_decay=wd)
+    x = weights(model)
+    m = {n: torch.zeros_like(w) for n, w in x.items()}
+    for t in (1, 2, 3):
+        grads = fixed_grads(model, t)
+        method.optimizer.step()
+        for n, g in grads.items():
+            g = g.double()
+            x[n] = x[n] * (1 - lr * wd) - lr * torch.sign(b1 * m[n] + (1 - b1) * g)
+            m[n] = b2 * m[n] + (1 - b2) * g
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach().double(), x[n], rtol=1e-6, atol=1e-8)
+
+
+# ---------------------------------------------------------------- Schedule-Free AdamW
+
+
+def test_schedulefree_trains_at_y_and_evaluates_at_the_average_x():
+    """Defazio et al. (arXiv 2405.15682) Alg. 1 with Adam's preconditioner: gradients at
+    y = (1 − β₁)z + β₁x; z ← z − γ(g/(√v̂ + ε) + λy); x ← (1 − c)x + c·z with c = γ²/Σγ²
+    (``weight_lr_power`` 2); the warm-up scales γ linearly over its steps."""
+    model = tiny()
+    lr, b1, b2, eps, wd, warmup = 2.5e-3, 0.9, 0.999, 1e-8, 0.01, 2
+    method = method_from_yaml("schedulefree", model, weight_decay=wd, warmup_steps=warmup)
+    z = weights(model)
+    x = {n: w.clone() for n, w in z.items()}
+    v = {n: 0.0 for n in z}
+    weight_sum = 0.0
+    for t in (1, 2, 3):
+        grads = fixed_grads(model, t)
+        method.optimizer.step()
+        gamma = lr * min(1.0, t / warmup)
+        weight_sum += gamma**2
+        c = gamma**2 / weight_sum
+        for n, g in grads.items():
+            g = g.double()
+            y = (1 - b1) * z[n] + b1 * x[n]
+            v[n] = b2 * v[n] + (1 - b2) * g * g
+            z[n] = z[n] - gamma * (g / ((v[n] / (1 - b2**t)).sqrt() + eps) + wd * y)
+            x[n] = (1 - c) * x[n] + c * z[n]
+    for n, p in model.named_parameters():  # train mode: the weights are y
+        y = (1 - b1) * z[n] + b1 * x[n]
+        torch.testing.assert_close(p.detach().double(), y, rtol=1e-5, atol=1e-8)
+    with method.evaluating():
+        for n, p in model.named_parameters():
+            torch.testing.assert_close(p.detach().double(), x[n], rtol=1e-5, atol=1e-8)
+    method.optimizer.step()  # back in train mode: the package refuses a step in eval mode
+
+
+def test_schedulefree_run_validates_and_saves_x_and_checkpoints_y(tmp_path, monkeypatch):
+    """Through the app: every validation sees eval mode (x), training resumes in train mode (the
+    package raises on a step in eval mode), the saved model is x and resume.pt holds y."""
+    from helpers import run_job
+    from safetensors.torch import load_file
+
+    from suite import loop
+
+    seen = []
+    real = loop.heldout_loss
+
+    def spy(model, *args):
+        seen.append({n: p.detach().clone() for n, p in model.named_parameters()})
+        return real(model, *args)
+
+    monkeypatch.setattr(loop, "heldout_loss", spy)
+    s = run_job(
+        tmp_path,
+        "method=schedulefree",
+        "train.max_steps=3",
+        "train.val_every=1",
+        "data.n_val=4",
+        "train.checkpoint_every=3",
+        "eval.n_examples=0",
+        "save_checkpoint=true",
+    )
+    assert s["status"] == "ok" and len(seen) == 3
+    run = tmp_path / "default" / "schedulefree-seed0"
+    saved = load_file(run / "checkpoint" / "model.safetensors")
+    # the last validation's weights are the saved model's (to rounding: each switch is a lerp,
+    # and the run went back to y and again to x in between)
+    for n, w in seen[-1].items():
+        torch.testing.assert_close(saved[n], w, rtol=1e-6, atol=1e-8)
+    resume = torch.load(run / "resume.pt", weights_only=True)
+    state = resume["optimizer"]
+    b1 = state["param_groups"][0]["betas"][0]
+    assert state["param_groups"][0]["train_mode"] is True
+    differ = 0
+    for i, (n, y) in enumerate(resume["model"].items()):
+        z = state["state"][i]["z"]
+        x = seen[-1][n]
+        torch.testing.assert_close(y, (1 - b1) * z + b1 * x, rtol=1e-5, atol=1e-7)
+        differ += not torch.equal(y, x)
+    assert differ > len(resume["model"]) // 2
+
+
+# ---------------------------------------------------------------- Adam-mini
+
+
+def test_adam_mini_one_second_moment_per_head_row_or_tensor():
+    """Zhang et al. (arXiv 2406.16793) Alg. 1: Adam's m per value; v the mean of g² over each
+    block (a head of q/k: head_dim rows; a row of v/o/MLP/embeddings/head; a whole norm)."""
+    model = tiny()
+    lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8
+    method = method_from_yaml("adam_mini", model)
+    head = model.config.head_dim
+    x = weights(model)
+    m = {n: 0.0 for n in x}
+    v = {n: 0.0 for n in x}
+    for t in (1, 2):
+        grads = fixed_grads(model, t)
+        method.optimizer.step()
+        for n, g in grads.items():
+            g = g.double()
+            if "q_proj" in n or "k_proj" in n:
+                blocks = (g * g).reshape(-1, head * g.shape[1]).mean(dim=1)
+                sq = blocks.repeat_interleave(head * g.shape[1]).reshape(g.shape)
+            elif "norm" in n:
+                sq = (g * g).mean().expand_as(g)
+            else:
+                sq = (g * g).mean(dim=1, keepdim=True).expand_as(g)
+            m[n] = b1 * m[n] + (1 - b1) * g
+            v[n] = b2 * v[n] + (1 - b2) * sq
+            x[n] = x[n] - lr * (m[n] / (1 - b1**t)) / ((v[n] / (1 - b2**t)).sqrt() + eps)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach().double(), x[n], rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["muon", "adam_mini"])
+def test_the_splits_cover_every_trainable_parameter_once(name):
+    model = tiny()
+    method = method_from_yaml(name, model)
+    grouped = [id(p) for g in method.optimizer.param_groups for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())
