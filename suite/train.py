@@ -29,6 +29,7 @@ from suite import distributed, downstream, preflight, sweep, traits
 from suite.checks import check_job
 from suite.data.collate import check_supervised
 from suite.errors import ConfigError
+from suite.estimate.fit import check_fits
 from suite.loop import (
     AUTOCAST,
     Job,
@@ -261,6 +262,8 @@ def setup(
     folder.write_config(cfg)
     summary.status = "running"
     folder.write_summary(summary)
+    if world.size == 1:  # the estimate is one process's whole job (ranks shard or replicate it)
+        check_fits(cfg, device)  # on CUDA: the estimator's bytes against the free memory, before any weight
     with distributed.main_first(world):
         model, tokenizer = instantiate(without(cfg.model, "name", "architecture"))
     summary.base_weights_hash = weights_hash(model)  # before any method wraps or casts it
@@ -426,9 +429,12 @@ def remove_empty_folders(folder: Path, root: Path) -> None:
     """Remove the empty folders Hydra made for a job that was refused, up to ``root``."""
     if outside_store(folder, root):  # never walk up through folders that are not the store's
         return
-    while folder != root and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
-        folder.rmdir()
-        folder = folder.parent
+    while folder != root and folder != folder.parent and not folder.is_symlink():
+        if folder.is_dir() and any(folder.iterdir()):
+            return
+        if folder.is_dir():
+            folder.rmdir()
+        folder = folder.parent  # a run folder the store already removed leaves its parents here
 
 
 @hydra.main(config_path=str(preflight.CONF_DIR), config_name="config", version_base="1.3")

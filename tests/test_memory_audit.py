@@ -51,7 +51,7 @@ class Method:
 
     def __init__(self, model, optimizer):
         self.model, self.optimizer = model, optimizer
-        self.on_step_loss, self.updates_in_backward = None, False
+        self.on_step_loss, self.updates_in_backward, self.micro_batch = None, False, None
 
     def backward(self, loss):
         loss.backward()

@@ -64,7 +64,7 @@ summary = RunSummary(
 RunFolder(Path("runs/adamw")).write_summary(summary)
 on_disk = json.loads(Path("runs/adamw/summary.json").read_text())
 runs = pd.DataFrame([row | {"arm": "adamw"} for row in read_summaries("runs")])
-estimate = Estimate("tiny", "adamw", "float32", 2, 4, 1, False, "cpu", 20, 20, memory=memory)
+estimate = Estimate("tiny", "adamw", "float32", 2, 4, 1, False, "cpu", 1, 20, 20, memory=memory)
 printed = io.StringIO()
 with redirect_stdout(printed):
     print_summary(summary, Path("runs/adamw"))
