@@ -107,7 +107,7 @@ def test_how_each_suite_method_runs_under_torchrun():
     for path in METHOD_YAMLS:
         modes.setdefault(_mode(path), set()).add(path.stem)
     averaged = {"adamw", "alias", "alias_adam", "apollo", "apollo_mini", "galore", "lora", "sgd"}
-    averaged |= {"muon", "adafactor", "adamw8bit", "lion", "schedulefree", "adam_mini"}
+    averaged |= {"muon", "adafactor", "adamw8bit", "lion", "schedulefree"}
     assert modes["averaged"] == averaged
     assert "voted" not in modes and modes["voted_in_step"] == {"absignsgd_mv", "signsgd", "stosignsgd"}
     sharded = {p.stem for p in METHOD_YAMLS if traits.of(OmegaConf.load(p)).fsdp}
@@ -214,7 +214,9 @@ def two_rank_runs(tmp_path_factory, suite_cache):
     checks="two gloo ranks given the same data end with the one-process weights (averaged: within "
     "fp32 tolerance; voted: bitwise) and losses, two micro-batches a step",
 )
-@pytest.mark.parametrize("method", METHODS)
+# StoSignSGD's ranks draw their own noise by default, so its equality with one process is tested
+# with method.noise_per_rank=false below (test_signum_and_stosignsgd_...).
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "stosignsgd"])
 def test_two_ranks_with_the_same_data_equal_one_process(two_rank_runs, method):
     root, _ = two_rank_runs
     one, two = root / "single" / "default" / f"{method}-seed0", _ranks_run(root, method, shard_data=False)
