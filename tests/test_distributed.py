@@ -332,6 +332,12 @@ def sign_vote_runs(tmp_path_factory, suite_cache):
 
 
 @pytest.mark.slow
+@pytest.mark.compat(
+    "torchrun",
+    methods=["stosignsgd"],
+    checks="two gloo ranks given the same data and the same noise (method.noise_per_rank=false) end "
+    "with the one-process weights bitwise; each rank's own noise is tested below",
+)
 @pytest.mark.parametrize(
     ("run", "alone"), [("signum", "signum"), ("stosignsgd-noise_per_rank_False", "stosignsgd")]
 )
