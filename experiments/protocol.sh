@@ -96,7 +96,23 @@ alias_vs_tuned() {
     train.gradient_checkpointing=true eval.n_examples=0 logger=none "results_dir=$RESULTS/alias_vs_tuned"
 }
 
-all=(stosignsgd_finetune sqmeft_table5 absignsgd_ablation absignsgd_convergence alias_vs_tuned)
+# The baselines on small_math, lr only: each method's three trials are its YAML's lr and one decade
+# either side (a centred Latin hypercube over [lr / 10^1.5, lr * 10^1.5]), so every method gets
+# the same budget around its own default. Not a paper artefact: the suite's baselines table.
+baselines() {
+  local defaults=(adamw=1e-3 signsgd=1e-3 lora=1e-3 galore=1e-3 apollo=1e-3 badam=1e-3 lomo=0.1
+    muon=0.02 adafactor=1e-2 adamw8bit=1e-3 lion=1e-4 schedulefree=2.5e-3 adam_mini=1e-3)
+  local methods=() spaces=()
+  for pair in "${defaults[@]}"; do
+    local m=${pair%=*} lr=${pair#*=}
+    methods+=("$m")
+    spaces+=("compare.spaces.$m.lr=[$(python3 -c "print(f'{$lr / 10**1.5:.4g},{$lr * 10**1.5:.4g}')")]")
+  done
+  suite-compare "${budget[@]}" "${small[@]}" "compare.methods=[$(IFS=,; echo "${methods[*]}")]" \
+    "${spaces[@]}" logger=none "results_dir=$RESULTS/baselines"
+}
+
+all=(stosignsgd_finetune sqmeft_table5 absignsgd_ablation absignsgd_convergence alias_vs_tuned baselines)
 chosen=()
 for arg in "$@"; do
   case $arg in
