@@ -192,6 +192,14 @@ def test_an_arm_is_a_method_with_fixed_settings_tuned_over_its_methods_range():
         settings(["methods=[signum]", "arms.signum.method=nope"])
     with pytest.raises(ConfigError, match="a method has that name"):
         settings(["methods=[signsgd]", "arms.signsgd.method=adamw"])
+    with pytest.raises(ConfigError, match=r"arms.nc.clamp_level='inf' is a string.*\.inf"):
+        settings(["methods=[nc]", "arms.nc.method=alias", "arms.nc.clamp_level=inf"])
+    assert (
+        settings(["methods=[nc]", "arms.nc.method=alias", "arms.nc.clamp_level=.inf"]).arms["nc"][
+            "clamp_level"
+        ]
+        == math.inf
+    )
     own = settings(
         ["methods=[absignsgd]", "arms.absignsgd.method=absignsgd", "arms.absignsgd.weight_decay=0.01"]
     )

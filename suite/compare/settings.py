@@ -91,7 +91,22 @@ def _arms(node: DictConfig, methods: list[str]) -> dict[str, dict[str, Any]]:
                 f"compare.arms.{name}={arm}; allowed: "
                 f"{{method: <one of {', '.join(methods)}>, <setting>: value}}"
             )
+        for key, value in arm.items():
+            if isinstance(value, str) and _reads_as_number(value):
+                raise ConfigError(
+                    f"compare.arms.{name}.{key}={value!r} is a string, not a number; "
+                    f"write it as YAML reads a number (e.g. .inf, -.inf, 1e-3)"
+                )
     return arms
+
+
+def _reads_as_number(text: str) -> bool:
+    """Whether ``float`` reads ``text`` (Hydra keeps ``inf`` and ``nan`` as strings)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
