@@ -29,6 +29,7 @@ from transformers import get_scheduler
 
 from suite import distributed, traits
 from suite.checks import check_method_loop
+from suite.chunked_loss import causal_lm_loss
 from suite.data import CausalCollator
 from suite.data.steps import StepBatches
 from suite.errors import ConfigError
@@ -144,13 +145,15 @@ def train_step(
     forward: torch.nn.Module | None = None,
     before_update: Callable[[], None] | None = None,
     phase: Callable[[str], contextlib.AbstractContextManager] | None = None,
+    loss_chunks: int | None = None,
 ) -> float:
     """Forward and backward over the micro-batches, then one update; returns the mean loss.
     ``meter``: None runs unmetered (the meter benchmark's baseline); ``forward``: the module that
     runs the batches (DDP's wrapper; default ``method.model``);
     ``before_update``: what replaces the gradients before the update (the ranks' sign vote);
     ``phase``: a context for each phase by name, forward, backward and step (the memory audit's
-    markers, ``suite.measure.audit``)."""
+    markers, ``suite.measure.audit``); ``loss_chunks``: K > 1 computes the loss over K chunks of
+    the sequence (``suite.chunked_loss``)."""
     total = 0.0
     forward = method.model if forward is None else forward
     phase = phase or no_phase
@@ -163,7 +166,7 @@ def train_step(
                 meter.measure_activations() if meter else contextlib.nullcontext(),
                 autocast,
             ):
-                loss = forward(**batch).loss / len(micro_batches)
+                loss = causal_lm_loss(forward, method.model, batch, loss_chunks) / len(micro_batches)
             with phase("backward"):
                 method.backward(scaler.scale(loss) if scaler is not None else loss)
         total += loss.detach()
@@ -319,6 +322,7 @@ def one_step(job: Job, progress: Progress, step: int, micro_batches: list[dict])
         cfg.train.max_grad_norm,
         ranks.forward,
         ranks.before_update,
+        loss_chunks=cfg.train.get("loss_chunks"),
     )
     if step == audited_step(cfg, job.max_steps):
         loss, seconds = audit_step(job, progress, step, micro_batches, run_step), None

@@ -110,6 +110,7 @@ RULES: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("resume", _one_of(True, False)),
     ("train.autocast", _one_of(None, "bf16", "fp16")),
     ("train.gradient_checkpointing", _one_of(True, False)),
+    ("train.loss_chunks", _optional(_int_at_least(1))),
     ("train.log_every", _int_at_least(1)),
     ("train.eval_every", _optional(_int_at_least(1))),
     ("train.target_loss", _optional(_positive())),
@@ -184,6 +185,12 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             f"train.warmup_ratio={ratio} and train.warmup_steps={cfg.train.warmup_steps} are both set; "
             f"allowed: one of them (with a ratio, set train.warmup_steps=0)"
+        )
+    chunks, length = OmegaConf.select(cfg, "train.loss_chunks"), OmegaConf.select(cfg, "data.max_length")
+    if chunks is not None and length is not None and chunks > length - 1:
+        raise ConfigError(
+            f"train.loss_chunks={chunks} is more than the {length - 1} predicted tokens of "
+            f"data.max_length={length}; allowed: 1 to {length - 1}"
         )
     if OmegaConf.select(cfg, "memory.timeline") and OmegaConf.select(cfg, "memory.audit_step") is None:
         raise ConfigError("memory.timeline=true draws the audited step: set memory.audit_step=<step>, e.g. 2")
