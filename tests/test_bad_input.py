@@ -57,6 +57,16 @@ CASES = [
     ("depth-bias", ["method=absignsgd", "method.depth_bias=-1"], "method.depth_bias=-1 is out of range"),
     ("fp16-cpu", ["train.autocast=fp16"], "train.autocast=fp16 needs CUDA"),
     (
+        "loss-chunks-zero",
+        ["train.loss_chunks=0"],
+        "train.loss_chunks=0 is out of range; allowed: null or an integer",
+    ),
+    (
+        "loss-chunks-long",
+        ["train.loss_chunks=500"],
+        "train.loss_chunks=500 is more than the 95 predicted tokens of data.max_length=96; allowed: 1 to 95",
+    ),
+    (
         "audit-step",
         ["memory.audit_step=0"],
         "memory.audit_step=0 is out of range; allowed: null or an integer",
