@@ -63,6 +63,7 @@ def measured(cfg) -> dict[str, int]:
             contextlib.nullcontext(),
             method.grad_scaler,
             cfg.train.get("max_grad_norm"),
+            loss_chunks=cfg.train.get("loss_chunks"),
         )
         meter.after_step()
     meter.close()
@@ -96,6 +97,9 @@ def test_tiny_estimate_equals_the_measured_breakdown(method):
         ["method=adamw", "train.grad_accum=2"],
         ["method=signsgd", "method.fused_backward=true"],
         ["method=badam", "model.dtype=bfloat16"],
+        ["method=adamw", "train.loss_chunks=4"],
+        ["method=lora", "train.loss_chunks=5", "train.gradient_checkpointing=true"],
+        ["method=lomo", "train.loss_chunks=3", "model.dtype=bfloat16"],
     ],
     ids=lambda o: ",".join(o),
 )
@@ -110,6 +114,15 @@ def test_checkpointing_cuts_the_estimated_activations():
     )
     assert checkpointed.memory.activations < plain.memory.activations / 2
     assert checkpointed.memory.state == plain.memory.state
+
+
+def test_chunked_loss_cuts_the_estimated_activations_by_the_fp32_logits():
+    """The plain loss saves the fp32 logits (batch x length x vocabulary x 4 bytes) for backward;
+    chunks save none of them (the byte-level vocabulary has at least 256 entries)."""
+    plain = estimate(compose_estimate(*TINY_SETTING, "method=adamw"))
+    chunked = estimate(compose_estimate(*TINY_SETTING, "method=adamw", "train.loss_chunks=4"))
+    assert plain.memory.activations - chunked.memory.activations >= 2 * 47 * 256 * 4
+    assert chunked.memory.state == plain.memory.state
 
 
 def test_the_experiments_padded_length_is_the_estimated_length():

@@ -114,6 +114,7 @@ def measure(cfg: DictConfig) -> tuple[MemoryBreakdown, torch.nn.Module]:
                 contextlib.nullcontext(),
                 method.grad_scaler,
                 cfg.train.get("max_grad_norm"),
+                loss_chunks=cfg.train.get("loss_chunks"),
             )
             meter.after_step()
     meter.close()
