@@ -5,7 +5,8 @@ artefact), ``table.csv`` and ``estimates.json`` (every estimate, in bytes). Bloc
 estimated at their worst block, the first one (a whole run's peak reaches it): BAdam with
 ``switch_mode=ascending``, ABSignSGD with :func:`first_block` as its selection scheme. Table 2's
 rows are composed from the paper experiment files (``experiments/paper_absignsgd_table2*.yaml``:
-their batch, cut-off, ``padded_length``, precision and the baselines' recipes).
+their batch, cut-off, ``padded_length``, precision and the baselines' recipes), and again with
+``train.loss_chunks`` (what the chunked loss saves; ``table.md`` only).
 """
 
 from __future__ import annotations
@@ -227,6 +228,30 @@ def readme_formula(setting: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+CHUNKS = 8  # train.loss_chunks of the chunked-loss table
+
+
+def render_chunked(artefact: Artefact, results: list[tuple[Row, str, Estimate, str]]) -> str:
+    """What ``train.loss_chunks`` saves on each row: the same estimate with the loss over
+    :data:`CHUNKS` chunks of the sequence (``suite.chunked_loss``), activations and totals."""
+    lines = [
+        f"### {artefact.title}: with train.loss_chunks={CHUNKS}",
+        "",
+        "| paper row | method | setting | length | activations | chunked | total | chunked | saved |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row, label, est, _ in results:
+        setting = (*artefact.settings[label], f"train.loss_chunks={CHUNKS}")
+        chunked, _ = estimate_row(artefact, row, setting)
+        plain_act, act = est.memory.activations / artefact.unit, chunked.memory.activations / artefact.unit
+        plain, total = est.memory.total / artefact.unit, chunked.memory.total / artefact.unit
+        lines.append(
+            f"| {row.label} | {row.method} | {label} | {est.max_length} | {plain_act:.2f} | {act:.2f} | "
+            f"{plain:.2f} | {total:.2f} | {plain - total:.2f} ({(plain - total) / plain:.1%}) |"
+        )
+    return "\n".join(lines)
+
+
 def build(folder: Path) -> list[Estimate]:
     """Every artefact's estimates: ``table.md`` (per artefact), ``table.csv``, ``estimates.json``."""
     sections, every = [], []
@@ -239,6 +264,7 @@ def build(folder: Path) -> list[Estimate]:
                 every.append(est)
         sections.append(render(artefact, results))
         if artefact is TABLE2:
+            sections.append(render_chunked(artefact, results))
             sections.append(readme_formula(shape(1, 256)))
     table.write(every, folder)
     (folder / "table.md").write_text(
