@@ -149,9 +149,13 @@ def test_on_cuda_the_peak_is_the_allocators_and_the_driver_reading_is_kept(monke
     assert at_peak(audit) + audit.other == audit.peak and audit.other >= 0
 
 
+@pytest.mark.parametrize(
+    "chunks", [None, pytest.param(4, marks=pytest.mark.slow)], ids=["plain-loss", "loss_chunks=4"]
+)
 @pytest.mark.parametrize("method", METHODS)
-def test_every_method_categories_at_the_peak_plus_other_is_the_allocator_peak(tmp_path, method):
-    s = run_job(tmp_path, f"method={method}", *AUDITED, *NARROW.get(method, []))
+def test_every_method_categories_at_the_peak_plus_other_is_the_allocator_peak(tmp_path, method, chunks):
+    chunked = [f"train.loss_chunks={chunks}"] if chunks else []
+    s = run_job(tmp_path, f"method={method}", *AUDITED, *NARROW.get(method, []), *chunked)
     assert s["status"] == "ok"
     audit = StepAudit.from_json(s)
     assert audit.step == 2 and audit.phase in PHASES
