@@ -97,6 +97,15 @@ def test_a_job_over_the_free_memory_is_refused_naming_both_figures_and_what_fits
     assert need > free >= at_two
 
 
+def test_a_job_that_fits_with_a_chunked_loss_is_told_so(monkeypatch):
+    cfg = job()
+    chunked = total_bytes(cfg, loss_chunks=8)
+    assert chunked < total_bytes(cfg)
+    cuda_with_free(monkeypatch, chunked)
+    with pytest.raises(ConfigError, match="would fit: .*train.loss_chunks=8"):
+        check_fits(cfg, torch.device("cuda"))
+
+
 def test_off_cuda_and_under_autocast_nothing_is_queried(monkeypatch):
     calls = cuda_with_free(monkeypatch, 0)
     check_fits(job(), torch.device("cpu"))

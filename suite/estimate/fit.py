@@ -124,12 +124,18 @@ def fit(cfg: DictConfig) -> Fit:
     )
 
 
+LOSS_CHUNKS = 8  # the chunked loss a refusal suggests (``suite.chunked_loss``)
+
+
 def would_fit(cfg: DictConfig, free: int) -> list[str]:
-    """Settings under which ``cfg`` fits ``free`` bytes: gradient checkpointing, a smaller
-    micro-batch with accumulation (a smaller batch for a method that cannot accumulate)."""
+    """Settings under which ``cfg`` fits ``free`` bytes: gradient checkpointing, the loss over
+    chunks of the sequence, a smaller micro-batch with accumulation (a smaller batch for a method
+    that cannot accumulate)."""
     settings = []
     if not cfg.train.gradient_checkpointing and total_bytes(cfg, gradient_checkpointing=True) <= free:
         settings.append("train.gradient_checkpointing=true")
+    if (cfg.train.get("loss_chunks") or 1) == 1 and total_bytes(cfg, loss_chunks=LOSS_CHUNKS) <= free:
+        settings.append(f"train.loss_chunks={LOSS_CHUNKS}")
     batch, _ = largest_micro_batch(cfg, free)
     if batch is not None and batch < cfg.train.batch_size:
         global_batch = cfg.train.batch_size * cfg.train.grad_accum
@@ -153,7 +159,11 @@ def check_fits(cfg: DictConfig, device: torch.device) -> None:
     if need <= free:
         return
     settings = would_fit(cfg, free)
-    fixes = "; ".join(settings) if settings else "none of gradient checkpointing or a smaller micro-batch"
+    fixes = (
+        "; ".join(settings)
+        if settings
+        else "none of gradient checkpointing, a chunked loss or a smaller micro-batch"
+    )
     raise ConfigError(
         f"the job needs {need / GIB:.2f} GiB (suite-estimate: params + grads + state + activations) but "
         f"{device} has {free / GIB:.2f} GiB free; would fit: {fixes}"
