@@ -9,7 +9,7 @@ non-ignored labels of the whole micro-batch is Hugging Face's causal-LM loss (la
 one, ``ignore_index=-100``, logits upcast to fp32). As torchtune's chunked cross-entropy
 (pytorch/torchtune, ``torchtune/modules/loss/ce_chunked_output_loss.py``) and Liger-Kernel's fused
 linear cross-entropy (linkedin/Liger-Kernel, ``src/liger_kernel/ops/fused_linear_cross_entropy.py``;
-arXiv:2410.10989, Section 3.3)."""
+arXiv:2410.10989)."""
 
 from __future__ import annotations
 
