@@ -8,10 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from suite import readme
+from suite.compare import report
+from suite.compare.settings import RECORD, from_record
 from suite.papers import docs
-from suite.report import summary_table
+from suite.papers.frames import table_cells
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -84,10 +87,12 @@ def test_an_unknown_registry_view_names_the_known_ones():
         docs.render("tables")
 
 
-def test_the_baselines_table_is_what_suite_report_makes_of_the_committed_runs():
-    table = summary_table(str(REPO / "results" / "baselines"))
-    made = table.to_markdown(index=False, floatfmt=".3f") + "\n"
-    assert (REPO / "results" / "baselines" / "table.md").read_text() == made
+def test_the_baselines_table_is_what_the_comparison_report_makes_of_the_committed_runs():
+    folder = REPO / "results" / "baselines" / "compare" / "protocol"
+    s, _ = from_record(OmegaConf.to_container(OmegaConf.load(folder / RECORD)))
+    cells = table_cells(report.table(s, report.trials_frame(s, folder), report.runs_frame(s, folder)))
+    made = f"{report.caption(s)}\n\n{cells.to_markdown(index=False, disable_numparse=True)}\n"
+    assert (folder / "table.md").read_text() == made, "run python -m suite.compare.report " + str(folder)
 
 
 def test_the_results_readme_shows_the_current_verdicts():
