@@ -90,7 +90,8 @@ def check(cfg: DictConfig, world: World) -> None:
 
 def check_fsdp(cfg: DictConfig) -> None:
     """What ``distributed.strategy=fsdp`` refuses: a method whose traits do not allow it, fp32
-    master copies beside sharded weights, and what needs each rank's whole model."""
+    master copies beside sharded weights, and what needs each rank's whole model (resume does
+    not: each rank checkpoints its shards, suite/track/shards.py)."""
     name, declared = cfg.method.name, traits.of(cfg.method)
     if not declared.fsdp:
         raise ConfigError(
@@ -101,11 +102,6 @@ def check_fsdp(cfg: DictConfig) -> None:
         raise ConfigError(
             "method.master_weights=true cannot run with distributed.strategy=fsdp; use model.dtype=float32 "
             "distributed.mixed_precision=bf16 (bf16 compute over fp32 weights, sharded)"
-        )
-    if cfg.resume or cfg.train.checkpoint_every:
-        raise ConfigError(
-            "resume and train.checkpoint_every are not supported with distributed.strategy=fsdp "
-            "(each rank holds a shard); drop them or use distributed.strategy=ddp"
         )
     if cfg.lm_eval.tasks:
         raise ConfigError(

@@ -46,7 +46,15 @@ from suite.loop import (
 )
 from suite.measure import device as devmem
 from suite.measure.memory import MemoryMeter
-from suite.resume import capture, check_world_size, load_rank, restore, save_ranks, stop_on_signals
+from suite.resume import (
+    capture,
+    check_world_size,
+    load_rank,
+    restore,
+    save_ranks,
+    save_shards,
+    stop_on_signals,
+)
 from suite.track import checkpoint, wandb_run
 from suite.track.record import RunSummary
 from suite.track.store import CHECKPOINT, CONFIG, FINISHED, RunFolder, outside_store, run_folder
@@ -320,7 +328,9 @@ def save_state(job: Job, progress: Progress, summary: RunSummary) -> None:
     if job.world.size == 1:
         checkpoint.save(job.folder.folder / CHECKPOINT, state)
     else:  # voting ranks keep their own optimizer state (momentum, noise); DDP's are equal
-        save_ranks(job.folder.folder, state, job.world, own_optimizer=job.ranks.kind != "ddp")
+        if job.ranks.kind == "fsdp":
+            save_shards(job, progress.step)
+        save_ranks(job.folder.folder, state, job.world, own_optimizer=job.ranks.kind == "vote")
     job.folder.close_metrics()  # fsync the rows the checkpoint covers
     summary.steps = progress.step
     job.folder.write_summary(dataclasses.replace(summary, status="running"))

@@ -45,10 +45,6 @@ METHODS = tuple(compat.cells_where("torchrun", refused=False))  # every method t
             "master_weights=true cannot run with distributed",
         ),
         (
-            ["distributed.strategy=fsdp", "train.checkpoint_every=2"],
-            "resume and train.checkpoint_every are not supp",
-        ),
-        (
             ["distributed.strategy=fsdp", "method=lora", "save_checkpoint=true"],
             "save_checkpoint=true cannot run",
         ),
