@@ -41,6 +41,10 @@ METHODS = tuple(compat.cells_where("torchrun", refused=False))  # every method t
         ),
         (["distributed.strategy=fsdp", "method=badam"], "method=badam cannot run under torchrun"),
         (
+            ["distributed.strategy=fsdp", "method=adafactor"],
+            "method=adafactor cannot run with distributed.strategy=fsdp: its second moment's column factor",
+        ),
+        (
             ["distributed.strategy=fsdp", "method.master_weights=true"],
             "master_weights=true cannot run with distributed",
         ),
@@ -161,6 +165,44 @@ def test_vote_of_two_gloo_ranks_matches_a_float64_reference(tmp_path):
             votes = sum(torch.sign(torch.nan_to_num(VOTE_GRADS[r][i].double(), nan=0.0)) for r in range(2))
             assert torch.equal(got.double(), torch.sign(votes))
         assert result["traffic"] == {"sent": 9, "fp32_equiv": 36, "bf16_equiv": 18}
+
+
+def _adafactor_worker(rank: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    errors = {}
+    for foreach in (False, True):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 4))
+        for layer in (model[0], model[2]):
+            fully_shard(layer)
+        fully_shard(model)
+        model(torch.randn(16, 6)).square().mean().backward()
+        try:
+            torch.optim.Adafactor(model.parameters(), foreach=foreach).step()
+        except RuntimeError as err:
+            errors[foreach] = str(err)
+    torch.save(errors, f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_torch_adafactor_cannot_step_on_fsdp_shards(tmp_path):
+    """Why ``method=adafactor`` is refused under FSDP (its traits.fsdp_refused_because): on a
+    row-sharded gradient the column mean square is a norm summed over the ranks (a DTensor
+    partial), which torch.optim.Adafactor squares in place, and DTensor raises, in both its
+    single-tensor and foreach paths. When torch computes it, this test fails: compare the
+    step with one process and allow the method."""
+    import torch.multiprocessing as mp
+
+    out = str(tmp_path / "adafactor")
+    mp.spawn(_adafactor_worker, args=(str(tmp_path / "init"), out), nprocs=2, join=True)
+    for rank in range(2):
+        errors = torch.load(f"{out}.{rank}")
+        assert set(errors) == {False, True}
+        assert all("in-place operations that require placement changes" in e for e in errors.values())
 
 
 def _ranks_run(root: Path, method: str, *, shard_data: bool) -> Path:
