@@ -376,7 +376,7 @@ def record_ranks(job: Job, summary: RunSummary) -> None:
     """Every rank's peaks (the summary's peak is the largest, per rank in ``*_per_rank``) and memory
     categories (``mem_*_bytes_per_rank``), how the ranks ran (``distributed``: ddp, vote or fsdp),
     whether their weights agree (not under FSDP, where each holds its own shards) and the bytes
-    sent per step."""
+    sent per step (under FSDP also its all-gathers and reduce-scatters)."""
     per_rank = distributed.gather_peaks(job.peaks, job.world)
     for key, values in per_rank.items():
         known = [v for v in values if v is not None]
@@ -386,10 +386,9 @@ def record_ranks(job: Job, summary: RunSummary) -> None:
         summary.extra[f"{key}_per_rank"] = values  # what each rank holds: under FSDP, its shards
     summary.extra["world_size"] = job.world.size
     summary.extra["distributed"] = job.ranks.kind
-    if job.ranks.kind == "fsdp":  # each rank holds other shards; FSDP's own collectives are not counted
+    if job.ranks.kind == "fsdp":  # each rank holds other shards
         summary.extra["distributed_mixed_precision"] = job.cfg.distributed.mixed_precision
-        if job.ranks.before_update is not None:
-            summary.extra.update(job.ranks.traffic.summary())
+        summary.extra.update(job.ranks.traffic.summary())
         return
     summary.extra["ranks_weights_agree"] = distributed.weights_agree(job.method.model, job.world)
     if not summary.extra["ranks_weights_agree"]:

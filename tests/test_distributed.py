@@ -459,6 +459,27 @@ def test_fsdp_ranks_hold_half_and_the_estimator_says_so(fsdp_runs):
         assert estimated[f"mem_{key}_bytes"] == summary[f"mem_{key}_bytes"]
 
 
+@pytest.mark.slow
+def test_fsdp_collective_bytes_per_step_are_the_hand_count(fsdp_runs):
+    """Each of the two micro-batches all-gathers every fp32 weight for its forward, and the two
+    transformer blocks' again for their backward (FSDP2 reshards the blocks after forward, not the
+    root); the step's gradients are reduce-scattered once, whole-model sized. Nothing is
+    all-reduced (AdamW holds no replicated parameter)."""
+    root, _, summary = fsdp_runs
+    model, _ = _tiny_model()
+    everything = sum(p.numel() for p in model.parameters())
+    blocks = sum(p.numel() for block in find_blocks(model) for p in block.parameters())
+    gathered, reduced = 4 * 2 * (everything + blocks), 4 * everything
+    rows = _rows(root / "ranks" / "default" / "adamw-seed0")
+    assert len(rows) == 20
+    assert all(
+        r["comm/all_gather_bytes"] == gathered and r["comm/reduce_scatter_bytes"] == reduced for r in rows
+    )
+    assert summary["comm_all_gather_bytes_per_step"] == gathered
+    assert summary["comm_reduce_scatter_bytes_per_step"] == reduced
+    assert summary["comm_sent_bytes_per_step"] == 0
+
+
 LORA_STEPS = ["train.max_steps=20", "train.grad_accum=2", "eval.n_examples=0", "train.checkpoint_every=20"]
 
 
@@ -470,7 +491,8 @@ def _adapters(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def test_fsdp_lora_on_two_ranks_equals_one_process(tmp_path, suite_cache):
     """LoRA under FSDP (the frozen base sharded, the adapters whole on each rank and averaged), two
     gloo ranks with the same data: after 20 steps of two micro-batches the adapters, read from the
-    run's last sharded checkpoint, equal the one-process run's within float32 rounding."""
+    run's last sharded checkpoint, equal the one-process run's within float32 rounding; the bytes
+    each step sends are the adapters' gradients and the base's all-gathers."""
     from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
     from suite.track import checkpoint
@@ -493,3 +515,6 @@ def test_fsdp_lora_on_two_ranks_equals_one_process(tmp_path, suite_cache):
     for k in one:
         torch.testing.assert_close(two[k], one[k], rtol=1e-5, atol=1e-6)
     assert any(not torch.equal(one[k], torch.zeros_like(one[k])) for k in one if "lora_B" in k)  # trained
+    # the adapters' fp32 gradients all-reduced once a step; the frozen base has none to reduce-scatter
+    assert summary["comm_sent_bytes_per_step"] == 4 * sum(v.numel() for v in one.values())
+    assert summary["comm_reduce_scatter_bytes_per_step"] == 0 < summary["comm_all_gather_bytes_per_step"]
