@@ -51,7 +51,8 @@ def weights(run_dir):
 
 
 def steps_logged(run_dir) -> list[int]:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    """The steps of the whole rows (a row being appended while a test polls is not yet one)."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().split("\n")[:-1]]
     return [r["train/step"] for r in rows if "train/loss" in r]
 
 
