@@ -90,7 +90,8 @@ def check(cfg: DictConfig, world: World) -> None:
 
 def check_fsdp(cfg: DictConfig) -> None:
     """What ``distributed.strategy=fsdp`` refuses: a method whose traits do not allow it, fp32
-    master copies beside sharded weights, and what needs each rank's whole model."""
+    master copies beside sharded weights, and what needs each rank's whole model (resume does
+    not: each rank checkpoints its shards, suite/track/shards.py)."""
     name, declared = cfg.method.name, traits.of(cfg.method)
     if not declared.fsdp:
         raise ConfigError(
@@ -101,11 +102,6 @@ def check_fsdp(cfg: DictConfig) -> None:
         raise ConfigError(
             "method.master_weights=true cannot run with distributed.strategy=fsdp; use model.dtype=float32 "
             "distributed.mixed_precision=bf16 (bf16 compute over fp32 weights, sharded)"
-        )
-    if cfg.resume or cfg.train.checkpoint_every:
-        raise ConfigError(
-            "resume and train.checkpoint_every are not supported with distributed.strategy=fsdp "
-            "(each rank holds a shard); drop them or use distributed.strategy=ddp"
         )
     if cfg.lm_eval.tasks:
         raise ConfigError(
@@ -190,32 +186,67 @@ def shard(dataset: Dataset, world: World) -> Dataset:
 @dataclass
 class Traffic:
     """Bytes this rank hands to ``all_reduce`` per step (the payload; a ring all-reduce moves about
-    2(K-1)/K of it over each link), beside what fp32 and bf16 averaging of the same tensors would."""
+    2(K-1)/K of it over each link), beside what fp32 and bf16 averaging of the same tensors would;
+    under FSDP (``sharded``) also the whole buffers of its parameter all-gathers and gradient
+    reduce-scatters (a ring moves (K-1)/K of each over each link)."""
 
     sent: int = 0
     fp32_equiv: int = 0
     bf16_equiv: int = 0
     steps: list[dict[str, int]] = field(default_factory=list)
+    sharded: bool = False
+    all_gather: int = 0
+    reduce_scatter: int = 0
 
     def count(self, elements: int, element_size: int) -> None:
         self.sent += elements * element_size
         self.fp32_equiv += 4 * elements
         self.bf16_equiv += 2 * elements
 
+    def keys(self) -> tuple[str, ...]:
+        return (
+            "sent",
+            "fp32_equiv",
+            "bf16_equiv",
+            *(("all_gather", "reduce_scatter") if self.sharded else ()),
+        )
+
     def end_step(self) -> dict[str, int]:
         """This step's counts (then zeroed for the next step)."""
-        row = {"sent": self.sent, "fp32_equiv": self.fp32_equiv, "bf16_equiv": self.bf16_equiv}
+        row = {key: getattr(self, key) for key in self.keys()}
         self.steps.append(row)
-        self.sent = self.fp32_equiv = self.bf16_equiv = 0
+        for key in row:
+            setattr(self, key, 0)
         return row
 
     def summary(self) -> dict[str, Any]:
         """Mean bytes per step over the run, for ``summary.json``."""
         n = max(1, len(self.steps))
-        return {
-            f"comm_{key}_bytes_per_step": sum(s[key] for s in self.steps) / n
-            for key in ("sent", "fp32_equiv", "bf16_equiv")
-        }
+        return {f"comm_{key}_bytes_per_step": sum(s[key] for s in self.steps) / n for key in self.keys()}
+
+
+def count_fsdp_collectives(model: nn.Module, traffic: Traffic) -> None:
+    """Count every FSDP2 all-gather (its gathered output) and reduce-scatter (its unsharded
+    input) of ``model``'s sharded modules in ``traffic``: torch's own default collectives, handed
+    to ``FSDPModule.set_custom_all_gather``/``set_custom_reduce_scatter`` with a counter."""
+    from torch.distributed.fsdp import FSDPModule
+    from torch.distributed.fsdp._fully_shard._fsdp_collectives import DefaultAllGather, DefaultReduceScatter
+
+    class CountedAllGather(DefaultAllGather):
+        def __call__(self, output_tensor, input_tensor, group, async_op=False):  # noqa: ANN001, ANN204
+            traffic.all_gather += output_tensor.numel() * output_tensor.element_size()
+            return super().__call__(output_tensor, input_tensor, group, async_op)
+
+    class CountedReduceScatter(DefaultReduceScatter):
+        def __call__(self, output_tensor, input_tensor, group, op, async_op=False):  # noqa: ANN001, ANN204
+            traffic.reduce_scatter += input_tensor.numel() * input_tensor.element_size()
+            return super().__call__(output_tensor, input_tensor, group, op, async_op)
+
+    traffic.sharded = True
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            module.set_custom_all_gather(CountedAllGather())
+            module.set_custom_reduce_scatter(CountedReduceScatter())
 
 
 def _counted_allreduce(traffic, bucket):  # noqa: ANN001 (DDP checks the annotation as a live type)
@@ -299,7 +330,7 @@ def prepare(
     to an optimizer that takes one (its ``vote`` attribute: SignSGD/Signum, StoSignSGD), else the
     count of the optimizer's own vote (ABSignSGD-MV); under ``strategy`` fsdp (the model already
     sharded, :func:`shard_model`), the parameters FSDP does not hold (LoRA's adapters) averaged
-    before the update; in one process, the model as it is."""
+    before the update and FSDP's own collectives counted; in one process, the model as it is."""
     traffic = Traffic()
     if world.size == 1:
         return Ranks("single", method.model, None, traffic)
@@ -310,6 +341,7 @@ def prepare(
         replicated = (
             (lambda: average([p.grad for p in kept if p.grad is not None], traffic)) if kept else None
         )
+        count_fsdp_collectives(method.model, traffic)
         return Ranks("fsdp", method.model, replicated, traffic)
     mode = traits.of(config).distributed
     if method.updates_in_backward:  # check() refuses it from the config; this guards the builder

@@ -6,9 +6,12 @@ Ctrl-C).
 Under torchrun rank 0's ``resume.pt`` holds the state every rank shares (the weights, which the
 ranks keep equal, and the schedule) with the world size; each rank r > 0 writes what is its own
 (RNGs, data position, clock, meters; its optimizer state when the ranks vote, since each keeps its
-own momentum and noise) to ``resume-rank<r>-step<N>.pt``. A checkpoint is committed when rank 0's
-file is replaced, after every other rank's is written; older rank files go only after that, so a
-kill at any moment leaves a complete set for the step ``resume.pt`` names."""
+own momentum and noise) to ``resume-rank<r>-step<N>.pt``. Under FSDP no rank holds the whole
+model: each writes its shards of the model and optimizer with PyTorch's distributed checkpoint
+(:mod:`suite.track.shards`, ``resume-shards-step<N>/``) and ``resume.pt`` holds the rest. A
+checkpoint is committed when rank 0's file is replaced, after every other rank's part is written;
+older parts go only after that, so a kill at any moment leaves a complete set for the step
+``resume.pt`` names."""
 
 from __future__ import annotations
 
@@ -24,19 +27,23 @@ import torch.distributed as dist
 from suite.distributed import World
 from suite.errors import ConfigError
 from suite.loop import Job, Progress, carried_peaks
-from suite.track import checkpoint
+from suite.track import checkpoint, shards
 from suite.track.store import CHECKPOINT
 
 OWN = ("step", "rng", "data", "clock", "guard", "meter", "peaks")  # each rank's, not rank 0's
 
 
 def capture(job: Job, progress: Progress) -> dict[str, Any]:
-    """The training state after ``progress.step`` steps, for :func:`suite.track.checkpoint.save`."""
+    """The training state after ``progress.step`` steps, for :func:`suite.track.checkpoint.save`
+    (under FSDP without the model and optimizer: each rank's shards, :func:`save_shards`)."""
     method, meter = job.method, job.meter
-    return {
+    whole = (
+        {}
+        if job.ranks.kind == "fsdp"
+        else {"model": method.model.state_dict(), "optimizer": method.training_state()}
+    )
+    return whole | {
         "step": progress.step,
-        "model": method.model.state_dict(),
-        "optimizer": method.training_state(),
         # the schedule's current values: a method's own state_dict may not carry param_groups
         "lrs": [group["lr"] for group in method.optimizer.param_groups],
         "scheduler": job.scheduler.state_dict() if job.scheduler is not None else None,
@@ -54,9 +61,12 @@ def capture(job: Job, progress: Progress) -> dict[str, Any]:
 def restore(job: Job, progress: Progress, state: dict[str, Any]) -> None:
     """Put the model, optimizer, schedule, data position, RNGs, clock and meters where ``state`` was."""
     method = job.method
-    method.model.load_state_dict(state["model"])
     groups = list(method.optimizer.param_groups)
-    method.load_training_state(state["optimizer"])
+    if job.ranks.kind == "fsdp":
+        shards.load(job.folder.folder, state["step"], method.model, method.optimizer)
+    else:
+        method.model.load_state_dict(state["model"])
+        method.load_training_state(state["optimizer"])
     # torch's load_state_dict swaps in new group dicts; keep the old ones, which in-backward
     # hooks hold, with the loaded values and the schedule's current lr
     loaded = method.optimizer.param_groups
@@ -81,9 +91,16 @@ def rank_file(folder: Path, rank: int, step: int) -> Path:
     return folder / f"resume-rank{rank}-step{step}.pt"
 
 
+def save_shards(job: Job, step: int) -> None:
+    """Under FSDP, every rank's shards of the model and optimizer after ``step``, before
+    :func:`save_ranks` commits them (a collective)."""
+    shards.save(job.folder.folder, step, job.method.model, job.method.optimizer, job.world.main)
+
+
 def save_ranks(folder: Path, state: dict[str, Any], world: World, own_optimizer: bool) -> None:
     """Every rank's checkpoint of ``state`` (its own :func:`capture`), committed by rank 0's
-    ``resume.pt`` (a collective: every rank calls it at the same step)."""
+    ``resume.pt`` (a collective: every rank calls it at the same step); FSDP shards of an
+    earlier step (:func:`save_shards`) go after the commit."""
     mine = rank_file(folder, world.rank, state["step"])
     if not world.main:
         checkpoint.save(mine, {k: state[k] for k in (*OWN, *(["optimizer"] * own_optimizer))})
@@ -91,10 +108,11 @@ def save_ranks(folder: Path, state: dict[str, Any], world: World, own_optimizer:
     if world.main:
         checkpoint.save(folder / CHECKPOINT, state | {"world_size": world.size})
     dist.barrier()
-    if not world.main:  # the step is committed: this rank's older parts go
-        for old in folder.glob(f"resume-rank{world.rank}-step*.pt"):
-            if old != mine:
-                old.unlink()
+    if world.main:  # the step is committed: older parts go
+        shards.remove_older(folder, state["step"])
+    for old in folder.glob(f"resume-rank{world.rank}-step*.pt"):
+        if old != mine:
+            old.unlink()
 
 
 def load_rank(folder: Path, world: World, step: int) -> dict[str, Any]:

@@ -46,7 +46,15 @@ from suite.loop import (
 )
 from suite.measure import device as devmem
 from suite.measure.memory import MemoryMeter
-from suite.resume import capture, check_world_size, load_rank, restore, save_ranks, stop_on_signals
+from suite.resume import (
+    capture,
+    check_world_size,
+    load_rank,
+    restore,
+    save_ranks,
+    save_shards,
+    stop_on_signals,
+)
 from suite.track import checkpoint, wandb_run
 from suite.track.record import RunSummary
 from suite.track.store import CHECKPOINT, CONFIG, FINISHED, RunFolder, outside_store, run_folder
@@ -320,7 +328,9 @@ def save_state(job: Job, progress: Progress, summary: RunSummary) -> None:
     if job.world.size == 1:
         checkpoint.save(job.folder.folder / CHECKPOINT, state)
     else:  # voting ranks keep their own optimizer state (momentum, noise); DDP's are equal
-        save_ranks(job.folder.folder, state, job.world, own_optimizer=job.ranks.kind != "ddp")
+        if job.ranks.kind == "fsdp":
+            save_shards(job, progress.step)
+        save_ranks(job.folder.folder, state, job.world, own_optimizer=job.ranks.kind == "vote")
     job.folder.close_metrics()  # fsync the rows the checkpoint covers
     summary.steps = progress.step
     job.folder.write_summary(dataclasses.replace(summary, status="running"))
@@ -366,7 +376,7 @@ def record_ranks(job: Job, summary: RunSummary) -> None:
     """Every rank's peaks (the summary's peak is the largest, per rank in ``*_per_rank``) and memory
     categories (``mem_*_bytes_per_rank``), how the ranks ran (``distributed``: ddp, vote or fsdp),
     whether their weights agree (not under FSDP, where each holds its own shards) and the bytes
-    sent per step."""
+    sent per step (under FSDP also its all-gathers and reduce-scatters)."""
     per_rank = distributed.gather_peaks(job.peaks, job.world)
     for key, values in per_rank.items():
         known = [v for v in values if v is not None]
@@ -376,10 +386,9 @@ def record_ranks(job: Job, summary: RunSummary) -> None:
         summary.extra[f"{key}_per_rank"] = values  # what each rank holds: under FSDP, its shards
     summary.extra["world_size"] = job.world.size
     summary.extra["distributed"] = job.ranks.kind
-    if job.ranks.kind == "fsdp":  # each rank holds other shards; FSDP's own collectives are not counted
+    if job.ranks.kind == "fsdp":  # each rank holds other shards
         summary.extra["distributed_mixed_precision"] = job.cfg.distributed.mixed_precision
-        if job.ranks.before_update is not None:
-            summary.extra.update(job.ranks.traffic.summary())
+        summary.extra.update(job.ranks.traffic.summary())
         return
     summary.extra["ranks_weights_agree"] = distributed.weights_agree(job.method.model, job.world)
     if not summary.extra["ranks_weights_agree"]:

@@ -14,10 +14,12 @@ Hydra calls the builder::
       distributed_requires: ["momentum == 0"]   # conditions on the hyperparameters under torchrun
       refused_because: ...           # why, when distributed is refused
       fsdp: false                    # true: its optimizer works on FSDP's sharded parameters
+      fsdp_refused_because: ...      # why not, where the generic reason does not say it
 
 ``fsdp``: whether ``distributed.strategy=fsdp`` may run it (its optimizer works elementwise on the
 DTensor shards FSDP2 gives each rank: AdamW, SGD, LoRA's adapters); otherwise that strategy is
-refused in one line saying why (:func:`fsdp_refusal`).
+refused in one line saying why (:func:`fsdp_refusal`: ``fsdp_refused_because`` where the YAML
+gives it, else the reason that follows from ``distributed``).
 
 An update inside backward frees each gradient as soon as it is used, so gradient accumulation
 over micro-batches is refused unless the method folds each micro-batch into state it keeps anyway
@@ -111,6 +113,7 @@ class Traits:
         return conditions is not None and all(c.holds(method) for c in conditions)
 
     fsdp: bool = False
+    fsdp_refused_because: str | None = None
 
     def in_backward(self, method: DictConfig) -> bool:
         """Whether the method, with these hyperparameters, updates inside backward."""
@@ -154,9 +157,12 @@ def of(method: DictConfig) -> Traits:
         else tuple(_condition(name, method, c) for c in _strings(name, "accumulates_in_backward", given)),
         no_accumulation_because=given.get("no_accumulation_because", NO_BUFFER),
         fsdp=given.get("fsdp", False),
+        fsdp_refused_because=given.get("fsdp_refused_because"),
     )
     if not isinstance(traits.fsdp, bool):
         raise ConfigError(f"method {name}: traits.fsdp must be true or false, got {traits.fsdp!r}")
+    if traits.fsdp and traits.fsdp_refused_because:
+        raise ConfigError(f"method {name}: traits.fsdp=true with traits.fsdp_refused_because; drop one")
     if traits.distributed not in MODES:
         raise ConfigError(
             f"method {name}: traits.distributed={traits.distributed!r} is not one of {', '.join(MODES)}"
@@ -175,6 +181,8 @@ def fsdp_refusal(traits: Traits) -> str:
     """Why ``distributed.strategy=fsdp`` cannot run a method whose ``traits.fsdp`` is false."""
     if traits.distributed == "refused":
         return traits.refused_because
+    if traits.fsdp_refused_because:
+        return traits.fsdp_refused_because
     if traits.distributed != "averaged":
         return "its ranks vote on their own signs of whole gradients, where FSDP averages sharded ones"
     return (

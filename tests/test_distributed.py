@@ -41,12 +41,12 @@ METHODS = tuple(compat.cells_where("torchrun", refused=False))  # every method t
         ),
         (["distributed.strategy=fsdp", "method=badam"], "method=badam cannot run under torchrun"),
         (
-            ["distributed.strategy=fsdp", "method.master_weights=true"],
-            "master_weights=true cannot run with distributed",
+            ["distributed.strategy=fsdp", "method=adafactor"],
+            "method=adafactor cannot run with distributed.strategy=fsdp: its second moment's column factor",
         ),
         (
-            ["distributed.strategy=fsdp", "train.checkpoint_every=2"],
-            "resume and train.checkpoint_every are not supp",
+            ["distributed.strategy=fsdp", "method.master_weights=true"],
+            "master_weights=true cannot run with distributed",
         ),
         (
             ["distributed.strategy=fsdp", "method=lora", "save_checkpoint=true"],
@@ -165,6 +165,44 @@ def test_vote_of_two_gloo_ranks_matches_a_float64_reference(tmp_path):
             votes = sum(torch.sign(torch.nan_to_num(VOTE_GRADS[r][i].double(), nan=0.0)) for r in range(2))
             assert torch.equal(got.double(), torch.sign(votes))
         assert result["traffic"] == {"sent": 9, "fp32_equiv": 36, "bf16_equiv": 18}
+
+
+def _adafactor_worker(rank: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    errors = {}
+    for foreach in (False, True):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 4))
+        for layer in (model[0], model[2]):
+            fully_shard(layer)
+        fully_shard(model)
+        model(torch.randn(16, 6)).square().mean().backward()
+        try:
+            torch.optim.Adafactor(model.parameters(), foreach=foreach).step()
+        except RuntimeError as err:
+            errors[foreach] = str(err)
+    torch.save(errors, f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_torch_adafactor_cannot_step_on_fsdp_shards(tmp_path):
+    """Why ``method=adafactor`` is refused under FSDP (its traits.fsdp_refused_because): on a
+    row-sharded gradient the column mean square is a norm summed over the ranks (a DTensor
+    partial), which torch.optim.Adafactor squares in place, and DTensor raises, in both its
+    single-tensor and foreach paths. When torch computes it, this test fails: compare the
+    step with one process and allow the method."""
+    import torch.multiprocessing as mp
+
+    out = str(tmp_path / "adafactor")
+    mp.spawn(_adafactor_worker, args=(str(tmp_path / "init"), out), nprocs=2, join=True)
+    for rank in range(2):
+        errors = torch.load(f"{out}.{rank}")
+        assert set(errors) == {False, True}
+        assert all("in-place operations that require placement changes" in e for e in errors.values())
 
 
 def _ranks_run(root: Path, method: str, *, shard_data: bool) -> Path:
@@ -419,3 +457,64 @@ def test_fsdp_ranks_hold_half_and_the_estimator_says_so(fsdp_runs):
     estimated = estimate(cfg).to_json()
     for key in ("params", "grads", "state"):
         assert estimated[f"mem_{key}_bytes"] == summary[f"mem_{key}_bytes"]
+
+
+@pytest.mark.slow
+def test_fsdp_collective_bytes_per_step_are_the_hand_count(fsdp_runs):
+    """Each of the two micro-batches all-gathers every fp32 weight for its forward, and the two
+    transformer blocks' again for their backward (FSDP2 reshards the blocks after forward, not the
+    root); the step's gradients are reduce-scattered once, whole-model sized. Nothing is
+    all-reduced (AdamW holds no replicated parameter)."""
+    root, _, summary = fsdp_runs
+    model, _ = _tiny_model()
+    everything = sum(p.numel() for p in model.parameters())
+    blocks = sum(p.numel() for block in find_blocks(model) for p in block.parameters())
+    gathered, reduced = 4 * 2 * (everything + blocks), 4 * everything
+    rows = _rows(root / "ranks" / "default" / "adamw-seed0")
+    assert len(rows) == 20
+    assert all(
+        r["comm/all_gather_bytes"] == gathered and r["comm/reduce_scatter_bytes"] == reduced for r in rows
+    )
+    assert summary["comm_all_gather_bytes_per_step"] == gathered
+    assert summary["comm_reduce_scatter_bytes_per_step"] == reduced
+    assert summary["comm_sent_bytes_per_step"] == 0
+
+
+LORA_STEPS = ["train.max_steps=20", "train.grad_accum=2", "eval.n_examples=0", "train.checkpoint_every=20"]
+
+
+def _adapters(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in state.items() if ".lora_" in k}
+
+
+@pytest.mark.slow
+def test_fsdp_lora_on_two_ranks_equals_one_process(tmp_path, suite_cache):
+    """LoRA under FSDP (the frozen base sharded, the adapters whole on each rank and averaged), two
+    gloo ranks with the same data: after 20 steps of two micro-batches the adapters, read from the
+    run's last sharded checkpoint, equal the one-process run's within float32 rounding; the bytes
+    each step sends are the adapters' gradients and the base's all-gathers."""
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    from suite.track import checkpoint
+
+    run_job(tmp_path / "single", "method=lora", *LORA_STEPS)
+    _torchrun(
+        tmp_path / "ranks",
+        "method=lora",
+        "distributed.strategy=fsdp",
+        "distributed.shard_data=false",
+        *LORA_STEPS,
+    )
+    run_dir = tmp_path / "ranks" / "default" / "lora-seed0"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["distributed"] == "fsdp" and summary["steps"] == 20
+    dcp_to_torch_save(run_dir / "resume-shards-step20", tmp_path / "ranks.pt")
+    two = _adapters(torch.load(tmp_path / "ranks.pt")["model"])
+    one = _adapters(checkpoint.load(tmp_path / "single" / "default" / "lora-seed0" / "resume.pt")["model"])
+    assert one and one.keys() == two.keys()
+    for k in one:
+        torch.testing.assert_close(two[k], one[k], rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(one[k], torch.zeros_like(one[k])) for k in one if "lora_B" in k)  # trained
+    # the adapters' fp32 gradients all-reduced once a step; the frozen base has none to reduce-scatter
+    assert summary["comm_sent_bytes_per_step"] == 4 * sum(v.numel() for v in one.values())
+    assert summary["comm_reduce_scatter_bytes_per_step"] == 0 < summary["comm_all_gather_bytes_per_step"]

@@ -51,7 +51,8 @@ def weights(run_dir):
 
 
 def steps_logged(run_dir) -> list[int]:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    """The steps of the whole rows (a row being appended while a test polls is not yet one)."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().split("\n")[:-1]]
     return [r["train/step"] for r in rows if "train/loss" in r]
 
 
@@ -318,14 +319,15 @@ def _kill_all(pid: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["adamw", "stosignsgd"])
-def test_two_ranks_killed_with_sigkill_resume_bitwise(tmp_path, method):
+@pytest.mark.parametrize(("method", "strategy"), [("adamw", "ddp"), ("stosignsgd", "ddp"), ("adamw", "fsdp")])
+def test_two_ranks_killed_with_sigkill_resume_bitwise(tmp_path, method, strategy):
     """Both ranks and their launcher killed at once, then ``resume=true`` on two ranks: the run
     ends bitwise where an uninterrupted two-rank run ends. AdamW's ranks share their optimizer
-    state (DDP); StoSignSGD's keep their own momentum, running max and noise, and each its own
-    data shard, RNGs and data position."""
+    state (DDP) or each hold a shard of the weights and state, checkpointed with torch's
+    distributed checkpoint (FSDP); StoSignSGD's keep their own momentum, running max and noise,
+    and each its own data shard, RNGs and data position."""
     overrides = [f"method={method}", "train.max_steps=60", "train.checkpoint_every=5", "eval.n_examples=0"]
-    overrides += ["save_checkpoint=true"]
+    overrides += ["save_checkpoint=true", f"distributed.strategy={strategy}"]
     run_dir = tmp_path / "pieces" / "default" / f"{method}-seed0"
     proc = _torchrun(tmp_path / "pieces", *overrides)
     _wait_for(lambda: (run_dir / "resume.pt").exists() and len(steps_logged(run_dir)) >= 15, proc)
@@ -333,6 +335,8 @@ def test_two_ranks_killed_with_sigkill_resume_bitwise(tmp_path, method):
     proc.wait()
     assert 15 <= len(steps_logged(run_dir)) < 60
     assert len(list(run_dir.glob("resume-rank1-step*.pt"))) in (1, 2)  # committed (and one being written)
+    if strategy == "fsdp":  # the committed step's shards (and one being written or renamed)
+        assert len(list(run_dir.glob("resume-shards-step*"))) in (1, 2)
     resumed = _torchrun(tmp_path / "pieces", *overrides, "resume=true")
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
     assert steps_logged(run_dir) == list(range(1, 61))
@@ -343,4 +347,8 @@ def test_two_ranks_killed_with_sigkill_resume_bitwise(tmp_path, method):
     for name in expected:
         assert torch.equal(expected[name], got[name]), f"{method}: {name} differs after SIGKILL and resume"
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "ok" and summary["world_size"] == 2 and summary["ranks_weights_agree"]
+    assert summary["status"] == "ok" and summary["world_size"] == 2
+    assert summary["distributed"] == "fsdp" or summary["ranks_weights_agree"]
+    assert [p.name for p in run_dir.glob("resume-shards-step*")] == (
+        ["resume-shards-step60"] if strategy == "fsdp" else []
+    )

@@ -77,6 +77,7 @@ def test_in_backward_accumulation_holds_where_its_conditions_do():
         ({"distributed": "voted", "distributed_requires": ["momentum is 0"]}, "must read '<hyperparameter>"),
         ({"distributed": "voted", "distributed_requires": ["beta == 0"]}, "must read '<hyperparameter>"),
         ({"accumulates_in_backward": ["momentum is 0"]}, "must read '<hyperparameter>"),
+        ({"fsdp": True, "fsdp_refused_because": "why"}, "traits.fsdp=true with traits.fsdp_refused_because"),
     ],
 )
 def test_a_malformed_block_is_one_line(block, message):

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -36,6 +37,7 @@ CONFIG, METRICS, SUMMARY, CHECKPOINT, LOCK = (
     ".lock",
 )
 RANK_CHECKPOINTS = "resume-rank*-step*.pt"  # under torchrun, what each rank but 0 keeps of its own
+SHARD_CHECKPOINTS = "resume-shards-step*"  # under FSDP, the ranks' shards of model and optimizer
 FINISHED = ("ok", "diverged", "collapsed")  # ended by itself: ``resume=true`` leaves it as it is
 
 
@@ -153,6 +155,8 @@ class RunFolder:
             (self.folder / name).unlink(missing_ok=True)
         for path in self.folder.glob(RANK_CHECKPOINTS):
             path.unlink()
+        for path in self.folder.glob(SHARD_CHECKPOINTS):
+            shutil.rmtree(path)
 
     def mark_killed(self, why: str, fallback: RunSummary) -> None:
         """Record that the process running here died without writing its end (a signal it cannot
