@@ -1,6 +1,6 @@
-"""The update rules of the packaged baselines (Muon, Adafactor, 8-bit AdamW, Lion, Schedule-Free
-AdamW, Adam-mini), each built from its YAML and stepped on fixed gradients, against the published
-rule written out here in float64."""
+"""The update rules of the packaged baselines (Muon, Adafactor, 8-bit AdamW from torchao and from
+bitsandbytes, 8-bit GaLore, Lion, Schedule-Free AdamW, Adam-mini), each built from its YAML and
+stepped on fixed gradients, against the published rule written out here in float64."""
 
 from __future__ import annotations
 
@@ -145,6 +145,84 @@ def test_adamw8bit_is_adamw_with_block_quantized_moments():
         else:  # fp32 moments: AdamW to fp32 rounding
             assert error.max() < 1e-3, n
     assert quantized == 2  # the embedding and the head (>= 4096 values); the rest stay fp32
+
+
+def adam_step(x, m, v, g, t, lr, eps, b1=0.9, b2=0.999):
+    """One float64 AdamW step (no decay) on ``x``; returns x, m, v."""
+    m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+    return x - lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps), m, v
+
+
+def test_bitsandbytes_adamw8bit_is_adamw_with_block_quantized_moments():
+    """bitsandbytes' kernels: step 1 is AdamW exactly (moments quantized only after the step);
+    from step 2 the 8-bit moments are read back, within the quantizer's error of AdamW's."""
+    model = tiny()
+    method = method_from_yaml("adamw8bit_bnb", model)
+    lr, eps = 1e-3, 1e-8
+    x = weights(model)
+    m = {n: 0.0 for n in x}
+    v = {n: 0.0 for n in x}
+    for t in (1, 2, 3):
+        grads = fixed_grads(model, t)
+        method.optimizer.step()
+        for n, g in grads.items():
+            x[n], m[n], v[n] = adam_step(x[n], m[n], v[n], g.double(), t, lr, eps)
+        if t == 1:
+            for n, p in model.named_parameters():
+                torch.testing.assert_close(p.detach().double(), x[n], rtol=1e-6, atol=1e-8)
+    quantized = 0
+    for n, p in model.named_parameters():
+        state = method.optimizer.state[p]
+        error = (p.detach().double() - x[n]).abs() / lr  # in steps of lr, after three steps
+        if state["state1"].dtype == torch.uint8:
+            quantized += 1
+            assert state["absmax1"].numel() == p.numel() // 256
+            assert error.max() < 0.5 and error.mean() < 0.02, n  # a few in 10^4 near 0.3
+        else:  # fp32 moments: AdamW to fp32 rounding
+            assert error.max() < 1e-3, n
+    assert quantized == 2  # the embedding and the head (>= 4096 values); the rest stay fp32
+
+
+def test_galore8bit_is_galore_with_8bit_adam_on_the_projection():
+    """Zhao et al. (arXiv 2403.03507) Alg. 2 with the moments in bitsandbytes' 8-bit state: on
+    each projected weight W (m×n, P from the package's SVD of the first gradient), R = G·Pᵀ (m ≥ n)
+    or Pᵀ·G, N = Adam(R), W ← W − lr·scale·(N·P or P·N). The tiny model's projections hold < 4096
+    values, so their moments stay fp32 and match the float64 rule at every step; the embedding and
+    head (8-bit moments) stay within the quantizer's error of AdamW's."""
+    model = tiny()
+    method = method_from_yaml("galore8bit", model, rank=4)
+    lr, eps, scale = 1e-3, 1e-6, 0.25
+    x = weights(model)
+    m = {n: 0.0 for n in x}
+    v = {n: 0.0 for n in x}
+    by_name = dict(model.named_parameters())
+    for t in (1, 2, 3):
+        grads = fixed_grads(model, t)
+        method.optimizer.step()
+        for n, g in grads.items():
+            g = g.double()
+            projector = method.optimizer.state[by_name[n]].get("projector")
+            if projector is None:
+                x[n], m[n], v[n] = adam_step(x[n], m[n], v[n], g, t, lr, eps)
+                continue
+            p = projector.ortho_matrix.double()
+            tall = g.shape[0] >= g.shape[1]
+            r = g @ p.T if tall else p.T @ g
+            step, m[n], v[n] = adam_step(torch.zeros_like(r), m[n], v[n], r, t, lr, eps)
+            x[n] = x[n] + scale * (step @ p if tall else p @ step)
+    projected = 0
+    for n, p in model.named_parameters():
+        state = method.optimizer.state[p]
+        if "projector" in state:
+            projected += 1
+            assert state["state1"].dtype == torch.float32
+            torch.testing.assert_close(p.detach().double(), x[n], rtol=1e-5, atol=1e-8)
+        elif state["state1"].dtype == torch.uint8:
+            error = (p.detach().double() - x[n]).abs() / lr
+            assert error.max() < 0.5 and error.mean() < 0.02, n  # a few in 10^4 near 0.3
+        else:
+            torch.testing.assert_close(p.detach().double(), x[n], rtol=1e-6, atol=1e-8)
+    assert projected == 14  # q, k, v, o, gate, up, down in each of the 2 blocks
 
 
 # ---------------------------------------------------------------- Lion

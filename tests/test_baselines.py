@@ -37,6 +37,8 @@ METHODS = [
     "muon",
     "adafactor",
     "adamw8bit",
+    "adamw8bit_bnb",
+    "galore8bit",
     "lion",
     "schedulefree",
     "adam_mini",
@@ -100,7 +102,7 @@ def nbytes(tensors) -> int:
 @pytest.mark.parametrize("name", METHODS)
 def test_loss_goes_down_with_the_yaml_defaults(name):
     # Tiny-scale ranks where the YAML's (32) exceed the test model's smallest dimension (16).
-    small = {"rank": 4} if name in ("galore", "galore_layerwise", "apollo", "apollo_layerwise") else {}
+    small = {"rank": LOWRANK[name]} if name in LOWRANK else {}
     if name == "badam":
         small = {"switch_block_every": 4}
     losses = train(method_from_yaml(name, tiny(), **small))
@@ -392,6 +394,7 @@ SUMMARY_KEYS = {
 LOWRANK = {
     "galore": RANK,
     "galore_layerwise": RANK,
+    "galore8bit": RANK,
     "apollo": RANK,
     "apollo_layerwise": RANK,
     "apollo_mini": 1,
@@ -408,7 +411,22 @@ def app_run(tmp_path, name: str) -> tuple[dict, list[float]]:
     return summary, curve
 
 
-def lowrank_state_bytes(model: nn.Module, rank: int, svd: bool, per_matrix_scalars: int) -> int:
+def fp32_adam_bytes(n: int) -> int:
+    return 8 * n
+
+
+def bnb_8bit_adam_bytes(n: int) -> int:
+    """bitsandbytes: a tensor of >= 4096 values keeps each moment as uint8 codes + one fp32 absmax
+    per block of 256; a smaller one fp32 moments (its two shared code tables counted once apart)."""
+    return 2 * (n + 4 * -(-n // 256)) if n >= 4096 else 8 * n
+
+
+BNB_CODE_TABLES = 2 * 256 * 4
+
+
+def lowrank_state_bytes(
+    model: nn.Module, rank: int, svd: bool, per_matrix_scalars: int, adam_bytes=fp32_adam_bytes
+) -> int:
     """Hand count of GaLore/APOLLO state: Adam on the projected gradient + the projector's real
     storage (GaLore fp32: the whole SVD factor) for attn/mlp weights, full Adam elsewhere.
     The packages' ``step`` is a Python int: no bytes."""
@@ -416,13 +434,13 @@ def lowrank_state_bytes(model: nn.Module, rank: int, svd: bool, per_matrix_scala
     total = 0
     for name, p in model.named_parameters():
         if name not in targets:
-            total += 8 * p.numel()
+            total += adam_bytes(p.numel())
             continue
         m, n = p.shape
         moment = rank * (m if m >= n else n)
         k = min(m, n) if svd else rank
         proj = k * n if m >= n else m * k
-        total += 4 * (2 * moment + proj + per_matrix_scalars)
+        total += adam_bytes(moment) + 4 * (proj + per_matrix_scalars)
     return total
 
 
@@ -453,6 +471,11 @@ def test_default_job_through_the_app(tmp_path, name):
         assert s["mem_state_bytes"] == lowrank_state_bytes(model, RANK, svd=True, per_matrix_scalars=0)
         full = 4 * n if name == "galore" else largest_grad  # layerwise: one gradient at a time
         assert s["mem_grads_bytes"] == full
+    elif name == "galore8bit":
+        assert s["mem_state_bytes"] == BNB_CODE_TABLES + lowrank_state_bytes(
+            model, RANK, svd=True, per_matrix_scalars=0, adam_bytes=bnb_8bit_adam_bytes
+        )
+        assert s["mem_grads_bytes"] == 4 * n
     elif name in ("apollo", "apollo_layerwise", "apollo_mini"):
         assert s["mem_state_bytes"] == lowrank_state_bytes(
             model, LOWRANK[name], svd=False, per_matrix_scalars=1
@@ -515,6 +538,9 @@ NEW_BASELINE_STATE = {
     "muon": muon_state_bytes,
     "adafactor": adafactor_state_bytes,
     "adamw8bit": adamw8bit_state_bytes,
+    "adamw8bit_bnb": lambda model: (
+        BNB_CODE_TABLES + sum(bnb_8bit_adam_bytes(p.numel()) for p in model.parameters())
+    ),
     "lion": lambda model: 4 * sum(p.numel() for p in model.parameters()),
     "schedulefree": lambda model: 8 * sum(p.numel() for p in model.parameters()),
     "adam_mini": adam_mini_state_bytes,

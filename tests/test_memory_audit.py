@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_job
+from helpers import NARROW, run_job
 from torch import nn
 
 from suite.configs import CONF_DIR
@@ -28,7 +28,6 @@ METHODS = [
     for m in sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
 ]
 # TINY's narrowest projection (k_proj) is 16 wide; the YAMLs' rank 32 is refused on it
-NARROW = {m: ["method.rank=8"] for m in ("galore", "galore_layerwise", "apollo", "apollo_layerwise")}
 AUDITED = ["train.max_steps=2", "eval.n_examples=0", "memory.audit_step=2"]
 CATEGORIES = [f.name for f in MemoryBreakdown.categories()]
 REPO = Path(__file__).resolve().parents[1]

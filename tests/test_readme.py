@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from suite import readme
+from suite import readme, traits
 from suite.compare import report
 from suite.compare.settings import RECORD, from_record
+from suite.configs import CONF_DIR
 from suite.papers import docs
 from suite.papers.frames import table_cells
 
@@ -25,6 +26,17 @@ def test_readme_is_short_and_its_lines_are_readable():
     lines = README.read_text().splitlines()
     assert len(lines) <= 220
     assert not [n for n, line in enumerate(lines, 1) if len(line) > 200], "lines over 200 characters"
+
+
+def test_the_methods_table_lists_every_method_with_its_packages():
+    """Each ``conf/method/*.yaml`` is named in a row of README's methods table, and that row names
+    the packages its traits declare (by import name or distribution name)."""
+    rows = [line for line in README.read_text().splitlines() if line.startswith("| `")]
+    for path in sorted((CONF_DIR / "method").glob("*.yaml")):
+        row = next((r for r in rows if f"`{path.stem}`" in r.split("|")[1]), None)
+        assert row is not None, f"README's methods table has no row for {path.stem}"
+        for package in traits.of(OmegaConf.load(path)).packages:
+            assert package in row or package.replace("-", "_") in row, (path.stem, package)
 
 
 def test_every_generated_block_is_current():
