@@ -1,7 +1,8 @@
-"""Checks of a composed job against what it names on this machine: the method's loop needs, its
-ranks against the model's layers, the data file (read whole), the model directory, the results
-folder and the W&B credentials. Each problem is one :class:`ConfigError` line; nothing here
-imports torch, so the command line is checked in a second or two before any work starts.
+"""Checks of a composed job against what it names on this machine: the method's loop needs, the
+device it needs, its ranks against the model's layers, the data file (read whole), the model
+directory, the results folder and the W&B credentials. Each problem is one :class:`ConfigError`
+line; nothing here imports torch (but for a CUDA-only method with ``device=auto``, to ask whether a
+GPU is visible), so the command line is checked in a second or two before any work starts.
 """
 
 from __future__ import annotations
@@ -68,6 +69,28 @@ def check_method_loop(
         raise ConfigError(
             f"method {name} {why}, so the loop cannot clip before its step; set train.max_grad_norm=null"
         )
+
+
+def check_device(cfg: DictConfig) -> None:
+    """A method whose traits say it needs CUDA (``traits.needs_cuda_because``) is refused unless the
+    job's device is CUDA: ``device=cpu``, or ``device=auto`` with no GPU visible (``device=cuda``
+    without one is the run's own refusal, ``suite.loop.pick_device``)."""
+    why = traits.of(cfg.method).needs_cuda_because
+    if why is None or cfg.device == "cuda":
+        return
+    if cfg.device == "auto" and cuda_visible():
+        return
+    where = "no CUDA device is visible (device=auto)" if cfg.device == "auto" else f"device={cfg.device}"
+    raise ConfigError(
+        f"method {cfg.method.name} needs CUDA ({why}) and {where}; run it with device=cuda or auto on a GPU"
+    )
+
+
+def cuda_visible() -> bool:
+    """Whether torch sees a CUDA device (imports torch: only asked for a CUDA-only method)."""
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def layer_shapes(cfg: DictConfig) -> dict[str, tuple[int, int]] | None:
@@ -220,6 +243,7 @@ def check_wandb(cfg: DictConfig) -> None:
 def check_job(cfg: DictConfig) -> None:
     """Every check of one composed job."""
     check_method_loop(cfg)
+    check_device(cfg)
     check_ranks(cfg)
     check_model_dir(cfg)
     check_batch(cfg, check_data_file(cfg))

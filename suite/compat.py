@@ -1,9 +1,12 @@
 """The compatibility matrix: every method (``conf/method/*.yaml``) × every training feature, each
 cell *works* (a named test runs it and checks a property), *refused* (the one line the suite's own
-check prints) or *not applicable*.
+check prints), *not applicable*, or *needs CUDA* (a CUDA-only method, ``traits.needs_cuda_because``,
+in a column that runs on CUDA, which the checks do not refuse and the CPU tests cannot run).
 
-Nothing here is written by hand per method. A refusal is what :func:`suite.checks.check_method_loop`
-and :func:`suite.distributed.check` raise for the method's YAML with the feature switched on; "not
+Nothing here is written by hand per method. Each cell is a job on ``device=cpu`` (the machine the
+tests run on) unless its column asks for CUDA. A refusal is what
+:func:`suite.checks.check_method_loop`, :func:`suite.checks.check_device` and
+:func:`suite.distributed.check` raise for the method's YAML with the feature switched on; "not
 applicable" follows from the method's traits (an in-backward column for a method that has no
 in-backward update). A *works* cell is declared by the test that proves it, with a marker::
 
@@ -29,23 +32,27 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from suite import traits
-from suite.checks import check_method_loop
+from suite.checks import check_device, check_method_loop
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
 
 OUTPUT = Path("results") / "compatibility.md"
 WORKS, REFUSED, NOT_APPLICABLE, MISSING = "works", "refused", "n/a", "missing"
+NEEDS_CUDA = "needs CUDA"
+UNTESTED_ON_CUDA = "not tested: the tests run on CPU, and this column runs it on CUDA"
 
 
 @dataclass(frozen=True)
 class Feature:
-    """One column: the overrides that switch it on (``world``: the torchrun ranks it runs on)."""
+    """One column: the overrides that switch it on (``world``: the torchrun ranks it runs on;
+    ``on_meta``: it runs on the meta device, so the job's device is not checked)."""
 
     key: str
     title: str
     overrides: tuple[str, ...] = ()
     world: int = 1
     note: str = ""
+    on_meta: bool = False
 
 
 FEATURES = (
@@ -69,7 +76,12 @@ FEATURES = (
         "the other columns keep the YAML's default",
     ),
     Feature("guard", "lost-update guard"),
-    Feature("estimator", "suite-estimate"),
+    Feature(
+        "estimator",
+        "suite-estimate",
+        note="on the meta device, for any method: a CUDA-only one counts what it keeps on the GPU",
+        on_meta=True,
+    ),
 )
 BY_KEY = {f.key: f for f in FEATURES}
 NO_IN_BACKWARD = "it steps after backward and has no in-backward variant"
@@ -90,6 +102,7 @@ def _base() -> DictConfig:
 def method_config(method: str, *features: str) -> DictConfig:
     """The method's YAML in the default job, with ``features`` switched on."""
     cfg = _base().copy()
+    cfg.device = "cpu"  # the tests' machine; a column that needs CUDA overrides it
     cfg.method = OmegaConf.load(CONF_DIR / "method" / f"{method}.yaml")
     for override in (o for f in features for o in overrides(cfg.method, f)):
         key, _, value = override.partition("=")
@@ -130,6 +143,8 @@ def refusal(method: str, feature: str) -> str | None:
     cfg = method_config(method, feature)
     try:
         check_method_loop(cfg)
+        if not BY_KEY[feature].on_meta:
+            check_device(cfg)
         world = BY_KEY[feature].world
         distributed.check(cfg, distributed.World(rank=0, size=world, local_rank=0))
     except ConfigError as err:
@@ -173,12 +188,20 @@ def accumulation_in_backward(method: str) -> str:
 
 def cells_where(feature: str, refused: bool) -> list[str]:
     """The methods whose ``feature`` cell applies and is (``refused``) or is not refused: what a
-    test of that column runs."""
+    test of that column runs (a CUDA-only method's cell that is not refused runs on CUDA: none)."""
     return [
         m
         for m in methods()
-        if not_applicable(m, feature) is None and (refusal(m, feature) is not None) == refused
+        if not_applicable(m, feature) is None
+        and (refusal(m, feature) is not None) == refused
+        and (refused or not needs_cuda(m))
     ]
+
+
+@cache
+def needs_cuda(method: str) -> bool:
+    """Whether the method's traits say it runs on CUDA only."""
+    return traits.of(OmegaConf.load(CONF_DIR / "method" / f"{method}.yaml")).needs_cuda_because is not None
 
 
 def matrix(declarations: list[Declaration]) -> dict[tuple[str, str], Cell]:
@@ -195,6 +218,9 @@ def matrix(declarations: list[Declaration]) -> dict[tuple[str, str], Cell]:
                 cells[key] = Cell(NOT_APPLICABLE, why_not)
                 continue
             reason = refusal(*key)
+            if reason is None and needs_cuda(method):
+                cells[key] = Cell(NEEDS_CUDA, UNTESTED_ON_CUDA)
+                continue
             tests = tuple(d for d in by_cell.get(key, []) if d.refused == (reason is not None))
             status = (REFUSED if reason is not None else WORKS) if tests else MISSING
             cells[key] = Cell(status, reason or "", tests)
@@ -214,7 +240,7 @@ def problems(declarations: list[Declaration], cells: dict[tuple[str, str], Cell]
             found.append(f"{d.test}: unknown feature {d.feature}; allowed: {', '.join(BY_KEY)}")
         elif cell is None:
             found.append(f"{d.test}: declares method {d.method}, which has no conf/method YAML")
-        elif cell.status == NOT_APPLICABLE or d not in cell.tests:
+        elif cell.status in (NOT_APPLICABLE, NEEDS_CUDA) or d not in cell.tests:
             said = "refused" if d.refused else "works"
             found.append(f"{d.test}: declares {d.method} × {d.feature} {said}, but the cell is {cell.status}")
     return found
@@ -234,8 +260,9 @@ def render(cells: dict[tuple[str, str], Cell]) -> str:
         "the suite's own checks; do not edit. **works**: a test runs the method with the feature on "
         "and checks the property listed below the table; **refused** (R*n*): `suite-train` stops "
         "before any work with the line given below (a test checks it is what the command line prints); "
-        "**n/a**: the feature does not apply. Each cell is the method's YAML defaults with the one "
-        "feature switched on.",
+        "**n/a**: the feature does not apply; **needs CUDA**: a CUDA-only method in a column that runs "
+        "on CUDA, not refused and not tested (the tests run on CPU). Each cell is the method's YAML "
+        "defaults with the one feature switched on, on `device=cpu` unless the column says otherwise.",
         "",
         "| method | " + " | ".join(f.title for f in FEATURES) + " |",
         "|---" * (len(FEATURES) + 1) + "|",

@@ -288,7 +288,7 @@ def setup(
     # registers (fused methods free each gradient in theirs) and while every parameter requires grad.
     meter = MemoryMeter(model)
     method = build_method(cfg, model)
-    meter.track(method.optimizer, method.extra_state)
+    meter.track(method.optimizer, method.extra_state, method.host_state)
     ranks = distributed.prepare(method, cfg.method, world, device, cfg.distributed.strategy)
     train_set = distributed.shard(splits.train, world) if cfg.distributed.shard_data else splits.train
     max_steps = total_steps(cfg, len(train_set))
@@ -345,6 +345,8 @@ def summarize(job: Job, summary: RunSummary, loss: float, step: int, stop: list[
         summary.extra.update(job.method.step_stats())
     # Memory is read before evaluation, so generation never counts towards the training peaks.
     summary.memory = job.meter.breakdown()
+    if job.method.host_state is not None:  # CPU-offloaded state: host memory, none of the device categories
+        summary.extra["mem_host_state_bytes"] = job.meter.peak_host_state
     summary.audit = job.meter.audit
     # Peaks over every piece of a resumed run (train() read them before returning).
     summary.peak_reserved_bytes = job.peaks["peak_reserved_bytes"]

@@ -15,11 +15,16 @@ Hydra calls the builder::
       refused_because: ...           # why, when distributed is refused
       fsdp: false                    # true: its optimizer works on FSDP's sharded parameters
       fsdp_refused_because: ...      # why not, where the generic reason does not say it
+      needs_cuda_because: ...        # it runs on CUDA only: why (the refusal's reason elsewhere)
 
 ``fsdp``: whether ``distributed.strategy=fsdp`` may run it (its optimizer works elementwise on the
 DTensor shards FSDP2 gives each rank: AdamW, SGD, LoRA's adapters); otherwise that strategy is
 refused in one line saying why (:func:`fsdp_refusal`: ``fsdp_refused_because`` where the YAML
 gives it, else the reason that follows from ``distributed``).
+
+``needs_cuda_because``: the method's package runs on a CUDA device only (torchao's
+``CPUOffloadOptimizer`` asserts one); a job whose device is not CUDA is refused in one line giving
+this reason (:func:`suite.checks.check_device`), before any work. Absent: it runs on any device.
 
 An update inside backward frees each gradient as soon as it is used, so gradient accumulation
 over micro-batches is refused unless the method folds each micro-batch into state it keeps anyway
@@ -114,6 +119,7 @@ class Traits:
 
     fsdp: bool = False
     fsdp_refused_because: str | None = None
+    needs_cuda_because: str | None = None
 
     def in_backward(self, method: DictConfig) -> bool:
         """Whether the method, with these hyperparameters, updates inside backward."""
@@ -158,7 +164,11 @@ def of(method: DictConfig) -> Traits:
         no_accumulation_because=given.get("no_accumulation_because", NO_BUFFER),
         fsdp=given.get("fsdp", False),
         fsdp_refused_because=given.get("fsdp_refused_because"),
+        needs_cuda_because=given.get("needs_cuda_because"),
     )
+    why = traits.needs_cuda_because
+    if why is not None and not (isinstance(why, str) and why.strip()):
+        raise ConfigError(f"method {name}: traits.needs_cuda_because must say why it needs CUDA, got {why!r}")
     if not isinstance(traits.fsdp, bool):
         raise ConfigError(f"method {name}: traits.fsdp must be true or false, got {traits.fsdp!r}")
     if traits.fsdp and traits.fsdp_refused_because:

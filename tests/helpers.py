@@ -44,6 +44,21 @@ NARROW = {
     for path in sorted((CONF_DIR / "method").glob("*.yaml"))
     if OmegaConf.load(path).get("rank", 0) > 16
 }
+
+
+def needs_cuda(method: str) -> str | None:
+    """Why the suite method runs on CUDA only (its ``traits.needs_cuda_because``), or None."""
+    return OmegaConf.load(CONF_DIR / "method" / f"{method}.yaml").get("traits", {}).get("needs_cuda_because")
+
+
+def on_cpu(method: str, *marks) -> object:
+    """``method`` as a pytest param of a test that builds it on the CPU: a CUDA-only method is
+    skipped, saying why (the suite refuses it there: tests/test_compat.py checks that line)."""
+    why = needs_cuda(method)
+    skip = [pytest.mark.skip(reason=f"{method} needs CUDA ({why}); this test builds it on the CPU")]
+    return pytest.param(method, marks=[*marks, *(skip if why else [])], id=method)
+
+
 FAST = [
     "logger=none",
     "train.max_steps=8",

@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import FAST, TINY
+from helpers import FAST, TINY, on_cpu
 
 from suite import loop, train
 
@@ -219,7 +219,9 @@ def test_the_scheduler_names_are_transformers_own():
     assert SCHEDULERS == tuple(s.value for s in SchedulerType)
 
 
-@pytest.mark.parametrize("method", sorted(p.stem for p in train.preflight.CONF_DIR.glob("method/*.yaml")))
+@pytest.mark.parametrize(
+    "method", [on_cpu(p.stem) for p in sorted(train.preflight.CONF_DIR.glob("method/*.yaml"))]
+)
 @pytest.mark.parametrize("fused", [False, True])
 def test_the_declared_traits_match_every_built_method(method, fused):
     """What the command-line check reads from the YAML's traits is what the builder returns."""

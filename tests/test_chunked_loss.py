@@ -8,6 +8,7 @@ import contextlib
 
 import pytest
 import torch
+from helpers import on_cpu
 from test_compat_cells import build, exact_dtype
 
 from suite.chunked_loss import causal_lm_loss
@@ -16,7 +17,7 @@ from suite.loop import train_step
 
 FAST_METHODS = ("adamw", "lora", "lomo")
 METHODS = [
-    pytest.param(m, marks=() if m in FAST_METHODS else pytest.mark.slow)
+    on_cpu(m, *(() if m in FAST_METHODS else (pytest.mark.slow,)))
     for m in sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
 ]
 SEQ, BATCH = 24, 4

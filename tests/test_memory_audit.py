@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import NARROW, run_job
+from helpers import NARROW, on_cpu, run_job
 from torch import nn
 
 from suite.configs import CONF_DIR
@@ -24,7 +24,7 @@ from suite.measure.timeline import JSON, PNG
 # Every method; two run with the fast tests (a case takes about half a second).
 FAST_METHODS = ("adamw", "lomo")
 METHODS = [
-    pytest.param(m, marks=() if m in FAST_METHODS else pytest.mark.slow)
+    on_cpu(m, *(() if m in FAST_METHODS else (pytest.mark.slow,)))
     for m in sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
 ]
 # TINY's narrowest projection (k_proj) is 16 wide; the YAMLs' rank 32 is refused on it

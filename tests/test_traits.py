@@ -9,6 +9,7 @@ import pytest
 from omegaconf import DictConfig, OmegaConf
 
 from suite import traits
+from suite.checks import check_device
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
 from suite.papers.frames import label
@@ -78,6 +79,8 @@ def test_in_backward_accumulation_holds_where_its_conditions_do():
         ({"distributed": "voted", "distributed_requires": ["beta == 0"]}, "must read '<hyperparameter>"),
         ({"accumulates_in_backward": ["momentum is 0"]}, "must read '<hyperparameter>"),
         ({"fsdp": True, "fsdp_refused_because": "why"}, "traits.fsdp=true with traits.fsdp_refused_because"),
+        ({"needs_cuda_because": " "}, "traits.needs_cuda_because must say why it needs CUDA, got ' '"),
+        ({"needs_cuda_because": ["a"]}, "traits.needs_cuda_because must say why it needs CUDA"),
     ],
 )
 def test_a_malformed_block_is_one_line(block, message):
@@ -89,3 +92,16 @@ def test_the_tables_labels_come_from_the_traits():
     assert label("lora") == "LoRA" and label("galore_layerwise") == "GaLore (layerwise)"
     assert label("signum") == "Signum" and label("sgdm") == "SGDM"
     assert label("not_a_method") == "not_a_method"
+
+
+def test_a_cuda_only_method_is_refused_on_any_other_device():
+    cfg = OmegaConf.create({"device": "cpu", "method": method(traits={"needs_cuda_because": "its kernels"})})
+    with pytest.raises(ConfigError) as err:
+        check_device(cfg)
+    assert str(err.value) == (
+        "method m needs CUDA (its kernels) and device=cpu; run it with device=cuda or auto on a GPU"
+    )
+    cfg.device = "cuda"  # asked for: without a GPU the run refuses it (suite.loop.pick_device)
+    check_device(cfg)
+    cfg.device, cfg.method = "cpu", method()
+    check_device(cfg)  # no trait: any device

@@ -61,7 +61,7 @@ def case(
     meter = MemoryMeter(model) if metered else None
     method = build(model)
     if meter:
-        meter.track(method.optimizer, method.extra_state)
+        meter.track(method.optimizer, method.extra_state, method.host_state)
     return (lambda: one_step(method, batch, meter)), (meter.after_step if meter else lambda: None)
 
 

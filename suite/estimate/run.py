@@ -103,7 +103,7 @@ def measure(cfg: DictConfig) -> tuple[MemoryBreakdown, torch.nn.Module]:
     with meta_step(cfg.estimate.device):
         set_seed(cfg.seed)  # as the loop seeds torch before the method is built (suite.methods.seeding)
         method = build_method(cfg, model)
-        meter.track(method.optimizer, method.extra_state)
+        meter.track(method.optimizer, method.extra_state, method.host_state)
         method.model.train()
         micro_batches = [meta_batch(cfg.train.batch_size, cfg.estimate.length)] * cfg.train.grad_accum
         for _ in range(cfg.estimate.steps):

@@ -35,8 +35,6 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from suite.measure.breakdown import PHASES, StepAudit
 from suite.measure.memory import (
     MemoryMeter,
-    state_bytes,
-    state_tensors,
     storage_key,
     storages,
     unique_bytes,
@@ -105,12 +103,12 @@ class StepRecorder:
         meter = self.meter
         params = unique_bytes(meter.model.parameters())
         grads = unique_bytes(p.grad for p in meter.model.parameters() if p.grad is not None)
-        state = state_bytes(meter.optimizer, meter.model, meter.extra) if meter.optimizer else 0
+        state = meter.device_state_bytes()
         now = {"params": params, "grads": grads, "state": state, "activations": 0}
         if self.device.type == "cuda":
             other = torch.cuda.memory_allocated(self.device) - sum(now.values())
         else:
-            held = [*meter.model.parameters(), *state_tensors(meter.optimizer, meter.model, meter.extra)]
+            held = [*meter.model.parameters(), *meter.device_state()]
             batch = [t for b in batches for t in b.values() if isinstance(t, torch.Tensor)]
             other = unique_bytes([*held, *meter.model.buffers(), *batch]) - params - state
         return now | {"other": other}
@@ -132,7 +130,7 @@ class StepRecorder:
                 self.meter.marker = None
             for p in self.meter.model.parameters():
                 mark("params", p)
-            for t in state_tensors(self.meter.optimizer, self.meter.model, self.meter.extra):
+            for t in self.meter.device_state():
                 mark("state", t)
         if self.device.type == "cuda":
             self.cuda = cuda_readings(self.device)

@@ -14,6 +14,10 @@ themselves, never from allocator statistics:
 * activations: the peak bytes saved for backward during one forward, via
   ``torch.autograd.graph.saved_tensors_hooks``, excluding tensors that are parameters.
 
+What a method keeps in host memory while the model trains on a GPU (``Method.host_state``: CPU
+offload) is none of these device categories: its peak is ``peak_host_state``, recorded as
+``mem_host_state_bytes`` beside them.
+
 The CUDA allocator's peaks (``max_memory_reserved``/``max_memory_allocated``) and the process
 peak RSS are read separately in ``suite.measure.device``.
 """
@@ -117,17 +121,19 @@ class MemoryMeter:
     gradient and saved tensor the hooks see (``suite.measure.audit`` labels allocations with it).
     """
 
-    PEAKS = ("peak_grads", "peak_state", "peak_activations")  # what a checkpoint carries
+    PEAKS = ("peak_grads", "peak_state", "peak_activations", "peak_host_state")  # what a checkpoint carries
 
     def __init__(self, model: nn.Module):
         self.model = model
         self.optimizer: torch.optim.Optimizer | None = None
         self.extra: list = []
+        self.host: Callable[[], list[torch.Tensor]] | None = None
         self._live: dict[int, tuple[nn.Parameter, int]] = {}
         self._live_bytes = 0
         self.peak_grads = 0
         self.peak_state = 0
         self.peak_activations = 0
+        self.peak_host_state = 0
         self._saved = 0
         self._saved_ptrs: set[int] = set()
         self._param_ptrs = param_storage_ptrs(model)
@@ -137,10 +143,17 @@ class MemoryMeter:
         self._hooked = {id(p) for p in hooked}
         self._handles = [p.register_post_accumulate_grad_hook(self._on_grad) for p in hooked]
 
-    def track(self, optimizer: torch.optim.Optimizer, extra=()) -> None:
-        """Count ``optimizer`` (and anything in ``extra``) as optimizer state from now on."""
+    def track(
+        self,
+        optimizer: torch.optim.Optimizer,
+        extra=(),
+        host: Callable[[], list[torch.Tensor]] | None = None,
+    ) -> None:
+        """Count ``optimizer`` (and anything in ``extra``) as optimizer state from now on, except
+        the tensors ``host()`` gives, counted as host state."""
         self.optimizer = optimizer
         self.extra = list(extra)
+        self.host = host
         self._param_ptrs = param_storage_ptrs(self.model)  # wrappers may have added parameters
         # Parameters the method created (adapters) get the gradient hook too.
         self._handles += [
@@ -169,7 +182,24 @@ class MemoryMeter:
         self._live_bytes = sum(n for _, n in self._live.values())
         self.peak_grads = max(self.peak_grads, self._live_bytes)
         if self.optimizer is not None:
-            self.peak_state = max(self.peak_state, state_bytes(self.optimizer, self.model, self.extra))
+            self.peak_state = max(self.peak_state, self.device_state_bytes())
+            self.peak_host_state = max(self.peak_host_state, unique_bytes(self.host_state()))
+
+    def host_state(self) -> list[torch.Tensor]:
+        """What the method keeps in host memory (``Method.host_state``; none for most methods)."""
+        return self.host() if self.host is not None else []
+
+    def device_state(self) -> list[torch.Tensor]:
+        """The optimizer state the categories count: :func:`state_tensors`, less :meth:`host_state`."""
+        host = {storage_key(s) for t in self.host_state() for s in storages(t)}
+        return [
+            t
+            for t in state_tensors(self.optimizer, self.model, self.extra)
+            if all(storage_key(s) not in host for s in storages(t))
+        ]
+
+    def device_state_bytes(self) -> int:
+        return unique_bytes(self.device_state(), exclude=param_storage_ptrs(self.model))
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
         if isinstance(t, nn.Parameter):  # FSDP's gathered weights are parameters too, not activations
@@ -207,7 +237,7 @@ class MemoryMeter:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k in self.PEAKS:
-            setattr(self, k, state[k])
+            setattr(self, k, state.get(k, 0) if k == "peak_host_state" else state[k])  # new: may be absent
         audit = state.get("audit")  # absent from older checkpoints
         self.audit = None if audit is None else StepAudit(**audit)
 

@@ -41,6 +41,8 @@ class Method:
             gradient at once; the loop then never calls ``step``/``zero_grad`` and refuses
             gradient accumulation unless ``micro_batch`` is set (the YAML's
             ``traits.updates_in_backward`` and ``traits.accumulates_in_backward`` must agree).
+        host_state: the tensors it keeps in host memory while the model trains on a GPU (CPU
+            offload): the memory meter counts them as ``mem_host_state_bytes``, not as state.
         micro_batch: for an in-backward update that accumulates, called with (index, count)
             before each micro-batch's backward: the update folds the first ``count - 1`` into its
             state and steps in the last one's backward.
@@ -82,6 +84,7 @@ class Method:
     train_mode: Callable[[], None] | None = None
     eval_mode: Callable[[], None] | None = None
     micro_batch: Callable[[int, int], None] | None = None
+    host_state: Callable[[], list[torch.Tensor]] | None = None
 
     def training_state(self) -> dict:
         return self.state_dict() if self.state_dict is not None else self.optimizer.state_dict()
