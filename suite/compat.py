@@ -188,13 +188,14 @@ def accumulation_in_backward(method: str) -> str:
 
 def cells_where(feature: str, refused: bool) -> list[str]:
     """The methods whose ``feature`` cell applies and is (``refused``) or is not refused: what a
-    test of that column runs (a CUDA-only method's cell that is not refused runs on CUDA: none)."""
+    test of that column runs (a CUDA-only method's cell that is not refused runs on CUDA, where no
+    test runs, unless the column runs on the meta device)."""
     return [
         m
         for m in methods()
         if not_applicable(m, feature) is None
         and (refusal(m, feature) is not None) == refused
-        and (refused or not needs_cuda(m))
+        and (refused or not needs_cuda(m) or BY_KEY[feature].on_meta)
     ]
 
 
@@ -218,7 +219,7 @@ def matrix(declarations: list[Declaration]) -> dict[tuple[str, str], Cell]:
                 cells[key] = Cell(NOT_APPLICABLE, why_not)
                 continue
             reason = refusal(*key)
-            if reason is None and needs_cuda(method):
+            if reason is None and needs_cuda(method) and not feature.on_meta:
                 cells[key] = Cell(NEEDS_CUDA, UNTESTED_ON_CUDA)
                 continue
             tests = tuple(d for d in by_cell.get(key, []) if d.refused == (reason is not None))
@@ -302,6 +303,8 @@ def render(cells: dict[tuple[str, str], Cell]) -> str:
             {c.reason for (m, k), c in cells.items() if k == feature.key and c.status == NOT_APPLICABLE}
         )
         lines += [f"- n/a: {why}" for why in not_applying]
+        untested = sorted(m for (m, k), c in cells.items() if k == feature.key and c.status == NEEDS_CUDA)
+        lines += [f"- needs CUDA ({', '.join(untested)}): {UNTESTED_ON_CUDA}"] if untested else []
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
