@@ -64,11 +64,30 @@ def check_method_loop(
             f"method {name} updates inside backward; train.autocast=fp16 is not supported with it, "
             f"use bf16 or null"
         )
-    if train.get("max_grad_norm") is not None and (in_backward or own_scaler):
-        why = "updates inside backward" if in_backward else "unscales its own gradients"
+    copies = declared.copies_grads(cfg.method)
+    if train.get("max_grad_norm") is not None and (in_backward or own_scaler or copies):
+        why = (
+            "updates inside backward"
+            if in_backward
+            else "unscales its own gradients"
+            if own_scaler
+            else "copies each gradient to its optimizer inside backward"
+        )
         raise ConfigError(
             f"method {name} {why}, so the loop cannot clip before its step; set train.max_grad_norm=null"
         )
+    if copies and train.autocast == "fp16":
+        raise ConfigError(
+            f"method {name} copies each gradient to its optimizer inside backward, before the loop's "
+            f"loss scaler could unscale it; train.autocast=fp16 is not supported with it, use bf16 or null"
+        )
+    if train.grad_accum > 1:
+        for condition in declared.grad_accum_requires:
+            if not condition.holds(cfg.method):
+                raise ConfigError(
+                    f"method.{condition.key}={cfg.method.get(condition.key)} cannot accumulate gradients: "
+                    f"{name} needs {condition} for train.grad_accum>1; set train.grad_accum=1"
+                )
 
 
 def check_device(cfg: DictConfig) -> None:

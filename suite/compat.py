@@ -1,7 +1,6 @@
 """The compatibility matrix: every method (``conf/method/*.yaml``) × every training feature, each
 cell *works* (a named test runs it and checks a property), *refused* (the one line the suite's own
-check prints), *not applicable*, or *needs CUDA* (a CUDA-only method, ``traits.needs_cuda_because``,
-in a column that runs on CUDA, which the checks do not refuse and the CPU tests cannot run).
+check prints) or *not applicable*.
 
 Nothing here is written by hand per method. Each cell is a job on ``device=cpu`` (the machine the
 tests run on) unless its column asks for CUDA. A refusal is what
@@ -38,8 +37,6 @@ from suite.errors import ConfigError
 
 OUTPUT = Path("results") / "compatibility.md"
 WORKS, REFUSED, NOT_APPLICABLE, MISSING = "works", "refused", "n/a", "missing"
-NEEDS_CUDA = "needs CUDA"
-UNTESTED_ON_CUDA = "not tested: the tests run on CPU, and this column runs it on CUDA"
 
 
 @dataclass(frozen=True)
@@ -188,21 +185,12 @@ def accumulation_in_backward(method: str) -> str:
 
 def cells_where(feature: str, refused: bool) -> list[str]:
     """The methods whose ``feature`` cell applies and is (``refused``) or is not refused: what a
-    test of that column runs (a CUDA-only method's cell that is not refused runs on CUDA, where no
-    test runs, unless the column runs on the meta device)."""
+    test of that column runs."""
     return [
         m
         for m in methods()
-        if not_applicable(m, feature) is None
-        and (refusal(m, feature) is not None) == refused
-        and (refused or not needs_cuda(m) or BY_KEY[feature].on_meta)
+        if not_applicable(m, feature) is None and (refusal(m, feature) is not None) == refused
     ]
-
-
-@cache
-def needs_cuda(method: str) -> bool:
-    """Whether the method's traits say it runs on CUDA only."""
-    return traits.of(OmegaConf.load(CONF_DIR / "method" / f"{method}.yaml")).needs_cuda_because is not None
 
 
 def matrix(declarations: list[Declaration]) -> dict[tuple[str, str], Cell]:
@@ -219,9 +207,6 @@ def matrix(declarations: list[Declaration]) -> dict[tuple[str, str], Cell]:
                 cells[key] = Cell(NOT_APPLICABLE, why_not)
                 continue
             reason = refusal(*key)
-            if reason is None and needs_cuda(method) and not feature.on_meta:
-                cells[key] = Cell(NEEDS_CUDA, UNTESTED_ON_CUDA)
-                continue
             tests = tuple(d for d in by_cell.get(key, []) if d.refused == (reason is not None))
             status = (REFUSED if reason is not None else WORKS) if tests else MISSING
             cells[key] = Cell(status, reason or "", tests)
@@ -241,7 +226,7 @@ def problems(declarations: list[Declaration], cells: dict[tuple[str, str], Cell]
             found.append(f"{d.test}: unknown feature {d.feature}; allowed: {', '.join(BY_KEY)}")
         elif cell is None:
             found.append(f"{d.test}: declares method {d.method}, which has no conf/method YAML")
-        elif cell.status in (NOT_APPLICABLE, NEEDS_CUDA) or d not in cell.tests:
+        elif cell.status == NOT_APPLICABLE or d not in cell.tests:
             said = "refused" if d.refused else "works"
             found.append(f"{d.test}: declares {d.method} × {d.feature} {said}, but the cell is {cell.status}")
     return found
@@ -261,9 +246,8 @@ def render(cells: dict[tuple[str, str], Cell]) -> str:
         "the suite's own checks; do not edit. **works**: a test runs the method with the feature on "
         "and checks the property listed below the table; **refused** (R*n*): `suite-train` stops "
         "before any work with the line given below (a test checks it is what the command line prints); "
-        "**n/a**: the feature does not apply; **needs CUDA**: a CUDA-only method in a column that runs "
-        "on CUDA, not refused and not tested (the tests run on CPU). Each cell is the method's YAML "
-        "defaults with the one feature switched on, on `device=cpu` unless the column says otherwise.",
+        "**n/a**: the feature does not apply. Each cell is the method's YAML defaults with the one "
+        "feature switched on, on `device=cpu` unless the column says otherwise.",
         "",
         "| method | " + " | ".join(f.title for f in FEATURES) + " |",
         "|---" * (len(FEATURES) + 1) + "|",
@@ -303,8 +287,6 @@ def render(cells: dict[tuple[str, str], Cell]) -> str:
             {c.reason for (m, k), c in cells.items() if k == feature.key and c.status == NOT_APPLICABLE}
         )
         lines += [f"- n/a: {why}" for why in not_applying]
-        untested = sorted(m for (m, k), c in cells.items() if k == feature.key and c.status == NEEDS_CUDA)
-        lines += [f"- needs CUDA ({', '.join(untested)}): {UNTESTED_ON_CUDA}"] if untested else []
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

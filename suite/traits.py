@@ -16,6 +16,9 @@ Hydra calls the builder::
       fsdp: false                    # true: its optimizer works on FSDP's sharded parameters
       fsdp_refused_because: ...      # why not, where the generic reason does not say it
       needs_cuda_because: ...        # it runs on CUDA only: why (the refusal's reason elsewhere)
+      copies_grads_in_backward: false  # same form as updates_in_backward: its optimizer takes a copy
+                                       # of each gradient inside backward (CPU offload)
+      grad_accum_requires: ["offload_gradients == false"]  # conditions for train.grad_accum > 1
 
 ``fsdp``: whether ``distributed.strategy=fsdp`` may run it (its optimizer works elementwise on the
 DTensor shards FSDP2 gives each rank: AdamW, SGD, LoRA's adapters); otherwise that strategy is
@@ -25,6 +28,12 @@ gives it, else the reason that follows from ``distributed``).
 ``needs_cuda_because``: the method's package runs on a CUDA device only (torchao's
 ``CPUOffloadOptimizer`` asserts one); a job whose device is not CUDA is refused in one line giving
 this reason (:func:`suite.checks.check_device`), before any work. Absent: it runs on any device.
+``copies_grads_in_backward``: the optimizer copies each gradient as soon as backward has
+accumulated it (torchao's ``CPUOffloadOptimizer``, to the host) and steps on the copies, so the
+loop's clipping and fp16 loss-scale unscaling, which act on the gradients after backward, would not
+reach them: both are refused. ``grad_accum_requires``: conditions on the hyperparameters under
+which a method that steps after backward takes ``train.grad_accum > 1`` (torchao's
+``offload_gradients=true`` frees each gradient once copied, so micro-batches would not sum).
 
 An update inside backward frees each gradient as soon as it is used, so gradient accumulation
 over micro-batches is refused unless the method folds each micro-batch into state it keeps anyway
@@ -120,6 +129,8 @@ class Traits:
     fsdp: bool = False
     fsdp_refused_because: str | None = None
     needs_cuda_because: str | None = None
+    copies_grads_in_backward: bool | str = False
+    grad_accum_requires: tuple[Condition, ...] = ()
 
     def in_backward(self, method: DictConfig) -> bool:
         """Whether the method, with these hyperparameters, updates inside backward."""
@@ -127,6 +138,10 @@ class Traits:
 
     def owns_grad_scaler(self, method: DictConfig) -> bool:
         return _switched(self.own_grad_scaler, method)
+
+    def copies_grads(self, method: DictConfig) -> bool:
+        """Whether its optimizer, with these hyperparameters, copies each gradient inside backward."""
+        return _switched(self.copies_grads_in_backward, method)
 
 
 def _switched(trait: bool | str, method: DictConfig) -> bool:
@@ -165,6 +180,10 @@ def of(method: DictConfig) -> Traits:
         fsdp=given.get("fsdp", False),
         fsdp_refused_because=given.get("fsdp_refused_because"),
         needs_cuda_because=given.get("needs_cuda_because"),
+        copies_grads_in_backward=_switch(name, method, "copies_grads_in_backward", given),
+        grad_accum_requires=tuple(
+            _condition(name, method, c) for c in _strings(name, "grad_accum_requires", given)
+        ),
     )
     why = traits.needs_cuda_because
     if why is not None and not (isinstance(why, str) and why.strip()):

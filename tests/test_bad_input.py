@@ -97,6 +97,19 @@ CASES = [
     ),
     ("in-backward-clip", ["method=lomo", "train.max_grad_norm=1.0"], "set train.max_grad_norm=null"),
     (
+        "offload-clip",
+        ["method=adamw_offload", "train.max_grad_norm=1.0"],
+        "method adamw_offload copies each gradient to its optimizer inside backward, so the loop cannot "
+        "clip before its step; set train.max_grad_norm=null",
+    ),
+    (
+        "offload-accum",
+        ["method=adamw_offload", "method.offload_gradients=true", "train.grad_accum=2"],
+        "method.offload_gradients=True cannot accumulate gradients: adamw_offload needs "
+        "offload_gradients == False for train.grad_accum>1; set train.grad_accum=1",
+    ),
+    ("cuda-only-on-cpu", ["method=adamw_offload"], "method adamw_offload needs CUDA (torchao's"),
+    (
         "own-scaler-clip",
         ["method=absignsgd", "method.fp16=true", "train.max_grad_norm=1.0"],
         "unscales its own",

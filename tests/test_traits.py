@@ -9,7 +9,7 @@ import pytest
 from omegaconf import DictConfig, OmegaConf
 
 from suite import traits
-from suite.checks import check_device
+from suite.checks import check_device, check_method_loop
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
 from suite.papers.frames import label
@@ -79,6 +79,8 @@ def test_in_backward_accumulation_holds_where_its_conditions_do():
         ({"distributed": "voted", "distributed_requires": ["beta == 0"]}, "must read '<hyperparameter>"),
         ({"accumulates_in_backward": ["momentum is 0"]}, "must read '<hyperparameter>"),
         ({"fsdp": True, "fsdp_refused_because": "why"}, "traits.fsdp=true with traits.fsdp_refused_because"),
+        ({"copies_grads_in_backward": "nope"}, "traits.copies_grads_in_backward='nope' must be true, false"),
+        ({"grad_accum_requires": ["fused is off"]}, "must read '<hyperparameter>"),
         ({"needs_cuda_because": " "}, "traits.needs_cuda_because must say why it needs CUDA, got ' '"),
         ({"needs_cuda_because": ["a"]}, "traits.needs_cuda_because must say why it needs CUDA"),
     ],
@@ -105,3 +107,21 @@ def test_a_cuda_only_method_is_refused_on_any_other_device():
     check_device(cfg)
     cfg.device, cfg.method = "cpu", method()
     check_device(cfg)  # no trait: any device
+
+
+def test_a_method_that_copies_its_gradients_in_backward_refuses_clipping_fp16_and_unmet_accumulation():
+    block = {"copies_grads_in_backward": True, "grad_accum_requires": ["fused == false"]}
+    train = {"grad_accum": 1, "autocast": None, "max_grad_norm": None}
+    cfg = OmegaConf.create({"device": "cuda", "method": method(traits=block), "train": train})
+    check_method_loop(cfg)
+    cfg.train.grad_accum = 2
+    check_method_loop(cfg)  # fused == false holds
+    cfg.method.fused = True
+    with pytest.raises(ConfigError, match=r"^method.fused=True cannot accumulate gradients: m needs fused"):
+        check_method_loop(cfg)
+    cfg.train.grad_accum = 1
+    for key, value, said in (("max_grad_norm", 1.0, "cannot clip"), ("autocast", "fp16", "loss scaler")):
+        cfg.train[key] = value
+        with pytest.raises(ConfigError, match=f"^method m copies each gradient to its optimizer .*{said}"):
+            check_method_loop(cfg)
+        cfg.train[key] = None
