@@ -101,7 +101,8 @@ alias_vs_tuned() {
 # the same budget around its own default. Not a paper artefact: the suite's baselines table.
 baselines() {
   local defaults=(adamw=1e-3 signsgd=1e-3 lora=1e-3 galore=1e-3 apollo=1e-3 badam=1e-3 lomo=0.1
-    muon=0.02 adafactor=1e-2 adamw8bit=1e-3 lion=1e-4 schedulefree=2.5e-3 adam_mini=1e-3)
+    muon=0.02 adafactor=1e-2 adamw8bit=1e-3 lion=1e-4 schedulefree=2.5e-3 adam_mini=1e-3
+    adamw8bit_bnb=1e-3 galore8bit=1e-3 qgalore=1e-3)
   local methods=() spaces=()
   for pair in "${defaults[@]}"; do
     local m=${pair%=*} lr=${pair#*=}

@@ -149,6 +149,22 @@ def check_ranks(cfg: DictConfig) -> None:
             )
 
 
+def check_quant_groups(cfg: DictConfig) -> None:
+    """Q-GaLore quantizes each rank-r projector (r × the layer's smaller side) in groups of
+    ``quant_group_size`` values, which must divide it (-1: one group per row)."""
+    group, rank, shapes = cfg.method.get("quant_group_size"), cfg.method.get("rank"), layer_shapes(cfg)
+    if shapes is None or not isinstance(group, int) or group <= 0 or not isinstance(rank, int):
+        return
+    for name, (out, inp) in shapes.items():
+        size = rank * min(out, inp)
+        if size % group:
+            raise ConfigError(
+                f"method.quant_group_size={group} does not divide the {size} values of the {name} "
+                f"projector (rank {rank} x {min(out, inp)}); allowed: a divisor of {size}, "
+                f"or -1 (one group per row)"
+            )
+
+
 def check_data_file(cfg: DictConfig) -> int | None:
     """Read a local data file whole; returns its record count (None: no local file to check)."""
     data = cfg.data
@@ -264,6 +280,7 @@ def check_job(cfg: DictConfig) -> None:
     check_method_loop(cfg)
     check_device(cfg)
     check_ranks(cfg)
+    check_quant_groups(cfg)
     check_model_dir(cfg)
     check_batch(cfg, check_data_file(cfg))
     check_results_dir(cfg)

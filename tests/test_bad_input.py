@@ -50,6 +50,11 @@ CASES = [
     ("galore-rank", ["method=galore", "method.rank=1000"], "method.rank=1000 exceeds the smaller dimension"),
     ("apollo-rank", ["method=apollo", "method.rank=64"], "method.rank=64 exceeds the smaller dimension of"),
     (
+        "qgalore-groups",
+        ["method=qgalore", "method.rank=8", "method.quant_group_size=1000"],
+        "method.quant_group_size=1000 does not divide the",
+    ),
+    (
         "rank-zero",
         ["method=galore", "method.rank=0"],
         "method.rank=0 is out of range; allowed: an integer >= 1",

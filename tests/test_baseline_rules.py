@@ -1,5 +1,5 @@
 """The update rules of the packaged baselines (Muon, Adafactor, 8-bit AdamW from torchao and from
-bitsandbytes, 8-bit GaLore, Lion, Schedule-Free AdamW, Adam-mini), each built from its YAML and
+bitsandbytes, 8-bit GaLore, Q-GaLore, Lion, Schedule-Free AdamW, Adam-mini), each built from its YAML and
 stepped on fixed gradients, against the published rule written out here in float64."""
 
 from __future__ import annotations
@@ -223,6 +223,64 @@ def test_galore8bit_is_galore_with_8bit_adam_on_the_projection():
         else:
             torch.testing.assert_close(p.detach().double(), x[n], rtol=1e-6, atol=1e-8)
     assert projected == 14  # q, k, v, o, gate, up, down in each of the 2 blocks
+
+
+def test_qgalore_projects_through_its_int4_projector():
+    """Zhang et al. (arXiv 2407.08296) Sec. 3.2: each projector is kept as 4-bit codes c with a
+    scale s and zero point z per group of 128 values, P̃ = s·(c − z), within s/2 of the SVD factor;
+    the step is 8-bit GaLore's with P̃: R = G·P̃ᵀ (or P̃ᵀ·G), W ← W − lr·scale·(Adam(R)·P̃ or P̃·Adam(R))
+    (fp32 moments on the tiny model's projections, so float64 to rounding at every step)."""
+    model = tiny()
+    method = method_from_yaml("qgalore", model, rank=8)
+    lr, eps, scale = 1e-3, 1e-6, 0.25
+    x = weights(model)
+    m = {n: 0.0 for n in x}
+    v = {n: 0.0 for n in x}
+    by_name = dict(model.named_parameters())
+    projected = 0
+    for t in (1, 2, 3):
+        grads = fixed_grads(model, t)
+        method.optimizer.step()
+        for n, g in grads.items():
+            projector = method.optimizer.state[by_name[n]].get("projector")
+            if projector is None:
+                x[n], m[n], v[n] = adam_step(x[n], m[n], v[n], g.double(), t, lr, eps)
+                continue
+            codes, s, z = projector.ortho_matrix, projector.ortho_matrix_scales, projector.ortho_matrix_zeros
+            assert codes.dtype == torch.uint8 and int(codes.max()) <= 15 and codes.shape[1] == 128
+            p = (s.double() * (codes.double() - z.double())).reshape(projector.ortho_matrix_shape)
+            g = g.double()
+            tall = g.shape[0] >= g.shape[1]
+            if t == 1:  # the first SVD's factor, which the codes quantize
+                u, _, vh = torch.linalg.svd(g.float(), full_matrices=False)
+                exact = vh[:8] if tall else u[:, :8]
+                groups = (exact.double().reshape(-1, 128) - p.reshape(-1, 128)).abs()
+                assert (groups <= s.double() / 2 + 1e-6).all(), n
+                projected += 1
+            r = g @ p.T if tall else p.T @ g
+            step, m[n], v[n] = adam_step(torch.zeros_like(r), m[n], v[n], r, t, lr, eps)
+            x[n] = x[n] + scale * (step @ p if tall else p @ step)
+    assert projected == 14
+    for n, p in model.named_parameters():
+        if "projector" in method.optimizer.state[p] or p.numel() < 4096:
+            torch.testing.assert_close(p.detach().double(), x[n], rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("threshold, gap, svds", [(-1.0, 2, 3), (1.01, 1, 4)])
+def test_qgalore_lengthens_a_layers_gap_once_its_projectors_agree(threshold, gap, svds):
+    """Sec. 3.3: each SVD adds the cosine similarity of the new projector's first vector with the
+    last one to a queue; once ``queue_size`` are there and their mean reaches ``cos_threshold``,
+    the layer's gap is multiplied by ``gamma_proj``. Gap 1, a queue of 2, four steps: SVDs at steps
+    0, 1, 2, then (gap 2) none at 3; a threshold never reached keeps the gap and SVDs every step."""
+    model = tiny()
+    overrides = {"rank": 8, "update_proj_gap": 1, "queue_size": 2, "cos_threshold": threshold}
+    method = method_from_yaml("qgalore", model, **overrides)
+    for t in range(4):
+        fixed_grads(model, t)
+        method.optimizer.step()
+    projectors = [s["projector"] for s in method.optimizer.state.values() if "projector" in s]
+    assert len(projectors) == 14
+    assert all(p.update_proj_gap == gap and p.svd_count == svds for p in projectors)
 
 
 # ---------------------------------------------------------------- Lion

@@ -39,6 +39,7 @@ METHODS = [
     "adamw8bit",
     "adamw8bit_bnb",
     "galore8bit",
+    "qgalore",
     "lion",
     "schedulefree",
     "adam_mini",
@@ -395,6 +396,7 @@ LOWRANK = {
     "galore": RANK,
     "galore_layerwise": RANK,
     "galore8bit": RANK,
+    "qgalore": 8,  # its quantization groups (128 values) must divide rank x 16
     "apollo": RANK,
     "apollo_layerwise": RANK,
     "apollo_mini": 1,
@@ -422,6 +424,21 @@ def bnb_8bit_adam_bytes(n: int) -> int:
 
 
 BNB_CODE_TABLES = 2 * 256 * 4
+
+
+def qgalore_state_bytes(model: nn.Module, rank: int, group: int) -> int:
+    """Q-GaLore: 8-bit Adam as GaLore 8-bit; each projector (rank × the smaller side k) as one
+    uint8 code per value + an fp32 scale and zero point per group, and the previous projector's
+    first vector (k fp32 values)."""
+    targets = {f"{n}.weight" for n in attn_mlp_linear_names(model)}
+    total = BNB_CODE_TABLES
+    for name, p in model.named_parameters():
+        if name not in targets:
+            total += bnb_8bit_adam_bytes(p.numel())
+            continue
+        k = min(p.shape)
+        total += bnb_8bit_adam_bytes(rank * max(p.shape)) + rank * k + 2 * 4 * (rank * k // group) + 4 * k
+    return total
 
 
 def lowrank_state_bytes(
@@ -475,6 +492,9 @@ def test_default_job_through_the_app(tmp_path, name):
         assert s["mem_state_bytes"] == BNB_CODE_TABLES + lowrank_state_bytes(
             model, RANK, svd=True, per_matrix_scalars=0, adam_bytes=bnb_8bit_adam_bytes
         )
+        assert s["mem_grads_bytes"] == 4 * n
+    elif name == "qgalore":
+        assert s["mem_state_bytes"] == qgalore_state_bytes(model, LOWRANK[name], group=128)
         assert s["mem_grads_bytes"] == 4 * n
     elif name in ("apollo", "apollo_layerwise", "apollo_mini"):
         assert s["mem_state_bytes"] == lowrank_state_bytes(

@@ -15,7 +15,7 @@ from helpers import FAST, TINY, compose_job
 from omegaconf import OmegaConf
 
 from suite.compare import cli, protocol, report
-from suite.compare.settings import Space, from_record, keep_record, record, settings
+from suite.compare.settings import RECORD, Space, from_record, keep_record, record, settings
 from suite.configs import CONF_DIR
 from suite.errors import ConfigError
 from suite.track.store import write_atomic
@@ -69,6 +69,24 @@ def test_a_rerun_must_keep_the_settings_it_was_started_with(tmp_path):
         keep_record(tmp_path, settings(["n_trials=4", "eval_seeds=[1,2,3]"]), ["logger=none"])
     with pytest.raises(ConfigError, match="was started with other overrides"):
         keep_record(tmp_path, s, [])
+
+
+def test_a_rerun_may_append_methods_and_nothing_else(tmp_path):
+    """A method appended later is tuned and evaluated as if it had been there from the start; a
+    reordered list, a removed method or a changed search space of an old one is refused."""
+    base = ["n_trials=3", "methods=[adamw,signsgd]"]
+    keep_record(tmp_path, settings(base), ["logger=none"])
+    grown = settings([*base[:1], "methods=[adamw,signsgd,lion]", "spaces.lion.lr=[1e-5,1e-3]"])
+    keep_record(tmp_path, grown, ["logger=none"])
+    assert from_record(OmegaConf.to_container(OmegaConf.load(tmp_path / RECORD)))[0] == grown
+    for changed in (
+        ["n_trials=3", "methods=[signsgd,adamw,lion]"],
+        ["n_trials=3", "methods=[adamw,lion]"],
+        ["n_trials=3", "methods=[adamw,signsgd,lion,muon]", "spaces.adamw.lr=[1e-5,1e-1]"],
+        ["n_trials=4", "methods=[adamw,signsgd,lion,muon]"],
+    ):
+        with pytest.raises(ConfigError, match="was started with other settings"):
+            keep_record(tmp_path, settings(changed), ["logger=none"])
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)

@@ -107,7 +107,8 @@ def test_how_each_suite_method_runs_under_torchrun():
     for path in METHOD_YAMLS:
         modes.setdefault(_mode(path), set()).add(path.stem)
     averaged = {"adamw", "alias", "alias_adam", "apollo", "apollo_mini", "galore", "lora", "sgd"}
-    averaged |= {"muon", "adafactor", "adamw8bit", "adamw8bit_bnb", "galore8bit", "lion", "schedulefree"}
+    averaged |= {"muon", "adafactor", "adamw8bit", "adamw8bit_bnb", "galore8bit", "qgalore"}
+    averaged |= {"lion", "schedulefree"}
     assert modes["averaged"] == averaged
     assert "voted" not in modes and modes["voted_in_step"] == {"absignsgd_mv", "signsgd", "stosignsgd"}
     sharded = {p.stem for p in METHOD_YAMLS if traits.of(OmegaConf.load(p)).fsdp}

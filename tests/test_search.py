@@ -176,6 +176,16 @@ def test_a_study_stored_with_its_experiment_name_continues_in_another_folder(tmp
     new_study(tmp_path, s)  # the folder is the study's own: its name changes nothing a trial computes
 
 
+def test_a_study_continues_when_a_methods_traits_change(tmp_path):
+    """Traits say how the suite treats a method (never its builder's arguments): a trait added to
+    its YAML after a study started changes nothing a trial computes."""
+    s = search_settings()
+    older = new_study(tmp_path, s)
+    older.set_user_attr("job", {"train.max_steps": 8, "method.traits.fsdp": None})
+    new_study(tmp_path, s)  # the job as compared now: study.job_fingerprint leaves method.traits out
+    assert "method.traits.fsdp" not in study.compared({"method.traits.fsdp": False})
+
+
 def test_a_study_has_one_runner_at_a_time(tmp_path):
     path = tmp_path / "s.journal"
     with study.only_runner(path):

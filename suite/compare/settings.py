@@ -254,18 +254,34 @@ def from_record(d: dict[str, Any]) -> tuple[CompareSettings, list[str]]:
     return CompareSettings(**given, **tuples, n_jobs=1, spaces=spaces), list(d["overrides"])
 
 
+PER_METHOD = ("spaces", "arms")  # settings keyed by method
+
+
+def adds_methods(before: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether ``now`` is ``before`` with methods appended: each method is tuned and evaluated on
+    its own, so a method added later gets the runs it would have had from the start."""
+    b, n = before["settings"], now["settings"]
+    old = b["methods"]
+    same = all(b[k] == n[k] for k in b if k not in ("methods", *PER_METHOD))
+    kept = all({m: v for m, v in n[k].items() if m in old} == b[k] for k in PER_METHOD)
+    return same and kept and n["methods"][: len(old)] == old and before["overrides"] == now["overrides"]
+
+
 def keep_record(where: Path, s: CompareSettings, shared: list[str]) -> None:
-    """Write the record on the first run; a rerun must match it (else another compare.name)."""
+    """Write the record on the first run; a rerun must match it (else another compare.name), or
+    append methods to it (:func:`adds_methods`)."""
     path = where / RECORD
     now = record(s, shared)
-    if not path.is_file():
-        where.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, OmegaConf.to_yaml(OmegaConf.create(now)))
-        return
-    before = OmegaConf.to_container(OmegaConf.load(path))
-    for part in ("settings", "overrides"):
-        if before[part] != now[part]:
+    if path.is_file():
+        before = OmegaConf.to_container(OmegaConf.load(path))
+        if before == now:
+            return
+        if not adds_methods(before, now):
+            part = "settings" if before["settings"] != now["settings"] else "overrides"
             raise ConfigError(
                 f"the comparison in {where} was started with other {part} ({before[part]}); rerun it "
-                f"with its own, or start another with compare.name=<name>"
+                f"with its own (new methods may be appended to compare.methods), or start another "
+                f"with compare.name=<name>"
             )
+    where.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, OmegaConf.to_yaml(OmegaConf.create(now)))

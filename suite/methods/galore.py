@@ -17,7 +17,7 @@ Traps in the package, measured here with fp32 weights:
   weights the package casts ``P`` and only r×n is kept.
 
 ``build_8bit`` keeps Adam's moments in 8 bits (galore-torch ``GaLoreAdamW8bit``, bitsandbytes'
-block-wise 8-bit Adam on the projected gradient; :class:`GaLoreAdamW8bitCompat` for its traps).
+block-wise 8-bit Adam on the projected gradient; :class:`Bnb8bitGaLore` for its traps).
 
 ``build_layerwise`` is the per-layer variant: one ``GaLoreAdamW`` per parameter, stepped in that
 parameter's post-accumulate-grad hook, which then frees the gradient
@@ -96,19 +96,23 @@ def build_layerwise(
     )
 
 
-class GaLoreAdamW8bitCompat(GaLoreAdamW8bit):
-    """galore-torch's ``GaLoreAdamW8bit`` (``galore_torch/adamw8bit.py``) with three traps closed.
+class Bnb8bitGaLore:
+    """What an 8-bit GaLore optimizer written against an older bitsandbytes (galore-torch's
+    ``galore_torch/adamw8bit.py``; q-galore-torch's ``q_galore_adamw8bit.py``, a copy of it) needs
+    to run on current bitsandbytes, on a GPU or a CPU. Mixed in before the package's class.
 
-    * It passes ``(..., 8, args, min_8bit_size, percentile_clipping, block_wise, is_paged)``
+    * Both pass ``(..., 8, args, min_8bit_size, percentile_clipping, block_wise, is_paged)``
       positionally to bitsandbytes' ``Optimizer2State``, whose current releases take ``(...,
       optim_bits, args, min_8bit_size, max_unorm, skip_zeros, is_paged)``: ``percentile_clipping=100``
       would land in ``max_unorm`` and ``block_wise=True`` in ``skip_zeros``. Here the base is built
       with keywords (no update-norm clipping, zeros not skipped, as in the GaLore paper's Adam).
-    * Its ``step`` calls ``torch.cuda.synchronize()`` after every tensor, which raises without
+    * Their ``step`` calls ``torch.cuda.synchronize()`` after every tensor, which raises without
       CUDA; with every parameter on the CPU, whose kernels are synchronous, the call is skipped.
-    * Its ``step`` rebinds each projected weight's ``.data`` to a new tensor; the result is copied
+    * Their ``step`` rebinds each projected weight's ``.data`` to a new tensor; the result is copied
       back into the weight's own storage, which the memory meter, DDP's hooks and the lost-update
       guard hold on to, as every other optimizer leaves it.
+    * bitsandbytes' ``load_state_dict`` copies the shared 8-bit code tables into every tensor's
+      state; they are shared again (:func:`~suite.methods.adamw8bit_bnb.share_code_tables`).
     """
 
     def __init__(self, params, *, lr, betas, eps, weight_decay, min_8bit_size):
@@ -143,6 +147,10 @@ class GaLoreAdamW8bitCompat(GaLoreAdamW8bit):
     def load_state_dict(self, state_dict, move_to_device=True):
         super().load_state_dict(state_dict, move_to_device)
         share_code_tables(self)
+
+
+class GaLoreAdamW8bitCompat(Bnb8bitGaLore, GaLoreAdamW8bit):
+    """galore-torch's ``GaLoreAdamW8bit`` on current bitsandbytes (:class:`Bnb8bitGaLore`)."""
 
 
 def build_8bit(

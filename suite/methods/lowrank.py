@@ -29,14 +29,20 @@ class LiveState(dict):
         return self._read()
 
 
+PROJECTOR_TENSORS = ("ortho_matrix", "ortho_matrix_scales", "ortho_matrix_zeros", "past_ortho_vector")
+
+
 def projector_matrices(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
-    """The projection matrices held by the GaLore/APOLLO projectors in ``optimizer.state``."""
+    """The tensors held by the GaLore/APOLLO/Q-GaLore projectors in ``optimizer.state``: the
+    projection matrix (a list of two for GaLore's 'full' type), and Q-GaLore's quantization scales
+    and zero points and the previous projector's first vector it compares the next one with."""
     found = []
     for state in optimizer.state.values():
         proj = state.get("projector")
-        if proj is not None and proj.ortho_matrix is not None:
-            m = proj.ortho_matrix
-            found.extend(m if isinstance(m, list) else [m])
+        for name in PROJECTOR_TENSORS:
+            m = getattr(proj, name, None)
+            if m is not None:
+                found.extend(m if isinstance(m, list) else [m])
     return found
 
 

@@ -19,9 +19,19 @@ from optuna.storages.journal import JournalFileBackend
 from suite.errors import ConfigError
 from suite.search.settings import SearchSettings
 
-# Keys of the composed job that differ between trials or do not change what a trial computes.
+# Keys of the composed job that differ between trials or do not change what a trial computes (a
+# method's traits declare how the suite treats it, never reach its builder: suite/traits.py).
 # The experiment's folder is the study's own (the journal lies in it).
-NOT_COMPARED = ("run_name", "method.lr", "overwrite", "results_dir", "experiment_name", "search", "logger")
+NOT_COMPARED = (
+    "run_name",
+    "method.lr",
+    "method.traits",
+    "overwrite",
+    "results_dir",
+    "experiment_name",
+    "search",
+    "logger",
+)
 
 
 def journal_path(cfg: DictConfig, s: SearchSettings) -> Path:

@@ -55,12 +55,14 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def state_types() -> list[type]:
-    """The objects methods keep in their optimizer state besides tensors: GaLore's and APOLLO's
-    projectors, plain objects of tensors and numbers (no ``__setstate__``: loading runs nothing)."""
+    """The objects methods keep in their optimizer state besides tensors: GaLore's, APOLLO's and
+    Q-GaLore's projectors, plain objects of tensors, numbers and lists of numbers (no
+    ``__setstate__``: loading runs nothing)."""
     from apollo_torch.random_projector import GradientProjector
     from galore_torch.galore_projector import GaLoreProjector
+    from q_galore_torch.q_galore_projector import GaLoreProjector as QGaLoreProjector
 
-    return [GaLoreProjector, GradientProjector]
+    return [GaLoreProjector, GradientProjector, QGaLoreProjector]
 
 
 def rng_states() -> dict[str, Any]:
