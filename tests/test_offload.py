@@ -8,11 +8,12 @@ import sys
 
 import pytest
 import torch
-from helpers import TINY, compose_job, needs_cuda
+from helpers import TINY, compose_job, needs_cuda, run_job
 from torch import nn
 
 from suite import train
 from suite.measure.memory import MemoryMeter
+from suite.pretrain import tiny_base
 
 REASON = needs_cuda("adamw_offload")
 CUDA = torch.cuda.is_available()
@@ -69,6 +70,64 @@ def test_the_meter_counts_host_state_apart_from_the_device_categories():
     assert older.peak_host_state == 0 and older.peak_state == meter.peak_state
     meter.close()
     older.close()
+
+
+HOST_MODULE = '''
+"""AdamW stepping on copies of the weights, as an offloading optimizer keeps them on the host."""
+import torch
+
+from suite.methods import Method, trainable
+
+
+class HostAdamW(torch.optim.AdamW):
+    def __init__(self, weights, lr):
+        self.weights = weights
+        super().__init__([w.detach().clone() for w in weights], lr=lr)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        copies = self.param_groups[0]["params"]
+        for w, c in zip(self.weights, copies):
+            c.grad = w.grad.clone()
+        super().step()
+        for w, c in zip(self.weights, copies):
+            w.copy_(c)
+
+    def zero_grad(self, set_to_none=True):
+        for w in self.weights:
+            w.grad = None
+
+
+def build(model, lr):
+    optimizer = HostAdamW(trainable(model), lr)
+
+    def host():
+        copies = optimizer.param_groups[0]["params"]
+        moments = [t for s in optimizer.state.values() for t in s.values()]
+        return [*copies, *(c.grad for c in copies if c.grad is not None), *moments]
+
+    return Method(model=model, optimizer=optimizer, host_state=host)
+'''
+
+
+@pytest.mark.slow
+def test_a_run_records_the_host_state_in_its_own_field(tmp_path, monkeypatch):
+    """A user method that declares its copies, their gradients and its moments as host state:
+    ``summary.json`` has them as ``mem_host_state_bytes`` and none of them in ``mem_state_bytes``."""
+    (tmp_path / "hostadamw").mkdir()
+    (tmp_path / "hostadamw" / "__init__.py").write_text(HOST_MODULE)
+    (tmp_path / "conf" / "method").mkdir(parents=True)
+    (tmp_path / "conf" / "method" / "host_adamw.yaml").write_text(
+        "name: host_adamw\n_target_: hostadamw.build\ntraits:\n  distributed: averaged\nlr: 0.001\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    s = run_job(tmp_path / "results", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "method=host_adamw")
+    assert s["status"] == "ok"
+    kw = {k.split(".")[1]: int(v) for k, v in (o.split("=") for o in TINY if o.startswith("model."))}
+    tensors = len(list(tiny_base(**(kw | {"pretrain_steps": 0}))[0].parameters()))
+    n = s["n_trainable_params"]
+    assert s["mem_host_state_bytes"] == 4 * 4 * n + 4 * tensors  # copy, gradient, m, v; a 4-byte step
+    assert s["mem_state_bytes"] == 0
 
 
 # ---------------------------------------------------------------- on CUDA only
