@@ -30,7 +30,7 @@ from suite.measure.memory import MemoryMeter
 
 METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
 # What real CPU steps can measure: a CUDA-only method cannot be built here (its estimate is
-# counted by hand below, test_the_offloaded_adamw_estimate_is_what_stays_on_the_gpu).
+# counted by hand below, test_the_offloaded_adamw_estimate_counts_its_gpu_and_host_bytes).
 MEASURED = [m for m in METHODS if needs_cuda(m) is None]
 # The default tiny architecture, unpretrained (the weights' values do not change a byte count).
 TINY_SETTING = ["train.batch_size=2", "data.max_length=48", "estimate.device=cpu", "model.pretrain_steps=0"]
@@ -53,7 +53,7 @@ def measured(cfg) -> dict[str, int]:
     meter = MemoryMeter(model)
     set_seed(cfg.seed)
     method = build_method(cfg, model)
-    meter.track(method.optimizer, method.extra_state)
+    meter.track(method.optimizer, method.extra_state, method.host_state)
     method.model.train()
     ids = torch.randint(
         3, 259, (cfg.train.batch_size, cfg.data.max_length), generator=torch.Generator().manual_seed(0)
@@ -97,18 +97,22 @@ def test_tiny_estimate_equals_the_measured_breakdown(method):
     methods=["adamw_offload"],
     checks="on the tiny model the estimate holds the weights, their gradients (offload_gradients=true: "
     "only the small tensors' and one at a time) and AdamW's m, v and 4-byte step for the tensors under "
-    "minimal_size only, what torchao leaves on the GPU (counted by hand)",
+    "minimal_size only, what torchao leaves on the GPU; as host state, each other tensor's copy, "
+    "gradient, m, v and 4-byte step (counted by hand)",
 )
-def test_the_offloaded_adamw_estimate_is_what_stays_on_the_gpu():
+def test_the_offloaded_adamw_estimate_counts_its_gpu_and_host_bytes():
     cfg = compose_estimate(*TINY_SETTING, "method=adamw_offload")
     params = list(meta_model(OmegaConf.to_container(cfg.model, resolve=True)).parameters())
     small = [p for p in params if p.numel() < cfg.method.minimal_size]
     large = [p for p in params if p.numel() >= cfg.method.minimal_size]
     assert small and large
     nbytes = sum(4 * p.numel() for p in params)
-    got = estimate(cfg).memory
+    est = estimate(cfg)
+    got = est.memory
     assert (got.params, got.grads) == (nbytes, nbytes)
     assert got.state == sum(2 * 4 * p.numel() + 4 for p in small)
+    assert est.host_state == sum(4 * 4 * p.numel() + 4 for p in large)
+    assert est.to_json()["mem_host_state_bytes"] == est.host_state
     freed = estimate(compose_estimate(*TINY_SETTING, "method=adamw_offload", "method.offload_gradients=true"))
     small_grads = sum(4 * p.numel() for p in small)
     assert small_grads < freed.memory.grads <= small_grads + max(4 * p.numel() for p in large)

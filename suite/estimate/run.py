@@ -35,12 +35,14 @@ from suite.measure.memory import MemoryMeter
 from suite.validate import validate
 
 GIB = 2**30
+HOST_KEY = "mem_host_state_bytes"  # as in summary.json
 
 
 @dataclass
 class Estimate:
     """One estimate: the setting and the memory breakdown (its JSON keys as in ``summary.json``);
-    ``max_length`` is the estimated sequence length (``estimate.length``)."""
+    ``max_length`` is the estimated sequence length (``estimate.length``); ``host_state``: the bytes
+    a CPU-offloading method keeps in host memory (``mem_host_state_bytes``; None for the others)."""
 
     model: str
     method: str
@@ -54,11 +56,16 @@ class Estimate:
     n_params: int
     n_trainable_params: int
     memory: MemoryBreakdown
+    host_state: int | None = None
 
     def to_json(self) -> dict:
-        """The setting and one key per memory category, in bytes, the total last."""
-        setting = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "memory"}
-        return setting | self.memory.as_dict()
+        """The setting and one key per memory category, in bytes, the total last, then the host
+        state where the method keeps one."""
+        setting = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("memory", "host_state")
+        }
+        host = {} if self.host_state is None else {HOST_KEY: self.host_state}
+        return setting | self.memory.as_dict() | host
 
 
 def check(cfg: DictConfig) -> None:
@@ -93,8 +100,9 @@ def meta_batch(batch_size: int, length: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
 
 
-def measure(cfg: DictConfig) -> tuple[MemoryBreakdown, torch.nn.Module]:
-    """Build on meta, run ``estimate.steps`` training steps, read the meter."""
+def measure(cfg: DictConfig) -> tuple[MemoryBreakdown, torch.nn.Module, int | None]:
+    """Build on meta, run ``estimate.steps`` training steps, read the meter (its host state too,
+    for a method that declares one)."""
     model = meta_model(OmegaConf.to_container(cfg.model, resolve=True))
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -118,10 +126,11 @@ def measure(cfg: DictConfig) -> tuple[MemoryBreakdown, torch.nn.Module]:
             )
             meter.after_step()
     meter.close()
+    host = None if method.host_state is None else meter.peak_host_state
     ranks = cfg.distributed.get("world_size") or 1
     if cfg.distributed.strategy == "fsdp" and ranks > 1:
-        return per_rank(meter.breakdown(), method, sharded, ranks), method.model
-    return meter.breakdown(), method.model
+        return per_rank(meter.breakdown(), method, sharded, ranks), method.model, host
+    return meter.breakdown(), method.model, host
 
 
 def shard_bytes(t: torch.Tensor, ranks: int) -> int:
@@ -157,7 +166,7 @@ def per_rank(whole: MemoryBreakdown, method, sharded: set[int], ranks: int) -> M
 def estimate(cfg: DictConfig) -> Estimate:
     """The memory breakdown of ``cfg``'s training step, estimated on the meta device."""
     check(cfg)
-    breakdown, model = measure(cfg)
+    breakdown, model, host = measure(cfg)
     return Estimate(
         model=cfg.model.name,
         method=cfg.method.name,
@@ -171,4 +180,5 @@ def estimate(cfg: DictConfig) -> Estimate:
         n_params=sum(p.numel() for p in model.parameters()),
         n_trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
         memory=breakdown,
+        host_state=host,
     )

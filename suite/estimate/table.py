@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite.estimate.run import Estimate
+from suite.estimate.run import HOST_KEY, Estimate
 from suite.measure.breakdown import MemoryBreakdown
 
 GIB = 2**30
@@ -24,10 +24,17 @@ COLUMNS = {
 
 
 def frame(rows: list[Estimate]) -> pd.DataFrame:
-    df = pd.DataFrame([r.to_json() for r in rows])[list(COLUMNS)]
-    for key in MemoryBreakdown.labels():
+    """The rows in GiB; a ``host state`` column after the total where a method keeps one (0 for
+    the others)."""
+    df = pd.DataFrame([r.to_json() for r in rows])
+    columns = dict(COLUMNS)
+    if HOST_KEY in df:
+        df[HOST_KEY] = df[HOST_KEY].fillna(0)
+        columns[HOST_KEY] = "host state GiB"
+    df = df[list(columns)]
+    for key in [*MemoryBreakdown.labels(), *([HOST_KEY] if HOST_KEY in columns else [])]:
         df[key] = df[key] / GIB
-    return df.rename(columns=COLUMNS)
+    return df.rename(columns=columns)
 
 
 def markdown(rows: list[Estimate]) -> str:

@@ -14,7 +14,7 @@ host, per offloaded tensor, its copy, its gradient and the two moments (4x its b
 step. The meter counts the host part as ``mem_host_state_bytes`` (``Method.host_state``), outside
 the device categories. torchao asserts a CUDA (or XPU) device when it is built, so the suite
 refuses the method on any other device (``traits.needs_cuda_because``). ``suite-estimate`` builds it
-on the meta device as :class:`DeviceSide`: what torchao leaves on the GPU.
+on the meta device as :class:`DeviceSide`: what torchao leaves on the GPU, and its host bytes.
 """
 
 from __future__ import annotations
@@ -68,14 +68,20 @@ class OffloadedAdamW(CPUOffloadOptimizer):
 
 
 class DeviceSide(torch.optim.AdamW):
-    """On the meta device (``suite-estimate``), what torchao leaves on the GPU: AdamW on the tensors
-    under ``minimal_size``, the other gradients kept until ``zero_grad`` (or, with
-    ``offload_gradients``, freed once accumulated, as torchao's backward hook frees them)."""
+    """torchao's layout on the meta device (``suite-estimate``): AdamW on the tensors under
+    ``minimal_size``; the other gradients kept until ``zero_grad`` (or, with ``offload_gradients``,
+    freed once accumulated, as torchao's backward hook frees them); and, as host state, per
+    offloaded tensor the copy, gradient, two moments (its dtype) and fp32 step torchao's host
+    AdamW holds."""
 
     def __init__(self, params: list[nn.Parameter], minimal_size: int, offload_gradients: bool, **kwargs):
         self.offloaded = [p for p in params if p.numel() >= minimal_size]
-        small = [p for p in params if p.numel() < minimal_size]
-        super().__init__([{"params": small}], **kwargs)
+        super().__init__([{"params": [p for p in params if p.numel() < minimal_size]}], **kwargs)
+        self.host = [
+            t
+            for p in self.offloaded
+            for t in (*(torch.empty_like(p) for _ in range(4)), torch.empty((), device=p.device))
+        ]
         if offload_gradients:
             for p in self.offloaded:
                 p.register_post_accumulate_grad_hook(lambda q: setattr(q, "grad", None))
@@ -102,7 +108,7 @@ def build(
     adamw = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
     if any(p.device.type == "meta" for p in params):
         side = DeviceSide(params, minimal_size, offload_gradients, foreach=True, **adamw)
-        return Method(model=model, optimizer=side)
+        return Method(model=model, optimizer=side, host_state=lambda: side.host)
     optimizer = OffloadedAdamW(
         params,
         torch.optim.AdamW,
