@@ -28,9 +28,10 @@ from suite.methods import Method, trainable
 
 class OffloadedAdamW(CPUOffloadOptimizer):
     """torchao's wrapper with what the suite reads of an optimizer: ``state`` (torchao does not
-    call ``Optimizer.__init__``, so it has none), ``param_groups`` that resume can set back, and
-    host copies that follow weights loaded after it was built (torchao copies them once, in
-    ``__init__``)."""
+    call ``Optimizer.__init__``, so it has none), ``param_groups`` read from the inner AdamWs each
+    time (torchao's own list keeps the device AdamW's groups of before a ``load_state_dict``) and
+    settable as resume sets them, and host copies that follow weights loaded after it was built
+    (torchao copies them once, in ``__init__``)."""
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         """The device AdamW (if any tensor is small), then one host AdamW per offloaded tensor."""
@@ -49,13 +50,9 @@ class OffloadedAdamW(CPUOffloadOptimizer):
         groups = iter(groups)
         for optim in self.optimizers():
             optim.param_groups = [next(groups) for _ in optim.param_groups]
-        if self.d_opt is not None:
-            self.d_param_groups = self.d_opt.param_groups
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
-        if self.d_opt is not None:  # torch swapped in new group dicts: the scheduler must see them
-            self.d_param_groups = self.d_opt.param_groups
         with torch.no_grad():
             for p_device, p_host in self.param_d2h_map.items():
                 p_host.copy_(p_device)
