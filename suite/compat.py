@@ -76,7 +76,8 @@ FEATURES = (
     Feature(
         "estimator",
         "suite-estimate",
-        note="on the meta device, for any method: a CUDA-only one counts what it keeps on the GPU",
+        note="on the meta device, for any method: a CUDA-only one counts what it keeps on the GPU "
+        "and its host bytes",
         on_meta=True,
     ),
 )
