@@ -6,7 +6,9 @@ estimated at their worst block, the first one (a whole run's peak reaches it): B
 ``switch_mode=ascending``, ABSignSGD with :func:`first_block` as its selection scheme. Table 2's
 rows are composed from the paper experiment files (``experiments/paper_absignsgd_table2*.yaml``:
 their batch, cut-off, ``padded_length``, precision and the baselines' recipes), and again with
-``train.loss_chunks`` (what the chunked loss saves; ``table.md`` only).
+``train.loss_chunks`` (what the chunked loss saves; ``table.md`` only). Every method of
+``conf/method`` is then estimated at the Table 2 file's setting in pure bf16 with its YAML's
+defaults, a row the papers do not publish (:func:`every_method`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from suite import traits
 from suite.configs import CONF_DIR
 from suite.estimate import table
 from suite.estimate.architecture import meta_model
@@ -252,6 +255,38 @@ def render_chunked(artefact: Artefact, results: list[tuple[Row, str, Estimate, s
     return "\n".join(lines)
 
 
+PURE_BF16 = {"lr": "1e-5", "wd": "0.0", "dtype": "bfloat16", "autocast": "null"}  # the file's paper_* keys
+
+
+def every_method_row(name: str) -> Row:
+    """``name`` at the Table 2 file's batch, length and checkpointing, pure bf16 like ABSignSGD's
+    row, with its YAML's defaults (the file's lr and decay keys given or dropped as it has them)."""
+    keys = OmegaConf.load(CONF_DIR / "method" / f"{name}.yaml")
+    dropped = () if "weight_decay" in keys else ("~method.weight_decay",)
+    paper = (f"++paper_{key}.{name}={value}" for key, value in PURE_BF16.items())
+    return Row(name, name, (*PAPER_FILE, *paper, *dropped), {})
+
+
+def every_method() -> str:
+    """Every method's estimated categories at :func:`every_method_row`'s setting (GiB)."""
+    categories = MemoryBreakdown.labels()
+    lines = [
+        "### Every method at the Table 2 file's setting, pure bf16, Qwen3-8B (no published figure)",
+        "",
+        "Batch 16, the file's padded_length, gradient checkpointing, bf16 weights without autocast, "
+        "each method's YAML defaults (low-rank methods at rank 32).",
+        "",
+        "| method | label | length | " + " | ".join(categories.values()) + " |",
+        "|---" * (len(categories) + 3) + "|",
+    ]
+    for path in sorted((CONF_DIR / "method").glob("*.yaml")):
+        row = every_method_row(path.stem)
+        est, _ = estimate_row(TABLE2, row, ())
+        cells = " | ".join(f"{est.memory.as_dict()[k] / GIB:.2f}" for k in categories)
+        lines.append(f"| {row.method} | {traits.label(row.method)} | {est.max_length} | {cells} |")
+    return "\n".join(lines)
+
+
 def build(folder: Path) -> list[Estimate]:
     """Every artefact's estimates: ``table.md`` (per artefact), ``table.csv``, ``estimates.json``."""
     sections, every = [], []
@@ -266,6 +301,7 @@ def build(folder: Path) -> list[Estimate]:
         if artefact is TABLE2:
             sections.append(render_chunked(artefact, results))
             sections.append(readme_formula(shape(1, 256)))
+            sections.append(every_method())
     table.write(every, folder)
     (folder / "table.md").write_text(
         "Estimated bytes in GiB (2^30 B), the paper's figure in brackets (its GB read as GiB); "
