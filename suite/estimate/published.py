@@ -279,12 +279,18 @@ def every_method() -> str:
         "| method | label | length | " + " | ".join(categories.values()) + " |",
         "|---" * (len(categories) + 3) + "|",
     ]
+    host = []  # CPU offload: host memory, in none of the device categories
     for path in sorted((CONF_DIR / "method").glob("*.yaml")):
         row = every_method_row(path.stem)
         est, _ = estimate_row(TABLE2, row, ())
         cells = " | ".join(f"{est.memory.as_dict()[k] / GIB:.2f}" for k in categories)
         lines.append(f"| {row.method} | {traits.label(row.method)} | {est.max_length} | {cells} |")
-    return "\n".join(lines)
+        if est.host_state is not None:
+            host.append(
+                f"{row.method} keeps {est.host_state / GIB:.2f} GiB more in host memory "
+                "(`mem_host_state_bytes`)."
+            )
+    return "\n".join([*lines, *(["", *host] if host else [])])
 
 
 def build(folder: Path) -> list[Estimate]:
