@@ -461,6 +461,7 @@ def lowrank_state_bytes(
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", METHODS)
 def test_default_job_through_the_app(tmp_path, name):
     s, curve = app_run(tmp_path, name)

@@ -84,6 +84,7 @@ def test_optim_only_times_the_named_rows_beside_the_floor(capsys):
         main(["optim", *TINY, "--only", "ALIAS", "--out", "somewhere"])
 
 
+@pytest.mark.slow
 def test_optim_without_depths_prints_three_tables(capsys):
     main(["optim", *TINY, "--depths", ""])
     assert len(tables(capsys.readouterr().out)) == 3

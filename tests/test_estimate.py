@@ -87,6 +87,7 @@ def assert_matches(overrides: list[str]) -> None:
     checks="on the tiny model the estimate's weight, gradient and state bytes equal the meter's over "
     "real CPU steps, activations within 1%",
 )
+@pytest.mark.slow
 @pytest.mark.parametrize("method", MEASURED)
 def test_tiny_estimate_equals_the_measured_breakdown(method):
     assert_matches([f"method={method}"])
@@ -119,6 +120,7 @@ def test_the_offloaded_adamw_estimate_counts_its_gpu_and_host_bytes():
     assert freed.memory.state == got.state
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -100,6 +100,7 @@ def test_every_job_of_the_sweep_validates(name, whole, tmp_path):
     preflight.check([f"experiment={name}", *given, *sweep, f"results_dir={tmp_path}"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [e for e in TINY_EXPERIMENTS if e != "stosignsgd_fig1"])
 def test_tiny_experiment_runs_one_step(name, tmp_path):
     if name.endswith("_gsm8k") and GSM8K is None:

@@ -248,6 +248,7 @@ def lost_updates(summary: dict) -> str | None:
     return f"{' '.join(summary['job']) or cfg.run_name}: {fraction} (lr {lr}, {cfg.model.dtype} weights)"
 
 
+@pytest.mark.slow
 def test_sweeps_are_the_jobs_hydra_launches():
     """The expansion here is Hydra's basic sweeper's (what ``suite-train -m`` runs), for every file."""
     for name in PAPER_EXPERIMENTS:
