@@ -26,3 +26,9 @@ suite-train -m "${COMMON[@]}" "device=$DEVICE" logger=none train.max_steps=5 tra
   eval.n_examples=0 experiment_name=gpu_smoke "results_dir=$OUT" overwrite=true
 suite-estimate -m "${COMMON[@]}" "estimate.device=$DEVICE" estimate.steps=5 "estimate.out=$OUT/estimates" "results_dir=$OUT"
 python -m suite.estimate.compare "$OUT/gpu_smoke" "$OUT/estimates/estimates.json" | tee "$OUT/side_by_side.md"
+# The tests only a GPU runs (the CUDA-only method's update against torch's AdamW, its host bytes,
+# its bitwise resume); skipped on CPU.
+if [ "$DEVICE" = cuda ]; then
+  pytest -q -p no:cacheprovider tests/test_offload.py > "$OUT/cuda_only_tests.txt" 2>&1 \
+    || echo "gpu_smoke: a CUDA-only test failed; see $OUT/cuda_only_tests.txt" >&2
+fi

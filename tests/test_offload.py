@@ -1,6 +1,7 @@
 """CPU-offloaded AdamW (``method=adamw_offload``, torchao ``CPUOffloadOptimizer``): refused in one
 line off CUDA; the meter counts what a method keeps in host memory apart from the device
-categories; on CUDA (skipped elsewhere) its steps are AdamW's and its host bytes are exact."""
+categories; on CUDA (skipped elsewhere) its steps are AdamW's, its host bytes are exact and a killed
+run resumes bitwise."""
 
 from __future__ import annotations
 
@@ -175,3 +176,13 @@ def test_on_cuda_its_steps_are_adamws_and_its_host_bytes_exact():
     assert meter.peak_host_state == sum(4 * 4 * p.numel() + 4 for p in large)
     assert meter.breakdown().state == sum(2 * 4 * p.numel() + 4 for p in small)
     meter.close()
+
+
+@cuda_only
+@pytest.mark.slow
+def test_on_cuda_a_killed_run_resumes_bitwise(tmp_path, monkeypatch):
+    """The resume test of every method (tests/test_resume.py), on the GPU this method needs: torchao's
+    host AdamWs and their host copies of the weights come back from the checkpoint."""
+    from test_resume import assert_resumes_bitwise
+
+    assert_resumes_bitwise(tmp_path, monkeypatch, "adamw_offload", "device=cuda")

@@ -66,7 +66,13 @@ def steps_logged(run_dir) -> list[int]:
 )
 @pytest.mark.parametrize("method", METHODS)
 def test_a_killed_run_resumes_bitwise_for_every_method(tmp_path, monkeypatch, method):
-    overrides = [f"method={method}", *RESUMABLE, *NARROW.get(method, [])]
+    assert_resumes_bitwise(tmp_path, monkeypatch, method, *NARROW.get(method, []))
+
+
+def assert_resumes_bitwise(tmp_path, monkeypatch, method: str, *extra: str) -> None:
+    """A run of ``method`` killed after step 5 and resumed ends with the weights, steps and
+    memory of an uninterrupted one."""
+    overrides = [f"method={method}", *RESUMABLE, *extra]
     whole = run_job(tmp_path / "whole", *overrides)
     assert whole["status"] == "ok"
     with monkeypatch.context() as m:
