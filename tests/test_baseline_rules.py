@@ -161,6 +161,15 @@ def test_8bit_adamw_is_adamw_with_block_quantized_moments(name, worst):
 # ---------------------------------------------------------------- 8-bit GaLore and Q-GaLore
 
 
+def galore_step(x, m, v, g, p, t, lr, eps, scale=0.25):
+    """One float64 GaLore step with projector ``p``: R = G·Pᵀ (m ≥ n) or Pᵀ·G, N = Adam(R),
+    W ← W − lr·scale·(N·P or P·N); returns x and the projected moments."""
+    tall = g.shape[0] >= g.shape[1]
+    r = g @ p.T if tall else p.T @ g
+    step, m, v = adam_step(torch.zeros_like(r), m, v, r, t, lr, eps)
+    return x + scale * (step @ p if tall else p @ step), m, v
+
+
 def test_galore8bit_is_galore_with_8bit_adam_on_the_projection():
     """Zhao et al. (arXiv 2403.03507) Alg. 2 with the moments in bitsandbytes' 8-bit state: on
     each projected weight W (m×n, P from the package's SVD of the first gradient), R = G·Pᵀ (m ≥ n)
@@ -169,7 +178,7 @@ def test_galore8bit_is_galore_with_8bit_adam_on_the_projection():
     head (8-bit moments) stay within the quantizer's error of AdamW's."""
     model = tiny()
     method = method_from_yaml("galore8bit", model, rank=4)
-    lr, eps, scale = 1e-3, 1e-6, 0.25
+    lr, eps = 1e-3, 1e-6
     x = weights(model)
     m = {n: 0.0 for n in x}
     v = {n: 0.0 for n in x}
@@ -183,11 +192,7 @@ def test_galore8bit_is_galore_with_8bit_adam_on_the_projection():
             if projector is None:
                 x[n], m[n], v[n] = adam_step(x[n], m[n], v[n], g, t, lr, eps)
                 continue
-            p = projector.ortho_matrix.double()
-            tall = g.shape[0] >= g.shape[1]
-            r = g @ p.T if tall else p.T @ g
-            step, m[n], v[n] = adam_step(torch.zeros_like(r), m[n], v[n], r, t, lr, eps)
-            x[n] = x[n] + scale * (step @ p if tall else p @ step)
+            x[n], m[n], v[n] = galore_step(x[n], m[n], v[n], g, projector.ortho_matrix.double(), t, lr, eps)
     projected = 0
     for n, p in model.named_parameters():
         state = method.optimizer.state[p]
@@ -210,7 +215,7 @@ def test_qgalore_projects_through_its_int4_projector():
     (fp32 moments on the tiny model's projections, so float64 to rounding at every step)."""
     model = tiny()
     method = method_from_yaml("qgalore", model, rank=8)
-    lr, eps, scale = 1e-3, 1e-6, 0.25
+    lr, eps = 1e-3, 1e-6
     x = weights(model)
     m = {n: 0.0 for n in x}
     v = {n: 0.0 for n in x}
@@ -235,9 +240,7 @@ def test_qgalore_projects_through_its_int4_projector():
                 groups = (exact.double().reshape(-1, 128) - p.reshape(-1, 128)).abs()
                 assert (groups <= s.double() / 2 + 1e-6).all(), n
                 projected += 1
-            r = g @ p.T if tall else p.T @ g
-            step, m[n], v[n] = adam_step(torch.zeros_like(r), m[n], v[n], r, t, lr, eps)
-            x[n] = x[n] + scale * (step @ p if tall else p @ step)
+            x[n], m[n], v[n] = galore_step(x[n], m[n], v[n], g, p, t, lr, eps)
     assert projected == 14
     for n, p in model.named_parameters():
         if "projector" in method.optimizer.state[p] or p.numel() < 4096:
